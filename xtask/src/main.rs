@@ -1,0 +1,33 @@
+//! Project automation for Fovea: `cargo xtask <command>`.
+
+mod bench;
+mod ci;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Fovea's project tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Fovea project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Format check, clippy with warnings denied, and the whole test suite (what CI runs).
+    Ci(ci::CiArgs),
+    /// Build in release and run `lenet train` (which fetches the data when needed).
+    Train(train::TrainArgs),
+    /// Run the criterion benchmarks.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ci(args) => ci::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
