@@ -2,6 +2,7 @@
 
 mod bench;
 mod ci;
+mod download;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Format check, clippy with warnings denied, and the whole test suite (what CI runs).
     Ci(ci::CiArgs),
+    /// Fetch and verify a dataset into the data directory, saying where each file came from.
+    Download(download::DownloadArgs),
     /// Build in release and run `lenet train` (which fetches the data when needed).
     Train(train::TrainArgs),
     /// Run the criterion benchmarks.
@@ -27,6 +30,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci(args) => ci::run(args),
+        Command::Download(args) => download::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
     }
