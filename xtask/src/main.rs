@@ -3,6 +3,7 @@
 mod bench;
 mod ci;
 mod download;
+mod test_kernels;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Download(download::DownloadArgs),
     /// Build in release and run `lenet train` (which fetches the data when needed).
     Train(train::TrainArgs),
+    /// Check every kernel on every device against the reference with many random cases.
+    TestKernels(test_kernels::TestKernelsArgs),
     /// Run the criterion benchmarks.
     Bench(bench::BenchArgs),
 }
@@ -32,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ci(args) => ci::run(args),
         Command::Download(args) => download::run(args),
         Command::Train(args) => train::run(args),
+        Command::TestKernels(args) => test_kernels::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

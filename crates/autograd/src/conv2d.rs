@@ -1,0 +1,41 @@
+//! 2-D convolution (PyTorch `F.conv2d`) with an optional fused bias.
+
+use crate::error::Result;
+use crate::tape::{Var, op_err};
+use conv_kernels::Conv2dSpec;
+
+impl Var {
+    /// Convolves this `[n, c_in, h, w]` input with `weight` `[c_out, c_in/groups, kh, kw]`
+    /// and adds `bias` `[c_out]` when given.
+    pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec) -> Result<Var> {
+        const OP: &str = "conv2d";
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        self.check_tapes(OP, &inputs)?;
+        let dev = self.device();
+        let mut shapes = vec![("input", self.shape()), ("weight", weight.shape())];
+        if let Some(b) = bias {
+            shapes.push(("bias", b.shape()));
+        }
+        let y = dev
+            .conv2d(self.value(), weight.value(), bias.map(Var::value), spec)
+            .map_err(op_err(OP, &shapes))?;
+        let tape = self.tape();
+        let backward = tape.tracks(&inputs).then(|| {
+            let (x, w, spec) = (self.value().clone(), weight.value().clone(), *spec);
+            let need_input = self.requires_grad();
+            let has_bias = bias.is_some();
+            Box::new(
+                move |dev: &conv_kernels::Device, g: &conv_kernels::DeviceTensor| {
+                    let grads = dev.conv2d_backward(&x, &w, g, &spec, need_input, has_bias)?;
+                    let mut out = vec![grads.input, Some(grads.weight)];
+                    if has_bias {
+                        out.push(grads.bias);
+                    }
+                    Ok(out)
+                },
+            ) as crate::tape::BackwardFn
+        });
+        Ok(tape.record(&inputs, y, backward))
+    }
+}

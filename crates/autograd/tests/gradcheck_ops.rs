@@ -1,0 +1,186 @@
+//! `gradcheck` for every differentiable op, on every device.
+
+mod common;
+
+use autograd::{GradcheckOptions, Var, gradcheck};
+use common::for_each_device;
+use conv_kernels::{Conv2dSpec, Device, MatmulSpec, Pool2dSpec, PoolKind};
+use tensor::{SeededRng, Tensor};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn randn(dims: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(dims, &mut SeededRng::new(seed)).unwrap()
+}
+
+fn check(dev: &Device, inputs: &[Tensor], f: impl Fn(&[Var]) -> autograd::Result<Var>) -> R {
+    let report = gradcheck(dev, inputs, f, &GradcheckOptions::default())?;
+    assert_eq!(
+        report.checked,
+        inputs.iter().map(Tensor::numel).sum::<usize>()
+    );
+    Ok(())
+}
+
+#[test]
+fn conv2d_with_bias_stride_and_padding() {
+    for_each_device(|dev| {
+        let spec = Conv2dSpec::new(2, 1);
+        let ins = [
+            randn(&[2, 3, 6, 5], 1),
+            randn(&[4, 3, 3, 3], 2),
+            randn(&[4], 3),
+        ];
+        check(dev, &ins, |v| v[0].conv2d(&v[1], Some(&v[2]), &spec))
+    });
+}
+
+#[test]
+fn conv2d_groups_dilation_no_bias() {
+    for_each_device(|dev| {
+        let spec = Conv2dSpec {
+            stride: [1, 2],
+            padding: [1, 0],
+            dilation: [2, 1],
+            groups: 2,
+        };
+        let ins = [randn(&[1, 4, 7, 6], 4), randn(&[2, 2, 3, 2], 5)];
+        check(dev, &ins, |v| v[0].conv2d(&v[1], None, &spec))
+    });
+}
+
+#[test]
+fn avg_pool2d() {
+    for_each_device(|dev| {
+        let spec = Pool2dSpec::new(PoolKind::Avg, 3, 2, 1);
+        check(dev, &[randn(&[2, 2, 5, 5], 6)], |v| v[0].pool2d(&spec))
+    });
+}
+
+#[test]
+fn max_pool2d() {
+    // Random normals are distinct with overwhelming probability, so no tie sits within eps.
+    for_each_device(|dev| {
+        check(dev, &[randn(&[2, 2, 4, 6], 7)], |v| {
+            v[0].max_pool2d(2, 2, 0)
+        })?;
+        let spec = Pool2dSpec::new(PoolKind::Max, 3, 2, 1);
+        let opts = GradcheckOptions {
+            eps: 1e-3,
+            ..Default::default()
+        };
+        gradcheck(
+            dev,
+            &[randn(&[1, 2, 5, 5], 8)],
+            |v| v[0].pool2d(&spec),
+            &opts,
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn linear_with_and_without_bias() {
+    for_each_device(|dev| {
+        let ins = [randn(&[3, 5], 9), randn(&[4, 5], 10), randn(&[4], 11)];
+        check(dev, &ins, |v| v[0].linear(&v[1], Some(&v[2])))?;
+        check(dev, &ins[..2], |v| v[0].linear(&v[1], None))
+    });
+}
+
+#[test]
+fn matmul_every_transpose() {
+    for_each_device(|dev| {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = if ta { [4, 3] } else { [3, 4] };
+            let b = if tb { [2, 4] } else { [4, 2] };
+            let spec = MatmulSpec {
+                trans_a: ta,
+                trans_b: tb,
+            };
+            let ins = [randn(&a, 12), randn(&b, 13)];
+            check(dev, &ins, |v| v[0].matmul(&v[1], &spec))?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn activations() {
+    for_each_device(|dev| {
+        let x = [randn(&[3, 7], 14)];
+        check(dev, &x, |v| v[0].sigmoid())?;
+        check(dev, &x, |v| v[0].tanh())?;
+        // Keep ReLU's inputs away from its kink at 0.
+        let x = [x[0].map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })];
+        check(dev, &x, |v| v[0].relu())
+    });
+}
+
+#[test]
+fn add_scale_reshape_flatten() {
+    for_each_device(|dev| {
+        let ins = [randn(&[2, 3, 2], 15), randn(&[2, 3, 2], 16)];
+        check(dev, &ins, |v| v[0].add(&v[1])?.scale(-1.5))?;
+        check(dev, &ins[..1], |v| v[0].reshape(&[3, 4])?.sigmoid())?;
+        check(dev, &ins[..1], |v| v[0].flatten(1)?.tanh())
+    });
+}
+
+#[test]
+fn cross_entropy() {
+    for_each_device(|dev| {
+        let labels = dev.upload_indices(&[0, 4, 2])?;
+        check(dev, &[randn(&[3, 5], 17)], |v| {
+            Ok(v[0].cross_entropy(&labels)?.loss)
+        })
+    });
+}
+
+#[test]
+fn masked_scale() {
+    for_each_device(|dev| {
+        let mask = Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0])?;
+        let mask = dev.upload(&mask)?;
+        check(dev, &[randn(&[2, 3], 18)], |v| {
+            v[0].masked_scale(&mask, 2.0)
+        })
+    });
+}
+
+#[test]
+fn a_small_network_end_to_end() {
+    for_each_device(|dev| {
+        let labels = dev.upload_indices(&[1, 0])?;
+        let ins = [
+            randn(&[2, 1, 6, 6], 19),
+            randn(&[3, 1, 3, 3], 20),
+            randn(&[3], 21),
+            randn(&[2, 12], 22),
+        ];
+        check(dev, &ins, |v| {
+            let h = v[0]
+                .conv2d(&v[1], Some(&v[2]), &Conv2dSpec::new(1, 0))?
+                .sigmoid()?
+                .avg_pool2d(2, 2, 0)?
+                .flatten(1)?
+                .linear(&v[3], None)?;
+            Ok(h.cross_entropy(&labels)?.loss)
+        })
+    });
+}
+
+#[test]
+fn gradcheck_reports_a_wrong_gradient() {
+    // A function whose "backward" is wrong: detach drops the path through the second input.
+    let dev = Device::cpu();
+    let ins = [randn(&[2, 2], 23), randn(&[2, 2], 24)];
+    let err = gradcheck(
+        &dev,
+        &ins,
+        |v| v[0].add(&v[1].detach().add(&v[1])?),
+        &GradcheckOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("gradcheck: input 1"), "{err}");
+}

@@ -1,0 +1,167 @@
+//! Tape semantics: accumulation, no_grad, errors.
+
+mod common;
+
+use autograd::{AutogradError, Param, Tape};
+use common::for_each_device;
+use conv_kernels::{Conv2dSpec, Device};
+use tensor::{SeededRng, Tensor};
+
+fn t(dims: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(dims, &mut SeededRng::new(seed)).unwrap()
+}
+
+#[test]
+fn gradients_accumulate_when_a_var_is_used_twice() {
+    for_each_device(|dev| {
+        let tape = Tape::new(dev);
+        let x = tape.leaf(dev.upload(&t(&[2, 3], 1))?);
+        // y = x + 3x, d<y, 1>/dx = 4
+        let y = x.add(&x.scale(3.0)?)?;
+        let grads = y.backward_with(dev.full(&[2, 3], 1.0)?)?;
+        let g = dev.to_host(grads.get(&x).unwrap())?;
+        assert!(g.data().iter().all(|&v| (v - 4.0).abs() < 1e-6), "{g:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_param_used_twice_gets_the_sum_of_both_paths() {
+    for_each_device(|dev| {
+        let p = Param::new(dev.upload(&t(&[3, 3], 2))?);
+        let tape = Tape::new(dev);
+        let x = tape.constant(dev.upload(&t(&[2, 3], 3))?);
+        // Two uses of the parameter through two separate tape.param calls share one leaf.
+        let h = x.linear(&tape.param(&p), None)?;
+        let y = h.linear(&tape.param(&p), None)?;
+        let labels = dev.upload_indices(&[0, 2])?;
+        let grads = y.cross_entropy(&labels)?.loss.backward()?;
+        assert_eq!(grads.len(), 1);
+        assert_eq!(grads.param(&p).unwrap().dims(), &[3, 3]);
+        Ok(())
+    });
+}
+
+#[test]
+fn no_grad_records_nothing() {
+    for_each_device(|dev| {
+        let tape = Tape::new(dev);
+        let w = tape.leaf(dev.upload(&t(&[4, 1, 3, 3], 4))?);
+        let before = tape.len();
+        {
+            let _guard = tape.no_grad();
+            assert!(!tape.is_recording());
+            let x = tape.constant(dev.upload(&t(&[1, 1, 5, 5], 5))?);
+            let y = x.conv2d(&w, None, &Conv2dSpec::default())?.sigmoid()?;
+            assert_eq!(y.dims(), &[1, 4, 3, 3]);
+            assert!(!y.requires_grad());
+            assert!(matches!(
+                y.backward_with(y.value().clone()),
+                Err(AutogradError::NoGradPath)
+            ));
+        }
+        assert_eq!(tape.len(), before);
+        assert!(tape.is_recording());
+        Ok(())
+    });
+}
+
+#[test]
+fn backward_on_a_non_scalar_is_an_error() {
+    let dev = Device::cpu();
+    let tape = Tape::new(&dev);
+    let x = tape.leaf(dev.upload(&t(&[2, 3], 6)).unwrap());
+    let err = x.sigmoid().unwrap().backward().unwrap_err();
+    assert!(matches!(err, AutogradError::NotScalar { .. }), "{err}");
+    assert!(err.to_string().contains("[2, 3]"), "{err}");
+}
+
+#[test]
+fn backward_twice_is_an_error() {
+    let dev = Device::cpu();
+    let tape = Tape::new(&dev);
+    let x = tape.leaf(dev.upload(&t(&[2, 3], 7)).unwrap());
+    let labels = dev.upload_indices(&[0, 1]).unwrap();
+    let loss = x.cross_entropy(&labels).unwrap().loss;
+    loss.backward().unwrap();
+    let err = loss.backward().unwrap_err();
+    assert!(matches!(err, AutogradError::BackwardTwice), "{err}");
+}
+
+#[test]
+fn shape_mismatches_name_the_op_and_both_shapes() {
+    let dev = Device::cpu();
+    let tape = Tape::new(&dev);
+    let x = tape.leaf(dev.upload(&t(&[2, 3], 8)).unwrap());
+    let w = tape.leaf(dev.upload(&t(&[4, 5], 9)).unwrap());
+    let msg = x.linear(&w, None).unwrap_err().to_string();
+    assert!(
+        msg.contains("linear") && msg.contains("[2, 3]") && msg.contains("[4, 5]"),
+        "{msg}"
+    );
+
+    let msg = x.add(&w).unwrap_err().to_string();
+    assert!(
+        msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4, 5]"),
+        "{msg}"
+    );
+
+    let img = tape.constant(dev.upload(&t(&[1, 3, 8, 8], 10)).unwrap());
+    let k = tape.leaf(dev.upload(&t(&[6, 1, 5, 5], 11)).unwrap());
+    let msg = img
+        .conv2d(&k, None, &Conv2dSpec::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("conv2d") && msg.contains("[1, 3, 8, 8]") && msg.contains("[6, 1, 5, 5]"),
+        "{msg}"
+    );
+
+    let msg = x.reshape(&[4, 2]).unwrap_err().to_string();
+    assert!(
+        msg.contains("reshape") && msg.contains("[2, 3]") && msg.contains("[4, 2]"),
+        "{msg}"
+    );
+
+    let labels = dev.upload_indices(&[0, 1, 2]).unwrap();
+    let msg = x.cross_entropy(&labels).unwrap_err().to_string();
+    assert!(
+        msg.contains("cross_entropy") && msg.contains("[2, 3]") && msg.contains("[3]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn ops_reject_vars_from_another_tape() {
+    let dev = Device::cpu();
+    let (a, b) = (Tape::new(&dev), Tape::new(&dev));
+    let x = a.leaf(dev.upload(&t(&[2, 3], 12)).unwrap());
+    let y = b.leaf(dev.upload(&t(&[2, 3], 13)).unwrap());
+    assert!(matches!(
+        x.add(&y),
+        Err(AutogradError::DifferentTapes { op: "add" })
+    ));
+}
+
+#[test]
+fn leaves_not_reached_get_no_gradient_and_constants_none() {
+    let dev = Device::cpu();
+    let tape = Tape::new(&dev);
+    let x = tape.leaf(dev.upload(&t(&[2, 3], 14)).unwrap());
+    let unused = tape.leaf(dev.upload(&t(&[2, 3], 15)).unwrap());
+    let c = tape.constant(dev.upload(&t(&[2, 3], 16)).unwrap());
+    let y = x.add(&c).unwrap();
+    let grads = y.backward_with(dev.full(&[2, 3], 1.0).unwrap()).unwrap();
+    assert!(grads.get(&x).is_some());
+    assert!(grads.get(&unused).is_none());
+    assert!(grads.get(&c).is_none());
+}
+
+#[test]
+fn param_set_checks_the_shape() {
+    let dev = Device::cpu();
+    let p = Param::new(dev.zeros(&[2, 3]).unwrap());
+    assert!(p.set(dev.zeros(&[3, 2]).unwrap()).is_err());
+    p.set(dev.full(&[2, 3], 1.0).unwrap()).unwrap();
+    assert_eq!(dev.to_host(&p.value()).unwrap().sum(), 6.0);
+}

@@ -1,0 +1,621 @@
+//! The GPU context: instance, adapter, device and queue, plus the pipeline cache, the buffer pool
+//! and the recorder that batches dispatches into one submission until something is read back.
+
+use super::pipeline::{PipelineCache, Shader};
+use super::pool::{BufferPool, GpuBuffer, PoolStats};
+use crate::error::{KernelError, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
+
+/// Bytes of one dispatch's parameter block (16 words).
+const PARAM_BYTES: u64 = 64;
+/// Dispatches recorded before a submission is forced.
+const MAX_PENDING: u64 = 1024;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How to open a [`GpuContext`].
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Accept a software adapter (llvmpipe, WARP, ...: wgpu's `DeviceType::Cpu`) when no hardware
+    /// adapter exists.
+    pub allow_software: bool,
+    /// How long to wait for the driver to answer the adapter and device requests.
+    pub timeout: Duration,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self {
+            allow_software: false,
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What the adapter says about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuInfo {
+    /// Adapter name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// Graphics API in use (`Vulkan`, `Metal`, `Dx12`).
+    pub backend: String,
+    /// `DiscreteGpu`, `IntegratedGpu`, `VirtualGpu`, `Cpu` or `Other`.
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+    /// Whether this is a software rasteriser (device type `Cpu`).
+    pub software: bool,
+}
+
+impl std::fmt::Display for GpuInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {})", self.name, self.device_type, self.backend)
+    }
+}
+
+/// Host↔device transfer counters of a [`GpuContext`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Host → device copies.
+    pub uploads: u64,
+    /// Bytes copied host → device.
+    pub upload_bytes: u64,
+    /// Device → host copies (each one waits for the GPU).
+    pub downloads: u64,
+    /// Bytes copied device → host.
+    pub download_bytes: u64,
+}
+
+#[derive(Default)]
+struct Transfers {
+    uploads: AtomicU64,
+    upload_bytes: AtomicU64,
+    downloads: AtomicU64,
+    download_bytes: AtomicU64,
+}
+
+/// Commands recorded but not yet submitted.
+#[derive(Default)]
+struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    /// Parameter blocks of the pending dispatches, one slot each.
+    params: Vec<u8>,
+    slot: u64,
+}
+
+/// One kernel launch.
+pub(crate) struct Dispatch<'a> {
+    pub(crate) shader: &'static Shader,
+    pub(crate) entry: &'static str,
+    /// The specialisation constants.
+    pub(crate) consts: super::Consts,
+    /// Up to 16 words, the shader's `Params` struct in order.
+    pub(crate) params: &'a [u32],
+    /// Storage buffers by binding number (binding 0 is the parameter block).
+    pub(crate) bindings: &'a [(u32, &'a GpuBuffer)],
+    /// Invocations needed (the shader ignores the surplus of the last workgroup).
+    pub(crate) invocations: u64,
+    /// The entry point's workgroup size.
+    pub(crate) workgroup: u32,
+}
+
+/// An open GPU: adapter, device, queue, pipeline cache, buffer pool and command recorder.
+/// Share it through an `Arc` (see [`crate::Device::gpu`]); every method is thread-safe.
+pub struct GpuContext {
+    id: u64,
+    info: GpuInfo,
+    limits: wgpu::Limits,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pipelines: PipelineCache,
+    pool: Arc<BufferPool>,
+    rec: Mutex<Recorder>,
+    arena: wgpu::Buffer,
+    slot_stride: u64,
+    transfers: Transfers,
+    errors: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+    timeout: Duration,
+    // Kept alive for the device's lifetime.
+    _adapter: wgpu::Adapter,
+    _instance: wgpu::Instance,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", self.info)
+    }
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+struct Opened {
+    instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+}
+
+/// Instance → best adapter → device, on the calling thread (may block inside the driver).
+fn open(opts: &GpuOptions) -> Result<Opened> {
+    let native = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+    // WGPU_BACKEND may narrow the choice, never add GL (its software path stalls on barriers).
+    desc.backends = if (desc.backends & native).is_empty() {
+        native
+    } else {
+        desc.backends & native
+    };
+    let backends = desc.backends;
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    if adapters.is_empty() {
+        return Err(KernelError::NoAdapter(
+            "no Vulkan, Metal or DX12 adapter found (is a Vulkan driver such as mesa-vulkan-drivers installed?)"
+                .into(),
+        ));
+    }
+    adapters.sort_by_key(|a| rank(a.get_info().device_type));
+    let found: Vec<String> = adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {:?})", i.name, i.device_type, i.backend)
+        })
+        .collect();
+    let Some(adapter) = adapters
+        .into_iter()
+        .find(|a| opts.allow_software || a.get_info().device_type != wgpu::DeviceType::Cpu)
+    else {
+        return Err(KernelError::NoAdapter(format!(
+            "no hardware GPU adapter, only software ones: {} (ask for them with FOVEA_DEVICE=gpu)",
+            found.join(", ")
+        )));
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("fovea"),
+        required_features: wgpu::Features::empty(),
+        required_limits: adapter.limits(),
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }))
+    .map_err(|e| {
+        KernelError::NoAdapter(format!(
+            "could not open a device on {}: {e}",
+            adapter.get_info().name
+        ))
+    })?;
+    Ok(Opened {
+        instance,
+        adapter,
+        device,
+        queue,
+    })
+}
+
+impl GpuContext {
+    /// Opens the best adapter allowed by `opts` (discrete before integrated before virtual;
+    /// software only when `opts.allow_software`), waiting at most `opts.timeout` for the driver.
+    /// Fails with [`KernelError::NoAdapter`] when there is none; never panics or hangs.
+    pub fn new(opts: &GpuOptions) -> Result<GpuContext> {
+        let (tx, rx) = mpsc::channel();
+        let o = opts.clone();
+        std::thread::Builder::new()
+            .name("fovea-gpu-open".into())
+            .spawn(move || {
+                let _ = tx.send(open(&o));
+            })
+            .map_err(|e| {
+                KernelError::NoAdapter(format!("cannot start the GPU probe thread: {e}"))
+            })?;
+        let opened = match rx.recv_timeout(opts.timeout) {
+            Ok(r) => r?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(KernelError::NoAdapter(format!(
+                    "the GPU driver did not answer within {:?}",
+                    opts.timeout
+                )));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(KernelError::NoAdapter(
+                    "the GPU probe thread failed (driver crash?)".into(),
+                ));
+            }
+        };
+        Ok(Self::from_opened(opened, opts.timeout))
+    }
+
+    fn from_opened(o: Opened, timeout: Duration) -> GpuContext {
+        let a = o.adapter.get_info();
+        let info = GpuInfo {
+            name: a.name.clone(),
+            backend: format!("{:?}", a.backend),
+            device_type: format!("{:?}", a.device_type),
+            driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
+            software: a.device_type == wgpu::DeviceType::Cpu,
+        };
+        let limits = o.device.limits();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&errors);
+        o.device
+            .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e.to_string());
+            }));
+        let lost: Arc<Mutex<Option<String>>> = Arc::default();
+        let lost_sink = Arc::clone(&lost);
+        o.device.set_device_lost_callback(move |reason, msg| {
+            *lost_sink.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{reason:?}: {msg}"));
+        });
+        let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(PARAM_BYTES);
+        let slot_stride = PARAM_BYTES.div_ceil(align) * align;
+        let arena = o.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fovea-params"),
+            size: slot_stride * MAX_PENDING,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let max_buffer = limits.max_buffer_size;
+        GpuContext {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            info,
+            pool: Arc::new(BufferPool::new(o.device.clone(), max_buffer)),
+            limits,
+            device: o.device,
+            queue: o.queue,
+            pipelines: PipelineCache::default(),
+            rec: Mutex::new(Recorder::default()),
+            arena,
+            slot_stride,
+            transfers: Transfers::default(),
+            errors,
+            lost,
+            timeout: timeout.max(Duration::from_secs(60)),
+            _adapter: o.adapter,
+            _instance: o.instance,
+        }
+    }
+
+    /// The adapter's description.
+    pub fn info(&self) -> &GpuInfo {
+        &self.info
+    }
+
+    /// Whether the adapter is a software rasteriser (llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.info.software
+    }
+
+    /// The largest tensor, in bytes, a kernel can bind (`max_storage_buffer_binding_size`).
+    pub fn max_tensor_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    /// Buffer-pool counters.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// Frees the pool's cached (unused) buffers.
+    pub fn trim_pool(&self) {
+        self.pool.trim();
+    }
+
+    /// Host↔device transfer counters.
+    pub fn transfer_stats(&self) -> TransferStats {
+        let t = &self.transfers;
+        TransferStats {
+            uploads: t.uploads.load(Ordering::Relaxed),
+            upload_bytes: t.upload_bytes.load(Ordering::Relaxed),
+            downloads: t.downloads.load(Ordering::Relaxed),
+            download_bytes: t.download_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Number of compute pipelines compiled so far (each once per kernel and specialisation).
+    pub fn pipelines_compiled(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// Submits everything recorded and waits until the GPU has finished it.
+    pub fn synchronize(&self) -> Result<()> {
+        let idx = {
+            let mut rec = self.lock_rec();
+            self.flush_locked(&mut rec)?
+        };
+        self.wait(idx)
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn lock_rec(&self) -> MutexGuard<'_, Recorder> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_errors(&self) -> Result<()> {
+        if let Some(l) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Err(KernelError::Gpu(format!("device lost: {l}")));
+        }
+        let mut errs = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        if !errs.is_empty() {
+            let first = errs.remove(0);
+            errs.clear();
+            return Err(KernelError::Gpu(first));
+        }
+        Ok(())
+    }
+
+    /// A pooled buffer for `len` f32/u32 elements; [`KernelError::TooLarge`] past the binding limit.
+    pub(crate) fn alloc(&self, op: &'static str, len: usize) -> Result<GpuBuffer> {
+        let limit = self.max_tensor_bytes();
+        let bytes = (len as u64).saturating_mul(4).max(4);
+        if bytes > limit {
+            return Err(KernelError::TooLarge { op, bytes, limit });
+        }
+        self.check_errors()?;
+        self.pool.acquire(len, bytes, self.id)
+    }
+
+    fn encoder<'r>(&self, rec: &'r mut Recorder) -> &'r mut wgpu::CommandEncoder {
+        rec.pass = None;
+        rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        })
+    }
+
+    /// Copies host words into a new buffer, ordered after every op recorded so far.
+    pub(crate) fn upload(&self, op: &'static str, data: &[u8], len: usize) -> Result<GpuBuffer> {
+        let buf = self.alloc(op, len)?;
+        if !data.is_empty() {
+            let mut rec = self.lock_rec();
+            if rec.encoder.is_some() {
+                // Pending commands may still use this pooled buffer's previous contents, and
+                // queue writes run before them: go through the encoder instead.
+                use wgpu::util::DeviceExt;
+                let staging = self
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("fovea-upload"),
+                        contents: data,
+                        usage: wgpu::BufferUsages::COPY_SRC,
+                    });
+                let enc = self.encoder(&mut rec);
+                enc.copy_buffer_to_buffer(&staging, 0, buf.raw(), 0, data.len() as u64);
+            } else {
+                self.queue.write_buffer(buf.raw(), 0, data);
+            }
+        }
+        self.transfers.uploads.fetch_add(1, Ordering::Relaxed);
+        self.transfers
+            .upload_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(buf)
+    }
+
+    /// A device-side copy of `src` (for copy-on-write of shared tensors).
+    pub(crate) fn copy(&self, op: &'static str, src: &GpuBuffer) -> Result<GpuBuffer> {
+        let dst = self.alloc(op, src.len)?;
+        if src.len > 0 {
+            let mut rec = self.lock_rec();
+            let enc = self.encoder(&mut rec);
+            enc.copy_buffer_to_buffer(src.raw(), 0, dst.raw(), 0, src.len as u64 * 4);
+        }
+        Ok(dst)
+    }
+
+    /// Reads a buffer back (submits what is pending and waits for it).
+    pub(crate) fn read(&self, src: &GpuBuffer) -> Result<Vec<u8>> {
+        let bytes = src.len as u64 * 4;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let (staging, class) = self.pool.staging(bytes)?;
+        let idx = {
+            let mut rec = self.lock_rec();
+            let enc = self.encoder(&mut rec);
+            enc.copy_buffer_to_buffer(src.raw(), 0, &staging, 0, bytes);
+            self.flush_locked(&mut rec)?
+        };
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(idx)?;
+        match rx.recv_timeout(self.timeout) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(KernelError::Gpu(format!("read-back failed: {e}"))),
+            Err(_) => {
+                self.check_errors()?;
+                return Err(KernelError::Gpu("read-back never completed".into()));
+            }
+        }
+        let data = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| KernelError::Gpu(format!("read-back mapping failed: {e}")))?;
+            view.to_vec()
+        };
+        staging.unmap();
+        self.pool.release_staging(class, staging);
+        self.transfers.downloads.fetch_add(1, Ordering::Relaxed);
+        self.transfers
+            .download_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        Ok(data)
+    }
+
+    fn wait(&self, idx: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: idx,
+                timeout: Some(self.timeout),
+            })
+            .map_err(|e| KernelError::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check_errors()
+    }
+
+    /// Ends the open pass and submits the pending encoder (without waiting).
+    fn flush_locked(&self, rec: &mut Recorder) -> Result<Option<wgpu::SubmissionIndex>> {
+        rec.pass = None;
+        let Some(enc) = rec.encoder.take() else {
+            return Ok(None);
+        };
+        if !rec.params.is_empty() {
+            self.queue.write_buffer(&self.arena, 0, &rec.params);
+        }
+        rec.params.clear();
+        rec.slot = 0;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let idx = self.queue.submit([enc.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(KernelError::Gpu(e.to_string()));
+        }
+        self.check_errors()?;
+        Ok(Some(idx))
+    }
+
+    /// Records one kernel launch into the pending pass.
+    pub(crate) fn dispatch(&self, d: Dispatch<'_>) -> Result<()> {
+        if d.invocations == 0 {
+            return Ok(());
+        }
+        let groups = d.invocations.div_ceil(u64::from(d.workgroup));
+        let max = u64::from(self.limits.max_compute_workgroups_per_dimension);
+        let gx = groups.min(max);
+        let gy = groups.div_ceil(gx);
+        if gy > max {
+            return Err(KernelError::TooLarge {
+                op: d.entry,
+                bytes: d.invocations * 4,
+                limit: max * max * u64::from(d.workgroup) * 4,
+            });
+        }
+        let pipe = self
+            .pipelines
+            .get(&self.device, d.shader, d.entry, &d.consts)?;
+        let mut rec = self.lock_rec();
+        if rec.slot >= MAX_PENDING {
+            self.flush_locked(&mut rec)?;
+        }
+        let offset = rec.slot * self.slot_stride;
+        rec.params.resize(offset as usize, 0);
+        let mut block = [0u8; PARAM_BYTES as usize];
+        for (i, w) in d.params.iter().take(16).enumerate() {
+            block[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        rec.params.extend_from_slice(&block);
+        rec.slot += 1;
+        let mut entries = Vec::with_capacity(d.bindings.len() + 1);
+        entries.push(wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.arena,
+                offset,
+                size: std::num::NonZeroU64::new(PARAM_BYTES),
+            }),
+        });
+        for (binding, buf) in d.bindings {
+            entries.push(wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: buf.binding(),
+            });
+        }
+        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipe.layout,
+            entries: &entries,
+        });
+        if rec.pass.is_none() {
+            let enc = self.encoder(&mut rec);
+            let pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor::default())
+                .forget_lifetime();
+            rec.pass = Some(pass);
+        }
+        let pass = rec.pass.as_mut().expect("pass opened above");
+        pass.set_pipeline(&pipe.pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+        Ok(())
+    }
+}
+
+/// The process-wide context behind [`crate::Device::gpu`] and [`crate::Device::auto`].
+struct Shared {
+    ctx: Option<Arc<GpuContext>>,
+    hardware_error: Option<String>,
+    any_error: Option<String>,
+}
+
+static SHARED: Mutex<Shared> = Mutex::new(Shared {
+    ctx: None,
+    hardware_error: None,
+    any_error: None,
+});
+
+impl GpuContext {
+    /// The process-wide context, opened on first use (failures are remembered, so a missing
+    /// driver costs one probe). With `allow_software == false` a software adapter is refused.
+    pub fn shared(allow_software: bool) -> Result<Arc<GpuContext>> {
+        let mut st = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = &st.ctx {
+            if allow_software || !c.is_software() {
+                return Ok(Arc::clone(c));
+            }
+            return Err(KernelError::NoAdapter(format!(
+                "only a software adapter is available: {} (ask for it with FOVEA_DEVICE=gpu)",
+                c.info
+            )));
+        }
+        let cached = if allow_software {
+            &st.any_error
+        } else {
+            &st.hardware_error
+        };
+        if let Some(e) = cached {
+            return Err(KernelError::NoAdapter(e.clone()));
+        }
+        let opts = GpuOptions {
+            allow_software,
+            ..GpuOptions::default()
+        };
+        match GpuContext::new(&opts) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                st.ctx = Some(Arc::clone(&c));
+                Ok(c)
+            }
+            Err(e) => {
+                let msg = match &e {
+                    KernelError::NoAdapter(m) => m.clone(),
+                    other => other.to_string(),
+                };
+                if allow_software {
+                    st.any_error = Some(msg.clone());
+                }
+                st.hardware_error = Some(msg.clone());
+                Err(KernelError::NoAdapter(msg))
+            }
+        }
+    }
+}

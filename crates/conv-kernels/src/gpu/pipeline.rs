@@ -1,0 +1,79 @@
+//! Compute pipelines compiled once per (shader, entry point, specialisation) for the life of the
+//! context.
+
+use crate::error::{KernelError, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A WGSL source file of one kernel family.
+pub(crate) struct Shader {
+    /// File name, for cache keys and error messages.
+    pub(crate) name: &'static str,
+    /// The WGSL text; specialisation constants are prepended to it.
+    pub(crate) source: &'static str,
+}
+
+/// A compiled pipeline and the bind group layout derived from its entry point.
+pub(crate) struct Pipeline {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
+}
+
+type Key = (&'static str, &'static str, String);
+
+/// The process-lifetime cache of compiled pipelines.
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    map: Mutex<HashMap<Key, Arc<Pipeline>>>,
+}
+
+impl PipelineCache {
+    /// Number of pipelines compiled so far.
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The pipeline for `shader::entry` specialised by `consts` (prepended as WGSL `const`s,
+    /// `//#unroll` blocks expanded), compiled on first use; compile errors come back as [`KernelError::Gpu`].
+    pub(crate) fn get(
+        &self,
+        device: &wgpu::Device,
+        shader: &Shader,
+        entry: &'static str,
+        consts: &[(&'static str, usize)],
+    ) -> Result<Arc<Pipeline>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let decls = super::const_decls(consts);
+        let key = (shader.name, entry, decls.clone());
+        if let Some(p) = map.get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let body = super::expand_unrolls(shader.source, consts)
+            .map_err(|e| KernelError::Gpu(format!("{}: {e}", shader.name)))?;
+        let source = format!("{decls}\n{body}");
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(KernelError::Gpu(format!(
+                "compiling {}::{entry} ({}): {e}",
+                shader.name,
+                decls.replace('\n', " ")
+            )));
+        }
+        let layout = pipeline.get_bind_group_layout(0);
+        let p = Arc::new(Pipeline { pipeline, layout });
+        map.insert(key, Arc::clone(&p));
+        Ok(p)
+    }
+}

@@ -1,0 +1,307 @@
+//! Shared test layer: the devices under test, "run op X on device d" helpers returning host
+//! tensors, and tolerance-checked comparisons. Test bodies take a `&Device` and are run on
+//! [`devices_under_test`] and compared against `Device::Reference`, so a new backend is tested
+//! by adding it to that one function.
+#![allow(dead_code)] // each test binary uses a different subset of the helpers
+
+use conv_kernels::{Activation, AdamConfig, Conv2dSpec, Device, MatmulSpec, Pool2dSpec, SgdConfig};
+use proptest::test_runner::Config as ProptestConfig;
+use tensor::{SeededRng, Tensor};
+
+/// Errors from a test body (kernel, tensor or comparison errors), with their message.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Every device the kernel tests run on besides the reference (the single place to add one).
+pub fn devices_under_test() -> Vec<Device> {
+    let mut d = vec![Device::cpu()];
+    d.extend(gpu_under_test());
+    d
+}
+
+/// The GPU device when one exists (software adapters such as llvmpipe included), shared by
+/// every test of the process. Without one, prints why once and returns `None` — unless
+/// `FOVEA_REQUIRE_GPU=1`, where a missing GPU fails the test. `FOVEA_DEVICE=cpu` skips it.
+pub fn gpu_under_test() -> Option<Device> {
+    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    let required = std::env::var("FOVEA_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let got = GPU.get_or_init(|| {
+        if std::env::var("FOVEA_DEVICE").is_ok_and(|v| v.eq_ignore_ascii_case("cpu")) {
+            return Err("FOVEA_DEVICE=cpu".to_string());
+        }
+        Device::gpu().map_err(|e| e.to_string())
+    });
+    match got {
+        Ok(d) => Some(d.clone()),
+        Err(e) if required => panic!("FOVEA_REQUIRE_GPU=1 but no GPU device: {e}"),
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            // Straight to stderr: the test harness captures `eprintln!`.
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "skipping GPU tests: {e}");
+            });
+            None
+        }
+    }
+}
+
+/// The reference device plus [`devices_under_test`] (for tests that check every backend).
+pub fn all_devices() -> Vec<Device> {
+    let mut d = vec![Device::Reference];
+    d.extend(devices_under_test());
+    d
+}
+
+/// Proptest settings: `PROPTEST_CASES` when set, else 32 cases so `cargo test` stays quick.
+pub fn proptest_config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    ProptestConfig {
+        cases,
+        max_global_rejects: 100_000,
+        ..ProptestConfig::default()
+    }
+}
+
+/// `|got - want| <= atol + rtol * |want|` element-wise, with a message naming `what` and `dev`.
+pub fn check_close(
+    dev: &Device,
+    what: &str,
+    got: &Tensor,
+    want: &Tensor,
+    rtol: f32,
+    atol: f32,
+) -> TestResult {
+    got.allclose(want, rtol, atol)
+        .map_err(|m| format!("{} on {}: {m} (rtol {rtol}, atol {atol})", what, dev.name()).into())
+}
+
+/// Largest absolute value of a tensor (for tolerances scaled to the data).
+pub fn max_abs(t: &Tensor) -> f32 {
+    t.data().iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// A tensor of standard normal values.
+pub fn randn(dims: &[usize], rng: &mut SeededRng) -> Tensor {
+    Tensor::randn(dims, rng).expect("valid test shape")
+}
+
+/// A tensor of values uniform in `[low, high)`.
+pub fn uniform(dims: &[usize], low: f32, high: f32, rng: &mut SeededRng) -> Tensor {
+    Tensor::rand_uniform(dims, low, high, rng).expect("valid test shape")
+}
+
+/// Results of a convolution forward and backward on one device.
+pub struct ConvOut {
+    /// Output.
+    pub y: Tensor,
+    /// Input gradient.
+    pub grad_x: Tensor,
+    /// Weight gradient.
+    pub grad_w: Tensor,
+    /// Bias gradient (when a bias was given).
+    pub grad_b: Option<Tensor>,
+}
+
+/// conv2d forward, then every backward given `grad_y`, on `dev`.
+pub fn conv2d(
+    dev: &Device,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    grad_y: &Tensor,
+    spec: &Conv2dSpec,
+) -> TestResult<ConvOut> {
+    let (xd, wd, gyd) = (dev.upload(x)?, dev.upload(w)?, dev.upload(grad_y)?);
+    let bd = b.map(|b| dev.upload(b)).transpose()?;
+    let y = dev.conv2d(&xd, &wd, bd.as_ref(), spec)?;
+    let grads = dev.conv2d_backward(&xd, &wd, &gyd, spec, true, b.is_some())?;
+    let grad_x = grads
+        .input
+        .ok_or("conv2d_backward returned no input gradient")?;
+    Ok(ConvOut {
+        y: dev.to_host(&y)?,
+        grad_x: dev.to_host(&grad_x)?,
+        grad_w: dev.to_host(&grads.weight)?,
+        grad_b: grads.bias.map(|g| dev.to_host(&g)).transpose()?,
+    })
+}
+
+/// Results of pooling forward and backward on one device.
+pub struct PoolOut {
+    /// Output.
+    pub y: Tensor,
+    /// Arg-max offsets (max pooling only).
+    pub argmax: Option<Vec<u32>>,
+    /// Input gradient.
+    pub grad_x: Tensor,
+}
+
+/// Pooling forward, then backward given `grad_y`, on `dev`.
+pub fn pool2d(dev: &Device, x: &Tensor, grad_y: &Tensor, spec: &Pool2dSpec) -> TestResult<PoolOut> {
+    let xd = dev.upload(x)?;
+    let out = dev.pool2d(&xd, spec)?;
+    let gx = dev.pool2d_backward(x.dims(), &dev.upload(grad_y)?, out.argmax.as_ref(), spec)?;
+    Ok(PoolOut {
+        y: dev.to_host(&out.output)?,
+        argmax: out.argmax.map(|a| dev.indices_to_host(&a)).transpose()?,
+        grad_x: dev.to_host(&gx)?,
+    })
+}
+
+/// `op(a) · op(b) (+ bias)` on `dev`.
+pub fn matmul(
+    dev: &Device,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &MatmulSpec,
+) -> TestResult<Tensor> {
+    let bias = bias.map(|t| dev.upload(t)).transpose()?;
+    let c = dev.matmul(&dev.upload(a)?, &dev.upload(b)?, bias.as_ref(), spec)?;
+    Ok(dev.to_host(&c)?)
+}
+
+/// Results of a linear layer forward and backward on one device.
+pub struct LinearOut {
+    /// Output.
+    pub y: Tensor,
+    /// Input gradient.
+    pub grad_x: Tensor,
+    /// Weight gradient.
+    pub grad_w: Tensor,
+    /// Bias gradient (when a bias was given).
+    pub grad_b: Option<Tensor>,
+}
+
+/// `y = x · Wᵀ + b`, then its backward given `grad_y`, on `dev`.
+pub fn linear(
+    dev: &Device,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    grad_y: &Tensor,
+) -> TestResult<LinearOut> {
+    let (xd, wd) = (dev.upload(x)?, dev.upload(w)?);
+    let bd = b.map(|b| dev.upload(b)).transpose()?;
+    let y = dev.linear(&xd, &wd, bd.as_ref())?;
+    let g = dev.linear_backward(&xd, &wd, &dev.upload(grad_y)?, b.is_some())?;
+    Ok(LinearOut {
+        y: dev.to_host(&y)?,
+        grad_x: dev.to_host(&g.input)?,
+        grad_w: dev.to_host(&g.weight)?,
+        grad_b: g.bias.map(|t| dev.to_host(&t)).transpose()?,
+    })
+}
+
+/// `act(x)` on `dev`.
+pub fn activation(dev: &Device, x: &Tensor, act: Activation) -> TestResult<Tensor> {
+    let y = dev.activation(&dev.upload(x)?, act)?;
+    Ok(dev.to_host(&y)?)
+}
+
+/// The activation gradient from a forward output `y` and `grad_y`, on `dev`.
+pub fn activation_backward(
+    dev: &Device,
+    y: &Tensor,
+    grad_y: &Tensor,
+    act: Activation,
+) -> TestResult<Tensor> {
+    let gx = dev.activation_backward(&dev.upload(y)?, &dev.upload(grad_y)?, act)?;
+    Ok(dev.to_host(&gx)?)
+}
+
+/// Results of the fused softmax cross-entropy on one device.
+pub struct CrossEntropyOut {
+    /// Mean loss.
+    pub loss: f32,
+    /// Correct predictions.
+    pub correct: f32,
+    /// Gradient of the mean loss with respect to the logits.
+    pub grad: Tensor,
+}
+
+/// Fused softmax cross-entropy on `dev`.
+pub fn cross_entropy(dev: &Device, logits: &Tensor, labels: &[u32]) -> TestResult<CrossEntropyOut> {
+    let out = dev.softmax_cross_entropy(&dev.upload(logits)?, &dev.upload_indices(labels)?)?;
+    Ok(CrossEntropyOut {
+        loss: dev.read_scalar(&out.loss)?,
+        correct: dev.read_scalar(&out.correct)?,
+        grad: dev.to_host(&out.grad_logits)?,
+    })
+}
+
+/// `grads.len()` SGD steps from `w`; returns the parameter after each step.
+pub fn sgd_steps(
+    dev: &Device,
+    cfg: &SgdConfig,
+    w: &Tensor,
+    grads: &[Tensor],
+) -> TestResult<Vec<Tensor>> {
+    let mut p = dev.upload(w)?;
+    let mut m = dev.zeros(w.dims())?;
+    let mut out = Vec::new();
+    for g in grads {
+        let mom = (cfg.momentum > 0.0).then_some(&mut m);
+        dev.sgd_step(cfg, &mut p, &dev.upload(g)?, mom)?;
+        out.push(dev.to_host(&p)?);
+    }
+    Ok(out)
+}
+
+/// `grads.len()` Adam steps from `w` (steps counted from 1); the parameter after each step.
+pub fn adam_steps(
+    dev: &Device,
+    cfg: &AdamConfig,
+    w: &Tensor,
+    grads: &[Tensor],
+) -> TestResult<Vec<Tensor>> {
+    let mut p = dev.upload(w)?;
+    let mut m = dev.zeros(w.dims())?;
+    let mut v = dev.zeros(w.dims())?;
+    let mut out = Vec::new();
+    for (i, g) in grads.iter().enumerate() {
+        dev.adam_step(cfg, i as u32 + 1, &mut p, &dev.upload(g)?, &mut m, &mut v)?;
+        out.push(dev.to_host(&p)?);
+    }
+    Ok(out)
+}
+
+/// Results of the small element-wise ops on one device.
+pub struct ElementwiseOut {
+    /// `a + b`.
+    pub add: Tensor,
+    /// `a += b` in place.
+    pub add_assign: Tensor,
+    /// `alpha * a`.
+    pub scale: Tensor,
+    /// `a * s` with `s` a one-element device tensor holding `alpha`.
+    pub scale_by: Tensor,
+    /// Sum of `a`.
+    pub sum: f32,
+    /// `a` filled with `alpha`.
+    pub fill: Tensor,
+}
+
+/// add, add_assign, scale, scale_by, sum and fill on `dev`.
+pub fn elementwise(dev: &Device, a: &Tensor, b: &Tensor, alpha: f32) -> TestResult<ElementwiseOut> {
+    let (ad, bd) = (dev.upload(a)?, dev.upload(b)?);
+    let add = dev.add(&ad, &bd)?;
+    let mut acc = ad.clone();
+    dev.add_assign(&mut acc, &bd)?;
+    let scale = dev.scale(&ad, alpha)?;
+    let scale_by = dev.scale_by(&ad, &dev.full(&[1], alpha)?)?;
+    let sum = dev.read_scalar(&dev.sum(&ad)?)?;
+    let mut filled = ad.clone();
+    dev.fill(&mut filled, alpha)?;
+    Ok(ElementwiseOut {
+        add: dev.to_host(&add)?,
+        add_assign: dev.to_host(&acc)?,
+        scale: dev.to_host(&scale)?,
+        scale_by: dev.to_host(&scale_by)?,
+        sum,
+        fill: dev.to_host(&filled)?,
+    })
+}

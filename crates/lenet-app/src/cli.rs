@@ -1,0 +1,234 @@
+//! The command line: subcommands, options, defaults (d2l's) and value checks.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Train, evaluate, inspect and explain LeNet on Fashion-MNIST.
+#[derive(Parser, Debug)]
+#[command(name = "lenet", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model (defaults: the d2l chapter's seed LeNet, 10 epochs, SGD lr 0.9, batch 256).
+    Train(TrainArgs),
+    /// Test accuracy, per-class accuracy and a confusion matrix of a checkpoint.
+    Eval(EvalArgs),
+    /// Top-3 classes for PNG images or test-set items.
+    Predict(PredictArgs),
+    /// Layer-by-layer output shapes, parameters and FLOPs of a model.
+    Summary(SummaryArgs),
+    /// Learned filters and one test image's feature maps as PNG grids.
+    Inspect(InspectArgs),
+}
+
+/// Which network.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// d2l's LeNet: Sigmoid + AvgPool.
+    Seed,
+    /// ReLU + MaxPool, same sizes.
+    Modern,
+}
+
+/// Which optimizer.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent.
+    Sgd,
+    /// Adam.
+    Adam,
+}
+
+/// Where to compute.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A hardware GPU when one answers, else the fast CPU backend.
+    Auto,
+    /// The fast CPU backend.
+    Cpu,
+    /// Any GPU adapter, software ones (llvmpipe) included.
+    Gpu,
+}
+
+/// Which dataset.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatasetKind {
+    /// Zalando's Fashion-MNIST (the default).
+    FashionMnist,
+    /// The original handwritten digits.
+    Mnist,
+    /// Any directory with the four standard IDX files (given by --data-dir).
+    Idx,
+}
+
+/// Options shared by every subcommand that reads data or runs a model.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Dataset to use.
+    #[arg(long, value_enum, default_value = "fashion-mnist")]
+    pub dataset: DatasetKind,
+    /// Data directory (default: data/<dataset> under the workspace, or $FOVEA_DATA).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceKind,
+}
+
+/// Options of `lenet train`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Network to train.
+    #[arg(long, value_enum, default_value = "seed")]
+    pub model: ModelKind,
+    /// Optimizer (default: sgd for seed, adam for modern).
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub epochs: u32,
+    /// Learning rate (default: 0.9 for SGD, 0.001 for Adam).
+    #[arg(long, value_parser = parse_lr, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch_size: u32,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory (default: runs/<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory after its last completed epoch.
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Train on the first N training images only (quick runs).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Worker threads for the CPU backend (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// Stop (as if interrupted) after this epoch; for testing resume.
+    #[arg(long, hide = true)]
+    pub stop_after_epoch: Option<u32>,
+    /// Data and device options.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Options of `lenet eval`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Checkpoint file (model.safetensors of a run, or a run directory).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Where to write confusion.png (default: beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Data and device options.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Options of `lenet predict`.
+#[derive(Args, Debug, Clone)]
+pub struct PredictArgs {
+    /// Checkpoint file (or a run directory).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// PNG images to classify.
+    #[arg(required_unless_present = "test_index")]
+    pub images: Vec<PathBuf>,
+    /// Test-set items to classify instead of images.
+    #[arg(long, num_args = 1.., conflicts_with = "images")]
+    pub test_index: Vec<usize>,
+    /// Data and device options.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Options of `lenet summary`.
+#[derive(Args, Debug, Clone)]
+pub struct SummaryArgs {
+    /// Network to describe.
+    #[arg(long, value_enum, default_value = "seed")]
+    pub model: ModelKind,
+    /// Batch size of the example input.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch: u32,
+}
+
+/// Options of `lenet inspect`.
+#[derive(Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// Checkpoint file (or a run directory).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Test-set item whose feature maps to draw.
+    #[arg(long, default_value_t = 0)]
+    pub test_index: usize,
+    /// Output directory for the PNG grids (default: beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Data and device options.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Accepts a finite, positive learning rate.
+fn parse_lr(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!(
+            "the learning rate must be a finite number above 0, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("lenet").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn train_defaults_are_d2l() {
+        let Command::Train(t) = parse(&["train"]).unwrap().command else {
+            panic!("not train")
+        };
+        assert_eq!(
+            (t.model, t.epochs, t.batch_size, t.seed),
+            (ModelKind::Seed, 10, 256, 0)
+        );
+        assert_eq!(
+            (t.lr, t.optimizer, t.data.device),
+            (None, None, DeviceKind::Auto)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["train", "--batch-size", "0"][..],
+            &["train", "--lr", "-1"],
+            &["train", "--lr", "NaN"],
+            &["train", "--lr", "inf"],
+            &["train", "--model", "resnet"],
+            &["train", "--device", "tpu"],
+            &["train", "--epochs", "0"],
+            &["predict", "--checkpoint", "x"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Turning an arbitrary PNG into the 28×28 grayscale input the model expects.
+//!
+//! The conversion, step by step:
+//! 1. Decode any PNG colour type and bit depth (palette and low bit depths are expanded,
+//!    16-bit samples reduced to 8).
+//! 2. Colour becomes luminance `0.299 R + 0.587 G + 0.114 B`; transparent pixels are composited
+//!    over black (Fashion-MNIST's background).
+//! 3. The image is scaled, keeping its aspect ratio, so its longer side is 28 pixels (each output
+//!    pixel is the area-weighted mean of the source pixels it covers), then centred on a black
+//!    28×28 canvas.
+//! 4. Fashion-MNIST shows bright garments on a dark background; when the image's border is mostly
+//!    light (a product photo on white), intensities are inverted.
+//! 5. Values are scaled to `[0, 1]` exactly as the dataset loader does (`u8 / 255`).
+
+use anyhow::{Context, bail};
+use std::path::Path;
+
+/// Side length of the model's input.
+pub const SIDE: usize = 28;
+/// Largest decoded image accepted, in bytes, so a hostile header cannot exhaust memory.
+const MAX_DECODED_BYTES: usize = 256 << 20;
+
+/// A decoded 8-bit grayscale image.
+struct Gray {
+    width: usize,
+    height: usize,
+    pixels: Vec<f32>,
+}
+
+/// Reads a PNG file and returns 28×28 intensities in `[0, 1]` (see the module docs).
+pub fn load_png_as_input(path: &Path) -> anyhow::Result<Vec<f32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let gray = decode(&bytes)
+        .with_context(|| format!("{} is not a readable PNG image", path.display()))?;
+    Ok(to_model_input(&gray))
+}
+
+fn decode(bytes: &[u8]) -> anyhow::Result<Gray> {
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits {
+            bytes: MAX_DECODED_BYTES,
+        },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info()?;
+    let (width, height) = {
+        let info = reader.info();
+        (info.width as usize, info.height as usize)
+    };
+    if width == 0 || height == 0 {
+        bail!("image has no pixels ({width}×{height})");
+    }
+    let size = reader
+        .output_buffer_size()
+        .context("image dimensions are too large")?;
+    if size > MAX_DECODED_BYTES {
+        bail!("image of {width}×{height} is too large to decode");
+    }
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf)?;
+    let data = &buf[..frame.buffer_size()];
+    let channels = frame.color_type.samples();
+    let stride = frame.line_size;
+    let mut pixels = Vec::with_capacity(width * height);
+    for y in 0..height {
+        let row = &data[y * stride..y * stride + width * channels];
+        for px in row.chunks_exact(channels) {
+            let f = |i: usize| px[i] as f32 / 255.0;
+            let v = match channels {
+                1 => f(0),
+                2 => f(0) * f(1),
+                3 => 0.299 * f(0) + 0.587 * f(1) + 0.114 * f(2),
+                _ => (0.299 * f(0) + 0.587 * f(1) + 0.114 * f(2)) * f(3),
+            };
+            pixels.push(v);
+        }
+    }
+    Ok(Gray {
+        width,
+        height,
+        pixels,
+    })
+}
+
+fn to_model_input(img: &Gray) -> Vec<f32> {
+    let scale = SIDE as f64 / img.width.max(img.height) as f64;
+    let out_w = ((img.width as f64 * scale).round() as usize).clamp(1, SIDE);
+    let out_h = ((img.height as f64 * scale).round() as usize).clamp(1, SIDE);
+    let (x0, y0) = ((SIDE - out_w) / 2, (SIDE - out_h) / 2);
+    let invert = border_mean(img) > 0.5;
+    let mut out = vec![0.0f32; SIDE * SIDE];
+    for oy in 0..out_h {
+        for ox in 0..out_w {
+            let v = area_mean(img, ox, oy, out_w, out_h);
+            let v = if invert { 1.0 - v } else { v };
+            // Quantise like the dataset (u8 / 255) so both inputs look the same to the model.
+            out[(y0 + oy) * SIDE + x0 + ox] = (v * 255.0).round().clamp(0.0, 255.0) / 255.0;
+        }
+    }
+    out
+}
+
+/// Mean of the source pixels covered by output pixel (ox, oy) of an out_w×out_h image.
+fn area_mean(img: &Gray, ox: usize, oy: usize, out_w: usize, out_h: usize) -> f32 {
+    let sx = img.width as f64 / out_w as f64;
+    let sy = img.height as f64 / out_h as f64;
+    let (fx0, fx1) = (ox as f64 * sx, (ox + 1) as f64 * sx);
+    let (fy0, fy1) = (oy as f64 * sy, (oy + 1) as f64 * sy);
+    let mut sum = 0.0;
+    let mut weight = 0.0;
+    for y in fy0.floor() as usize..(fy1.ceil() as usize).min(img.height) {
+        let wy = (fy1.min(y as f64 + 1.0) - fy0.max(y as f64)).max(0.0);
+        for x in fx0.floor() as usize..(fx1.ceil() as usize).min(img.width) {
+            let wx = (fx1.min(x as f64 + 1.0) - fx0.max(x as f64)).max(0.0);
+            sum += img.pixels[y * img.width + x] as f64 * wx * wy;
+            weight += wx * wy;
+        }
+    }
+    if weight > 0.0 {
+        (sum / weight) as f32
+    } else {
+        0.0
+    }
+}
+
+fn border_mean(img: &Gray) -> f32 {
+    let (w, h) = (img.width, img.height);
+    let mut sum = 0.0f64;
+    let mut n = 0usize;
+    for y in 0..h {
+        for x in 0..w {
+            if y == 0 || x == 0 || y + 1 == h || x + 1 == w {
+                sum += img.pixels[y * w + x] as f64;
+                n += 1;
+            }
+        }
+    }
+    (sum / n as f64) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, w: u32, h: u32, color: png::ColorType, data: &[u8]) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut enc = png::Encoder::new(file, w, h);
+        enc.set_color(color);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header().unwrap().write_image_data(data).unwrap();
+    }
+
+    #[test]
+    fn grayscale_28_passes_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.png");
+        let data: Vec<u8> = (0..28 * 28)
+            .map(|i| if i % 28 == 14 { 255 } else { 0 })
+            .collect();
+        write_png(&p, 28, 28, png::ColorType::Grayscale, &data);
+        let x = load_png_as_input(&p).unwrap();
+        assert_eq!(x.len(), 784);
+        assert_eq!(x[14], 1.0);
+        assert_eq!(x[0], 0.0);
+    }
+
+    #[test]
+    fn rgb_on_white_is_resized_centred_and_inverted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.png");
+        // 56×28 white image with a black 8×8 square in the middle.
+        let (w, h) = (56usize, 28usize);
+        let mut data = vec![255u8; w * h * 3];
+        for y in 10..18 {
+            for x in 24..32 {
+                data[(y * w + x) * 3..(y * w + x) * 3 + 3].fill(0);
+            }
+        }
+        write_png(&p, w as u32, h as u32, png::ColorType::Rgb, &data);
+        let x = load_png_as_input(&p).unwrap();
+        // Scaled to 28×14, centred vertically at rows 7..21; the square becomes bright.
+        assert_eq!(x[0], 0.0, "padding is black");
+        assert!(x[14 * 28 + 14] > 0.9, "inverted square is bright");
+        assert!(x[8 * 28 + 2] < 0.1, "inverted white background is dark");
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.png");
+        std::fs::write(&p, b"definitely not a png").unwrap();
+        let err = load_png_as_input(&p).unwrap_err();
+        assert!(format!("{err:#}").contains("not a readable PNG"), "{err:#}");
+        assert!(load_png_as_input(&dir.path().join("missing.png")).is_err());
+    }
+}

@@ -1,0 +1,528 @@
+//! End-to-end tests of the `lenet` binary on tiny synthetic IDX datasets (fast, no network),
+//! plus quick real-data runs when Debian's `dataset-fashion-mnist` is installed.
+
+use datasets::idx::{IdxArray, IdxData};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lenet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lenet"));
+    c.env("XDG_RUNTIME_DIR", "/tmp");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    lenet().args(args).output().expect("start lenet")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "lenet {args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Asserts a clean failure: the exit code, one `error:` line, no panic or backtrace.
+fn fails(args: &[&str], code: i32, needle: &str) {
+    let out = run(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "lenet {args:?}: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "lenet {args:?}: want `{needle}` in: {err}"
+    );
+    if code == 1 {
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+}
+
+/// A learnable toy set: class c lights up row band c of the image, plus noise.
+fn images_and_labels(n: usize, side: usize, classes: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = tensor::SeededRng::new(seed);
+    let mut images = Vec::with_capacity(n * side * side);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = i % classes;
+        labels.push(c as u8);
+        for y in 0..side {
+            for _ in 0..side {
+                let band = y * classes / side == c % classes.min(side);
+                let noise = (rng.uniform01() * 60.0) as u8;
+                images.push(if band { 195 + noise } else { noise });
+            }
+        }
+    }
+    (images, labels)
+}
+
+fn write_idx(dir: &Path, name: &str, dims: Vec<usize>, data: Vec<u8>) {
+    let arr = IdxArray::new(dims, IdxData::U8(data)).expect("consistent idx");
+    std::fs::write(dir.join(name), arr.to_bytes()).unwrap();
+}
+
+fn make_dataset(dir: &Path, side: usize, classes: usize, train_n: usize, test_n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, n, seed) in [("train", train_n, 1), ("t10k", test_n, 2)] {
+        let (img, lbl) = images_and_labels(n, side, classes, seed);
+        write_idx(
+            dir,
+            &format!("{prefix}-images-idx3-ubyte"),
+            vec![n, side, side],
+            img,
+        );
+        write_idx(dir, &format!("{prefix}-labels-idx1-ubyte"), vec![n], lbl);
+    }
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    root: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("toy");
+    make_dataset(&data, 28, 10, 240, 60);
+    let root = tmp.path().to_path_buf();
+    Fixture {
+        _tmp: tmp,
+        data,
+        root,
+    }
+}
+
+fn train_args<'a>(f: &'a Fixture, out: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "train",
+        "--dataset",
+        "idx",
+        "--data-dir",
+        f.data.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "24",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(f.root.join(out).display().to_string());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn summary_matches_the_d2l_shape_loop() {
+    let out = ok(&["summary"]);
+    for line in [
+        "Conv2d output shape:\t[1, 6, 28, 28]",
+        "AvgPool2d output shape:\t[1, 6, 14, 14]",
+        "Conv2d output shape:\t[1, 16, 10, 10]",
+        "AvgPool2d output shape:\t[1, 16, 5, 5]",
+        "Flatten output shape:\t[1, 400]",
+        "Linear output shape:\t[1, 10]",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+    assert!(out.contains("61,706"));
+    let modern = ok(&["summary", "--model", "modern", "--batch", "256"]);
+    assert!(
+        modern.contains("MaxPool2d output shape:\t[256, 6, 14, 14]"),
+        "{modern}"
+    );
+}
+
+#[test]
+fn train_eval_predict_inspect_end_to_end() {
+    let f = fixture();
+    let args = train_args(&f, "run", &["--epochs", "3", "--lr", "0.9"]);
+    let out = ok(&as_strs(&args));
+    assert!(out.contains("training on cpu"), "{out}");
+    assert!(out.contains("examples/sec on cpu"), "{out}");
+    let last = out
+        .lines()
+        .find(|l| l.starts_with("loss "))
+        .expect("d2l summary line");
+    assert!(
+        last.contains("train acc") && last.contains("test acc"),
+        "{last}"
+    );
+    let run_dir = f.root.join("run");
+    for file in [
+        "metrics.csv",
+        "curves.png",
+        "config.json",
+        "checkpoint.safetensors",
+        "curve_points.csv",
+    ] {
+        assert!(run_dir.join(file).exists(), "{file} missing");
+    }
+    let csv = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.starts_with("epoch,train_loss,train_acc,test_acc,examples_per_sec,seconds"));
+
+    let data = f.data.to_str().unwrap();
+    let ck = run_dir.join("checkpoint.safetensors");
+    let ck = ck.to_str().unwrap();
+    let common = ["--dataset", "idx", "--data-dir", data, "--device", "cpu"];
+    let mut eval = vec!["eval", "--checkpoint", ck];
+    eval.extend(common);
+    let out = ok(&eval);
+    assert!(
+        out.contains("test acc") && out.contains("confusion matrix"),
+        "{out}"
+    );
+    assert!(run_dir.join("confusion.png").exists());
+
+    let mut predict = vec!["predict", "--checkpoint", ck, "--test-index", "0", "7"];
+    predict.extend(common);
+    let out = ok(&predict);
+    assert_eq!(
+        out.lines().filter(|l| l.trim_end().ends_with('%')).count(),
+        6,
+        "{out}"
+    );
+
+    let png = f.root.join("item.png");
+    let (img, _) = images_and_labels(1, 28, 10, 9);
+    let file = std::fs::File::create(&png).unwrap();
+    let mut enc = png::Encoder::new(file, 28, 28);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.write_header().unwrap().write_image_data(&img).unwrap();
+    let mut predict_png = vec!["predict", "--checkpoint", ck, png.to_str().unwrap()];
+    predict_png.extend(common);
+    let out = ok(&predict_png);
+    assert!(out.contains("item.png"), "{out}");
+
+    let mut inspect = vec!["inspect", "--checkpoint", ck, "--test-index", "3"];
+    inspect.extend(common);
+    ok(&inspect);
+    for file in [
+        "filters_conv1.png",
+        "filters_conv2.png",
+        "input_3.png",
+        "features_1_conv2d.png",
+        "features_3_avgpool2d.png",
+    ] {
+        assert!(run_dir.join(file).exists(), "{file} missing");
+    }
+}
+
+#[test]
+fn the_loss_falls_on_a_learnable_toy_set() {
+    let f = fixture();
+    let args = train_args(&f, "learn", &["--model", "modern", "--epochs", "4"]);
+    ok(&as_strs(&args));
+    let csv = std::fs::read_to_string(f.root.join("learn/metrics.csv")).unwrap();
+    let losses: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(losses.last().unwrap() < &(losses[0] * 0.8), "{losses:?}");
+}
+
+/// Everything but the timing columns.
+fn metric_columns(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_metrics() {
+    let f = fixture();
+    ok(&as_strs(&train_args(
+        &f,
+        "full",
+        &["--epochs", "3", "--seed", "5"],
+    )));
+    let cut = train_args(
+        &f,
+        "cut",
+        &["--epochs", "3", "--seed", "5", "--stop-after-epoch", "1"],
+    );
+    ok(&as_strs(&cut));
+    assert_eq!(metric_columns(&f.root.join("cut/metrics.csv")).len(), 2);
+    let cut_dir = f.root.join("cut");
+    let resumed = ok(&[
+        "train",
+        "--device",
+        "cpu",
+        "--dataset",
+        "idx",
+        "--data-dir",
+        f.data.to_str().unwrap(),
+        "--resume",
+        cut_dir.to_str().unwrap(),
+    ]);
+    assert!(resumed.contains("resuming"), "{resumed}");
+    assert_eq!(
+        metric_columns(&f.root.join("full/metrics.csv")),
+        metric_columns(&f.root.join("cut/metrics.csv"))
+    );
+}
+
+#[test]
+fn sigkill_never_leaves_a_corrupt_checkpoint() {
+    let f = fixture();
+    let args = train_args(&f, "killed", &["--epochs", "400"]);
+    let mut child = lenet()
+        .args(as_strs(&args))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ck = f.root.join("killed/checkpoint.safetensors");
+    let started = std::time::Instant::now();
+    while !ck.exists() && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Kill in the middle of later epochs, while checkpoints are being rewritten.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ck.exists(), "no checkpoint was written in time");
+    // The checkpoint left behind loads, and the run resumes from it.
+    let data = f.data.to_str().unwrap();
+    ok(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--dataset",
+        "idx",
+        "--data-dir",
+        data,
+        "--device",
+        "cpu",
+    ]);
+    let config = f.root.join("killed/config.json");
+    let cfg = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"epochs\": 400", "\"epochs\": 1");
+    std::fs::write(&config, cfg).unwrap();
+    let out = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--dataset",
+        "idx",
+        "--data-dir",
+        data,
+        "--resume",
+        f.root.join("killed").to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let f = fixture();
+    let data = f.data.to_str().unwrap();
+    fails(&["train", "--batch-size", "0"], 2, "batch-size");
+    fails(&["train", "--lr", "NaN"], 2, "learning rate");
+    fails(&["train", "--lr", "-0.5"], 2, "learning rate");
+    fails(&["train", "--model", "resnet"], 2, "resnet");
+    fails(&["train", "--device", "tpu"], 2, "tpu");
+    fails(
+        &[
+            "eval",
+            "--checkpoint",
+            "/nonexistent/ck.safetensors",
+            "--device",
+            "cpu",
+        ],
+        1,
+        "checkpoint",
+    );
+
+    // A truncated checkpoint and one with the wrong tensors.
+    let good = f.root.join("good");
+    ok(&as_strs(&train_args(&f, "good", &["--epochs", "1"])));
+    let bytes = std::fs::read(good.join("checkpoint.safetensors")).unwrap();
+    let cut = f.root.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    fails(
+        &[
+            "eval",
+            "--checkpoint",
+            cut.to_str().unwrap(),
+            "--dataset",
+            "idx",
+            "--data-dir",
+            data,
+            "--device",
+            "cpu",
+        ],
+        1,
+        "checkpoint",
+    );
+    let mut wrong = tensor::NamedTensors::new();
+    wrong
+        .insert("1.weight", &tensor::Tensor::zeros(&[3, 3]).unwrap())
+        .unwrap();
+    let wrong_path = f.root.join("wrong.safetensors");
+    wrong.write(&wrong_path).unwrap();
+    fails(
+        &[
+            "eval",
+            "--checkpoint",
+            wrong_path.to_str().unwrap(),
+            "--dataset",
+            "idx",
+            "--data-dir",
+            data,
+            "--device",
+            "cpu",
+        ],
+        1,
+        "1.bias",
+    );
+
+    // Data problems.
+    let empty = f.root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails(
+        &[
+            "train",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            empty.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        1,
+        "train-images",
+    );
+    let many = f.root.join("many-classes");
+    make_dataset(&many, 28, 12, 48, 12);
+    fails(
+        &[
+            "train",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            many.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        1,
+        "label",
+    );
+    let small = f.root.join("small-images");
+    make_dataset(&small, 16, 10, 40, 10);
+    fails(
+        &[
+            "train",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            small.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        1,
+        "28×28",
+    );
+
+    // An image that is not a PNG.
+    let not_png = f.root.join("notes.png");
+    std::fs::write(&not_png, "hello").unwrap();
+    let ck = good.join("checkpoint.safetensors");
+    fails(
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            not_png.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        1,
+        "not a readable PNG",
+    );
+}
+
+fn debian_data() -> Option<PathBuf> {
+    let dir = PathBuf::from("/usr/share/datasets/fashion-mnist");
+    if dir.join("train-images-idx3-ubyte.gz").exists() {
+        Some(dir)
+    } else {
+        println!("skipped: Debian's dataset-fashion-mnist is not installed");
+        None
+    }
+}
+
+/// Trains on the first 4096 real images for one epoch; the loss must fall within the epoch.
+fn real_data_epoch(device: &str) {
+    if debian_data().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+    let args = [
+        "train",
+        "--model",
+        "modern",
+        "--limit",
+        "4096",
+        "--epochs",
+        "1",
+        "--device",
+        device,
+        "--data-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let stdout = ok(&args);
+    assert!(stdout.contains("examples/sec"), "{stdout}");
+    let points = std::fs::read_to_string(out.join("curve_points.csv")).unwrap();
+    let losses: Vec<f64> = points
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        losses.len() >= 2 && losses.last() < losses.first(),
+        "{losses:?}"
+    );
+}
+
+#[test]
+fn real_data_one_epoch_on_the_cpu() {
+    real_data_epoch("cpu");
+}
+
+#[test]
+fn real_data_one_epoch_on_the_gpu() {
+    if std::env::var("FOVEA_REQUIRE_GPU").as_deref() != Ok("1")
+        && conv_kernels::Device::gpu().is_err()
+    {
+        println!("skipped: no GPU adapter");
+        return;
+    }
+    real_data_epoch("gpu");
+}

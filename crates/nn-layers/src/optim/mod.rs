@@ -1,0 +1,79 @@
+//! Optimizers that update [`Param`]s in place on their device, keeping their state there too.
+
+mod adam;
+mod sgd;
+
+pub use adam::Adam;
+pub use sgd::Sgd;
+
+use crate::error::Result;
+use autograd::{Gradients, Param};
+use conv_kernels::DeviceTensor;
+use std::collections::BTreeMap;
+
+/// A first-order optimizer over a fixed list of named parameters.
+pub trait Optimizer {
+    /// `sgd` or `adam` (saved in checkpoints).
+    fn kind(&self) -> &'static str;
+
+    /// The parameters it updates, by name.
+    fn params(&self) -> &[(String, Param)];
+
+    /// One update of every parameter that has a gradient in `grads` (others are skipped,
+    /// as PyTorch skips parameters whose `.grad` is `None`).
+    fn step(&mut self, grads: &Gradients) -> Result<()>;
+
+    /// The learning rate.
+    fn lr(&self) -> f32;
+
+    /// Changes the learning rate (schedules).
+    fn set_lr(&mut self, lr: f32);
+
+    /// The state tensors, by name (`<param>.momentum_buffer`, `<param>.exp_avg`, ...), still on
+    /// the device; checkpoints store them under an `optim.` prefix.
+    fn state_tensors(&self) -> Vec<(String, DeviceTensor)>;
+
+    /// Scalar state (Adam's step count), as strings.
+    fn state_metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    /// Restores state saved from [`Optimizer::state_tensors`] and
+    /// [`Optimizer::state_metadata`]; every name must be present with its shape.
+    fn load_state(
+        &mut self,
+        tensors: &BTreeMap<String, DeviceTensor>,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<()>;
+}
+
+/// Replaces each `(name, buffer)` from `tensors`, checking presence and shape.
+pub(crate) fn load_buffers<'a>(
+    what: &'static str,
+    buffers: impl Iterator<Item = (String, &'a mut DeviceTensor)>,
+    tensors: &BTreeMap<String, DeviceTensor>,
+) -> Result<()> {
+    let mut mismatches = crate::error::Mismatches::default();
+    let mut updates = Vec::new();
+    for (name, buf) in buffers {
+        match tensors.get(&name) {
+            None => mismatches.missing.push(name),
+            Some(t) if t.shape() != buf.shape() => {
+                mismatches
+                    .misshaped
+                    .push((name, buf.dims().to_vec(), t.dims().to_vec()))
+            }
+            Some(t) => updates.push((buf, t.clone())),
+        }
+    }
+    if !mismatches.is_empty() {
+        return Err(crate::error::NnError::StateMismatch {
+            source_name: format!("{what} state"),
+            mismatches,
+        });
+    }
+    for (buf, t) in updates {
+        *buf = t;
+    }
+    Ok(())
+}

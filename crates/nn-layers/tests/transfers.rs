@@ -1,0 +1,62 @@
+//! On the GPU a training step reads back nothing but the loss and correct-count scalars,
+//! proven with the backend's transfer counters.
+
+mod common;
+
+use autograd::Tape;
+use conv_kernels::{AdamConfig, SgdConfig};
+use nn_layers::{Adam, Module, Optimizer, Sgd, lenet, loss};
+use tensor::{SeededRng, Tensor};
+
+#[test]
+fn a_gpu_training_step_reads_back_only_two_scalars() {
+    let Some(dev) = common::gpu() else {
+        return;
+    };
+    eprintln!("transfer counters on {}", dev.name());
+    for variant in [lenet::Variant::Seed, lenet::Variant::Modern] {
+        let mut rng = SeededRng::new(0);
+        let net = lenet::build(variant, &dev, &mut rng).unwrap();
+        let mut opt: Box<dyn Optimizer> = match variant {
+            lenet::Variant::Seed => Box::new(
+                Sgd::new(
+                    &dev,
+                    net.named_parameters(),
+                    SgdConfig {
+                        momentum: 0.9,
+                        ..SgdConfig::plain(0.1)
+                    },
+                )
+                .unwrap(),
+            ),
+            lenet::Variant::Modern => {
+                Box::new(Adam::new(&dev, net.named_parameters(), AdamConfig::default()).unwrap())
+            }
+        };
+        let x = Tensor::rand_uniform(&[64, 1, 28, 28], 0.0, 1.0, &mut rng).unwrap();
+        let x = dev.upload(&x).unwrap();
+        let labels: Vec<u32> = (0..64).map(|i| i % 10).collect();
+        let labels = dev.upload_indices(&labels).unwrap();
+        dev.synchronize().unwrap();
+
+        for step in 0..3 {
+            let before = dev.transfer_stats();
+            let tape = Tape::new(&dev);
+            let out =
+                loss::cross_entropy(&net.forward(&tape.constant(x.clone())).unwrap(), &labels)
+                    .unwrap();
+            let grads = out.loss.backward().unwrap();
+            opt.step(&grads).unwrap();
+            let l = dev.read_scalar(out.loss.value()).unwrap();
+            let c = dev.read_scalar(&out.correct).unwrap();
+            let after = dev.transfer_stats();
+            assert!(l.is_finite() && (0.0..=64.0).contains(&c));
+            assert_eq!(
+                after.downloads - before.downloads,
+                2,
+                "{variant:?} step {step}: {before:?} -> {after:?}"
+            );
+            assert_eq!(after.download_bytes - before.download_bytes, 8);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+// Convolution: forward, input gradient and weight gradient as register-blocked direct
+// ("implicit GEMM") kernels. No workgroup memory, no barriers, no atomics: every invocation owns a
+// block of COB channels x PX consecutive positions of one row and keeps it in registers; the
+// input row segment those positions read is loaded once per (channel, kernel row) and reused for
+// every kernel column. Backward passes are gathers, so results are deterministic.
+//
+// The host prepends the specialisation constants (u32):
+//   KH, KW  kernel size      SH, SW  stride      PH, PW  padding      DH, DW  dilation
+//   COB     channels per invocation              PX      positions per invocation
+//   SEG = (PX-1)*SW + (KW-1)*DW + 1 (input segment)  SEGB = PX + (KW-1)*DW (gradient segment)
+// and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
+// private array below is indexed by constants and lives in registers.
+
+struct Params {
+    n: u32, c_in: u32, h: u32, w: u32,
+    c_out: u32, oh: u32, ow: u32, cig: u32,
+    cog: u32, xblocks: u32, cblocks: u32, total: u32,
+    has_bias: u32, per_chunk: u32, wsize: u32, pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> in0: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(3) var<storage, read> in2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + li;
+}
+
+// y[n, co, oy, ox] = sum x[n, ci, oy*SH + ky*DH - PH, ox*SW + kx*DW - PW] * w[co, ci, ky, kx] (+ b[co]).
+// in0 = x, in1 = w, in2 = bias (bound to w when absent), dst = y.
+@compute @workgroup_size(64)
+fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let xb = t % p.xblocks;
+    var r = t / p.xblocks;
+    let oy = r % p.oh;
+    r = r / p.oh;
+    let cb = r % p.cblocks;
+    let n = r / p.cblocks;
+    let bpg = (p.cog + COB - 1u) / COB;
+    let grp = cb / bpg;
+    let cl0 = (cb % bpg) * COB;
+    let ox0 = xb * PX;
+    let ix0 = i32(ox0 * SW) - i32(PW);
+    var acc: array<f32, COB * PX>;
+    var co: array<u32, COB>;
+    //#unroll j COB
+    co[$j] = grp * p.cog + min(cl0 + $j, p.cog - 1u);
+    //#end
+    for (var cl = 0u; cl < p.cig; cl++) {
+        let ci = grp * p.cig + cl;
+        for (var ky = 0u; ky < KH; ky++) {
+            let iy = i32(oy * SH + ky * DH) - i32(PH);
+            if (iy < 0 || iy >= i32(p.h)) { continue; }
+            let row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+            var seg: array<f32, SEG>;
+            //#unroll s SEG
+            {
+                let ix = ix0 + i32($s);
+                let ok = ix >= 0 && ix < i32(p.w);
+                seg[$s] = select(0.0, in0[row + u32(select(0, ix, ok))], ok);
+            }
+            //#end
+            //#unroll j COB
+            {
+                let wb = ((co[$j] * p.cig + cl) * KH + ky) * KW;
+                //#unroll kx KW
+                {
+                    let wv = in1[wb + $kx];
+                    //#unroll q PX
+                    acc[$j * PX + $q] += wv * seg[$q * SW + $kx * DW];
+                    //#end
+                }
+                //#end
+            }
+            //#end
+        }
+    }
+    //#unroll j COB
+    if (cl0 + $j < p.cog) {
+        var b = 0.0;
+        if (p.has_bias != 0u) { b = in2[co[$j]]; }
+        let base = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
+        //#unroll q PX
+        if (ox0 + $q < p.ow) { dst[base + ox0 + $q] = acc[$j * PX + $q] + b; }
+        //#end
+    }
+    //#end
+}
+
+// grad_x[n, ci, iy, ix] = sum over the (co, ky, kx) whose output position lands on (iy, ix) of
+// grad_y[n, co, oy, ox] * w[co, ci, ky, kx]: a gather over output positions (no atomics).
+// in0 = grad_y, in1 = w, dst = grad_x. COB counts input channels here, PX input columns.
+@compute @workgroup_size(64)
+fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let xb = t % p.xblocks;
+    var r = t / p.xblocks;
+    let iy = r % p.h;
+    r = r / p.h;
+    let cb = r % p.cblocks;
+    let n = r / p.cblocks;
+    let bpg = (p.cig + COB - 1u) / COB;
+    let grp = cb / bpg;
+    let cl0 = (cb % bpg) * COB;
+    let ix0 = xb * PX;
+    var acc: array<f32, COB * PX>;
+    var cl: array<u32, COB>;
+    //#unroll j COB
+    cl[$j] = min(cl0 + $j, p.cig - 1u);
+    //#end
+    for (var k = 0u; k < p.cog; k++) {
+        let co = grp * p.cog + k;
+        for (var ky = 0u; ky < KH; ky++) {
+            let ny = i32(iy + PH) - i32(ky * DH);
+            if (ny < 0) { break; }
+            if (u32(ny) % SH != 0u) { continue; }
+            let oy = u32(ny) / SH;
+            if (oy >= p.oh) { continue; }
+            let row = ((n * p.c_out + co) * p.oh + oy) * p.ow;
+            if (SW == 1u) {
+                // grad_y row segment covering every (q, kx): ox = ix0 + q + PW - kx*DW.
+                var seg: array<f32, SEGB>;
+                let base = i32(ix0 + PW) - i32((KW - 1u) * DW);
+                //#unroll s SEGB
+                {
+                    let ox = base + i32($s);
+                    let ok = ox >= 0 && ox < i32(p.ow);
+                    seg[$s] = select(0.0, in0[row + u32(select(0, ox, ok))], ok);
+                }
+                //#end
+                //#unroll j COB
+                {
+                    let wb = ((co * p.cig + cl[$j]) * KH + ky) * KW;
+                    //#unroll kx KW
+                    {
+                        let wv = in1[wb + $kx];
+                        //#unroll q PX
+                        acc[$j * PX + $q] += wv * seg[$q + (KW - 1u - $kx) * DW];
+                        //#end
+                    }
+                    //#end
+                }
+                //#end
+            } else {
+                for (var kx = 0u; kx < KW; kx++) {
+                    var gv: array<f32, PX>;
+                    //#unroll q PX
+                    {
+                        let nx = i32(ix0 + $q + PW) - i32(kx * DW);
+                        let ox = u32(max(nx, 0)) / SW;
+                        let ok = nx >= 0 && u32(max(nx, 0)) % SW == 0u && ox < p.ow;
+                        gv[$q] = select(0.0, in0[row + select(0u, ox, ok)], ok);
+                    }
+                    //#end
+                    //#unroll j COB
+                    {
+                        let wv = in1[((co * p.cig + cl[$j]) * KH + ky) * KW + kx];
+                        //#unroll q PX
+                        acc[$j * PX + $q] += wv * gv[$q];
+                        //#end
+                    }
+                    //#end
+                }
+            }
+        }
+    }
+    //#unroll j COB
+    if (cl0 + $j < p.cig) {
+        let base = ((n * p.c_in + grp * p.cig + cl0 + $j) * p.h + iy) * p.w;
+        //#unroll q PX
+        if (ix0 + $q < p.w) { dst[base + ix0 + $q] = acc[$j * PX + $q]; }
+        //#end
+    }
+    //#end
+}
+
+// Partial weight gradients, one slice per chunk of the batch (summed afterwards by
+// reduce.wgsl's sum_outer in a fixed order): for every (co block, ci, ky) the COB x KW taps of
+// sum over n in chunk, oy, ox of grad_y[n, co, oy, ox] * x[n, ci, iy, ix].
+// in0 = x, in1 = grad_y, dst = partials [chunks, c_out, cig, KH, KW]. COB counts output channels.
+@compute @workgroup_size(64)
+fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let ky = t % KH;
+    var r = t / KH;
+    let cl = r % p.cig;
+    r = r / p.cig;
+    let cb = r % p.cblocks;
+    let chunk = r / p.cblocks;
+    let bpg = (p.cog + COB - 1u) / COB;
+    let grp = cb / bpg;
+    let cl0 = (cb % bpg) * COB;
+    let ci = grp * p.cig + cl;
+    let n0 = chunk * p.per_chunk;
+    let n1 = min(n0 + p.per_chunk, p.n);
+    var co: array<u32, COB>;
+    //#unroll j COB
+    co[$j] = grp * p.cog + min(cl0 + $j, p.cog - 1u);
+    //#end
+    var acc: array<f32, COB * KW>;
+    for (var n = n0; n < n1; n++) {
+        for (var oy = 0u; oy < p.oh; oy++) {
+            let iy = i32(oy * SH + ky * DH) - i32(PH);
+            if (iy < 0 || iy >= i32(p.h)) { continue; }
+            let xrow = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+            // Two-level summation (per row, then across rows) keeps the f32 error small.
+            var racc: array<f32, COB * KW>;
+            for (var xb = 0u; xb < p.xblocks; xb++) {
+                let ox0 = xb * PX;
+                let ix0 = i32(ox0 * SW) - i32(PW);
+                var seg: array<f32, SEG>;
+                //#unroll s SEG
+                {
+                    let ix = ix0 + i32($s);
+                    let ok = ix >= 0 && ix < i32(p.w);
+                    seg[$s] = select(0.0, in0[xrow + u32(select(0, ix, ok))], ok);
+                }
+                //#end
+                //#unroll j COB
+                {
+                    let grow = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
+                    var g: array<f32, PX>;
+                    //#unroll q PX
+                    {
+                        let ok = ox0 + $q < p.ow;
+                        g[$q] = select(0.0, in1[grow + select(0u, ox0 + $q, ok)], ok);
+                    }
+                    //#end
+                    //#unroll kx KW
+                    //#unroll q PX
+                    racc[$j * KW + $kx] += g[$q] * seg[$q * SW + $kx * DW];
+                    //#end
+                    //#end
+                }
+                //#end
+            }
+            //#unroll j COB
+            //#unroll kx KW
+            acc[$j * KW + $kx] += racc[$j * KW + $kx];
+            //#end
+            //#end
+        }
+    }
+    //#unroll j COB
+    if (cl0 + $j < p.cog) {
+        let base = chunk * p.wsize + ((co[$j] * p.cig + cl) * KH + ky) * KW;
+        //#unroll kx KW
+        dst[base + $kx] = acc[$j * KW + $kx];
+        //#end
+    }
+    //#end
+}

@@ -1,0 +1,153 @@
+// Pooling: max (with arg-max offsets) and average (padding counted, PyTorch's
+// count_include_pad=True), forward and backward. Backward is a gather: each input element sums
+// the gradients of the windows that cover it, in window order; no atomics.
+//
+// The host prepends the specialisation constants (u32): KH, KW window, SH, SW stride, PH, PW padding,
+// IH, IW input and OH, OW output plane sizes (constant divisors are cheap multiplies).
+
+// Non-overlapping windows without padding (LeNet's 2x2/2): each input has at most one window.
+const TILED: bool = SH == KH && SW == KW && PH == 0u && PW == 0u;
+
+struct Params {
+    planes: u32, h: u32, w: u32, oh: u32,
+    ow: u32, total: u32, pad0: u32, pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + li;
+}
+
+// Forward bindings: 1 = x, 2 = y, 3 = argmax (max only).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> amax: array<u32>;
+
+// Backward bindings: 4 = grad_y, 5 = argmax (max only), 6 = grad_x.
+@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(5) var<storage, read> amax_in: array<u32>;
+@group(0) @binding(6) var<storage, read_write> gx: array<f32>;
+
+@compute @workgroup_size(64)
+fn max_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let ox = t % OW;
+    let oy = (t / OW) % OH;
+    let plane = t / (OW * OH);
+    let base = plane * IH * IW;
+    var best = 0u;
+    var bv = 0.0;
+    var found = false;
+    for (var ky = 0u; ky < KH; ky++) {
+        let iy = i32(oy * SH + ky) - i32(PH);
+        if (iy < 0 || iy >= i32(IH)) { continue; }
+        for (var kx = 0u; kx < KW; kx++) {
+            let ix = i32(ox * SW + kx) - i32(PW);
+            if (ix < 0 || ix >= i32(IW)) { continue; }
+            let off = u32(iy) * IW + u32(ix);
+            let v = x[base + off];
+            // First maximum in scan order wins; NaN propagates.
+            if (!found || v > bv || (v != v && bv == bv)) {
+                best = off;
+                bv = v;
+                found = true;
+            }
+        }
+    }
+    y[t] = bv;
+    amax[t] = best;
+}
+
+@compute @workgroup_size(64)
+fn avg_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let ox = t % OW;
+    let oy = (t / OW) % OH;
+    let plane = t / (OW * OH);
+    let base = plane * IH * IW;
+    var s = 0.0;
+    for (var ky = 0u; ky < KH; ky++) {
+        let iy = i32(oy * SH + ky) - i32(PH);
+        if (iy < 0 || iy >= i32(IH)) { continue; }
+        for (var kx = 0u; kx < KW; kx++) {
+            let ix = i32(ox * SW + kx) - i32(PW);
+            if (ix < 0 || ix >= i32(IW)) { continue; }
+            s += x[base + u32(iy) * IW + u32(ix)];
+        }
+    }
+    y[t] = s / f32(KH * KW);
+}
+
+// Output rows (or columns) whose window covers input coordinate i: [lo, hi).
+fn cover(i: u32, k: u32, s: u32, pad: u32, n_out: u32) -> vec2<u32> {
+    let a = i32(i + pad) - i32(k) + 1;
+    var lo = 0u;
+    if (a > 0) { lo = (u32(a) + s - 1u) / s; }
+    let hi = min((i + pad) / s + 1u, n_out);
+    return vec2<u32>(lo, hi);
+}
+
+@compute @workgroup_size(64)
+fn max_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let ix = t % IW;
+    let iy = (t / IW) % IH;
+    let plane = t / (IW * IH);
+    let off = iy * IW + ix;
+    if (TILED) {
+        let oy = iy / KH;
+        let ox = ix / KW;
+        var g = 0.0;
+        if (oy < OH && ox < OW) {
+            let o = (plane * OH + oy) * OW + ox;
+            g = select(0.0, gy[o], amax_in[o] == off);
+        }
+        gx[t] = g;
+        return;
+    }
+    let ry = cover(iy, KH, SH, PH, OH);
+    let rx = cover(ix, KW, SW, PW, OW);
+    var s = 0.0;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+        for (var ox = rx.x; ox < rx.y; ox++) {
+            let o = (plane * OH + oy) * OW + ox;
+            if (amax_in[o] == off) { s += gy[o]; }
+        }
+    }
+    gx[t] = s;
+}
+
+@compute @workgroup_size(64)
+fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let ix = t % IW;
+    let iy = (t / IW) % IH;
+    let plane = t / (IW * IH);
+    let win = f32(KH * KW);
+    if (TILED) {
+        let oy = iy / KH;
+        let ox = ix / KW;
+        var g = 0.0;
+        if (oy < OH && ox < OW) { g = gy[(plane * OH + oy) * OW + ox] / win; }
+        gx[t] = g;
+        return;
+    }
+    let ry = cover(iy, KH, SH, PH, OH);
+    let rx = cover(ix, KW, SW, PW, OW);
+    var s = 0.0;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+        for (var ox = rx.x; ox < rx.y; ox++) {
+            s += gy[(plane * OH + oy) * OW + ox] / win;
+        }
+    }
+    gx[t] = s;
+}
