@@ -78,6 +78,11 @@ pub fn run(args: CiArgs) -> anyhow::Result<()> {
             ],
             &[],
         )?;
+        step(
+            &root,
+            &["doc", "--workspace", "--no-deps"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        )?;
     }
     step(&root, &["test", "--workspace"], &envs)?;
     println!("==> all checks passed");

@@ -13,7 +13,7 @@ pub struct DownloadArgs {
     /// The dataset to fetch.
     #[arg(long, default_value = "fashion-mnist", value_parser = ["fashion-mnist", "mnist"])]
     pub dataset: String,
-    /// Data root: files go into DIR/<dataset>. Defaults to $FOVEA_DATA, else <workspace>/data.
+    /// Data root: files go into `DIR/<dataset>`. Defaults to `$FOVEA_DATA`, else `<workspace>/data`.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }

@@ -10,6 +10,7 @@ use crate::error::{KernelError, Result, shape_err};
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{self, GpuContext, PoolStats, TransferStats};
 use crate::host::HostKernels;
+use crate::host_buffer::HostBuffer;
 use crate::reference::Reference;
 use crate::spec::{
     Activation, AdamConfig, Conv2dSpec, CrossEntropyGeometry, MatmulSpec, Pool2dSpec, PoolKind,
@@ -53,7 +54,7 @@ pub struct DeviceTensor {
 
 #[derive(Clone, Debug)]
 enum Storage {
-    Host(Arc<Vec<f32>>),
+    Host(Arc<HostBuffer>),
     Gpu(Arc<GpuBuffer>),
 }
 
@@ -158,10 +159,10 @@ impl DeviceTensor {
         }
     }
 
-    fn from_host(shape: Shape, data: Vec<f32>) -> Self {
+    fn from_host(shape: Shape, data: impl Into<HostBuffer>) -> Self {
         DeviceTensor {
             shape,
-            storage: Storage::Host(Arc::new(data)),
+            storage: Storage::Host(Arc::new(data.into())),
         }
     }
 
@@ -364,7 +365,7 @@ impl Device {
     fn hv_mut<'a>(&self, op: &'static str, t: &'a mut DeviceTensor) -> Result<&'a mut [f32]> {
         let loc = t.location();
         match &mut t.storage {
-            Storage::Host(v) => Ok(Arc::make_mut(v).as_mut_slice()),
+            Storage::Host(v) => Ok(&mut Arc::make_mut(v)[..]),
             Storage::Gpu(_) => Err(self.mismatch(op, loc)),
         }
     }
@@ -422,9 +423,10 @@ impl Device {
         }
     }
 
-    fn alloc(&self, dims: &[usize]) -> Result<(Shape, Vec<f32>)> {
+    /// Output storage for a host kernel (recycled, contents unspecified: kernels overwrite it).
+    fn alloc(&self, dims: &[usize]) -> Result<(Shape, HostBuffer)> {
         let shape = Shape::new(dims)?;
-        let data = vec![0.0; shape.numel()];
+        let data = HostBuffer::scratch(shape.numel());
         Ok((shape, data))
     }
 
@@ -435,10 +437,11 @@ impl Device {
                 let buf = ctx.upload("upload", bytemuck::cast_slice(t.data()), t.numel())?;
                 Ok(DeviceTensor::from_gpu(t.shape().clone(), buf))
             }
-            _ => Ok(DeviceTensor::from_host(
-                t.shape().clone(),
-                t.data().to_vec(),
-            )),
+            _ => {
+                let mut data = HostBuffer::scratch(t.numel());
+                data.copy_from_slice(t.data());
+                Ok(DeviceTensor::from_host(t.shape().clone(), data))
+            }
         }
     }
 
@@ -627,7 +630,7 @@ impl Device {
             });
         }
         let xs = self.hv(op, x)?;
-        let mut y = vec![0.0; shape.numel()];
+        let mut y = HostBuffer::scratch(shape.numel());
         let mut argmax = match spec.kind {
             PoolKind::Max => vec![0u32; y.len()],
             PoolKind::Avg => Vec::new(),
@@ -678,7 +681,7 @@ impl Device {
             None => &[],
         };
         let gys = self.hv(op, grad_y)?;
-        let mut gx = vec![0.0; shape.numel()];
+        let mut gx = HostBuffer::scratch(shape.numel());
         self.kernels().pool2d_backward(&g, gys, a, &mut gx);
         Ok(DeviceTensor::from_host(shape, gx))
     }
@@ -701,7 +704,7 @@ impl Device {
         }
         let bb = bias.map(|t| self.hv(OP, t)).transpose()?;
         let (av, bv) = (self.hv(OP, a)?, self.hv(OP, b)?);
-        let mut c = vec![0.0; shape.numel()];
+        let mut c = HostBuffer::scratch(shape.numel());
         self.kernels().matmul(&g, av, bv, bb, &mut c);
         Ok(DeviceTensor::from_host(shape, c))
     }
@@ -746,7 +749,7 @@ impl Device {
                     DeviceTensor::from_gpu(shape, gb)
                 }
                 _ => {
-                    let mut gb = vec![0.0; out];
+                    let mut gb = HostBuffer::scratch(out);
                     self.kernels()
                         .channel_sum(n, out, 1, self.hv(OP, grad_y)?, &mut gb);
                     DeviceTensor::from_host(shape, gb)
@@ -770,7 +773,7 @@ impl Device {
             return Ok(DeviceTensor::from_gpu(x.shape.clone(), y));
         }
         let xs = self.hv(op, x)?;
-        let mut y = vec![0.0; xs.len()];
+        let mut y = HostBuffer::scratch(xs.len());
         self.kernels().activation(act, xs, &mut y);
         Ok(DeviceTensor::from_host(x.shape.clone(), y))
     }
@@ -794,7 +797,7 @@ impl Device {
             return Ok(DeviceTensor::from_gpu(y.shape.clone(), gx));
         }
         let (ys, gys) = (self.hv(op, y)?, self.hv(op, grad_y)?);
-        let mut gx = vec![0.0; ys.len()];
+        let mut gx = HostBuffer::scratch(ys.len());
         self.kernels().activation_backward(act, ys, gys, &mut gx);
         Ok(DeviceTensor::from_host(y.shape.clone(), gx))
     }
@@ -831,7 +834,7 @@ impl Device {
             });
         }
         let (ls, lab) = (self.hv(OP, logits)?, self.hidx(OP, labels)?);
-        let mut grad = vec![0.0; ls.len()];
+        let mut grad = HostBuffer::scratch(ls.len());
         let stats = self.kernels().softmax_cross_entropy(&g, ls, lab, &mut grad);
         Ok(CrossEntropyOutput {
             loss: DeviceTensor::from_host(Shape::scalar(), vec![stats.loss]),

@@ -19,6 +19,7 @@ mod device;
 mod error;
 pub mod gpu;
 pub mod host;
+mod host_buffer;
 pub mod reference;
 pub mod spec;
 

@@ -73,7 +73,7 @@ pub struct DataArgs {
     /// Dataset to use.
     #[arg(long, value_enum, default_value = "fashion-mnist")]
     pub dataset: DatasetKind,
-    /// Data directory (default: data/<dataset> under the workspace, or $FOVEA_DATA).
+    /// Data directory: the cache root for fashion-mnist and mnist (files in DIR/DATASET; default: data/ in the workspace, or $FOVEA_DATA), or the folder holding the four files for --dataset idx.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Compute device.
@@ -102,7 +102,7 @@ pub struct TrainArgs {
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output directory (default: runs/<timestamp>).
+    /// Output directory (default: runs/TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory after its last completed epoch.
