@@ -45,6 +45,15 @@ pub enum OptimizerKind {
     Adam,
 }
 
+/// How the learning rate changes over training.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from the rate to zero over all steps.
+    Cosine,
+}
+
 /// Where to compute.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
@@ -96,6 +105,9 @@ pub struct TrainArgs {
     /// Learning rate (default: 0.9 for SGD, 0.001 for Adam).
     #[arg(long, value_parser = parse_lr, allow_negative_numbers = true)]
     pub lr: Option<f32>,
+    /// Learning-rate schedule (default: constant for seed, as d2l; cosine for modern).
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleKind>,
     /// Examples per batch.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub batch_size: u32,

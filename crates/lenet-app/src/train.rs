@@ -1,7 +1,7 @@
 //! `lenet train`: the d2l training loop, with progress, metrics, curves, checkpoints and resume.
 
 use crate::checkpoint_io::{CHECKPOINT_FILE, checkpoint_path};
-use crate::cli::{DatasetKind, ModelKind, OptimizerKind, TrainArgs};
+use crate::cli::{DatasetKind, ModelKind, OptimizerKind, ScheduleKind, TrainArgs};
 use crate::data::{self, take_first};
 use crate::evaluate::accuracy;
 use crate::metrics::{self, EpochMetrics};
@@ -41,6 +41,26 @@ pub struct RunConfig {
     pub dataset: String,
     /// Training images used (`None`: all).
     pub limit: Option<u32>,
+    /// `constant` or `cosine`.
+    #[serde(default = "constant")]
+    pub schedule: String,
+}
+
+fn constant() -> String {
+    "constant".into()
+}
+
+impl RunConfig {
+    /// The learning rate for optimizer step `step` (from 0) of `total`.
+    fn lr_at(&self, step: u64, total: u64) -> f32 {
+        match self.schedule.as_str() {
+            "cosine" => {
+                let t = step as f64 / total.max(1) as f64;
+                (self.lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
+            }
+            _ => self.lr,
+        }
+    }
 }
 
 impl RunConfig {
@@ -71,6 +91,14 @@ impl RunConfig {
             }
             .into(),
             limit: a.limit,
+            schedule: match a.schedule.unwrap_or(match a.model {
+                ModelKind::Seed => ScheduleKind::Constant,
+                ModelKind::Modern => ScheduleKind::Cosine,
+            }) {
+                ScheduleKind::Constant => "constant",
+                ScheduleKind::Cosine => "cosine",
+            }
+            .into(),
         }
     }
 }
@@ -219,6 +247,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
     let loader = DataLoader::new(train.clone(), cfg.batch_size as usize)?.shuffle(cfg.seed);
     let num_batches = loader.len();
+    let total_steps = num_batches as u64 * cfg.epochs as u64;
     let mut train_seconds = 0f64;
     let mut train_examples = 0usize;
     for epoch in state.epoch as u32 + 1..=cfg.epochs {
@@ -234,6 +263,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let labels = device.upload_indices(&batch.labels)?;
             let out = model.forward(&x)?.cross_entropy(&labels)?;
             let grads = out.loss.backward()?;
+            optimizer.set_lr(cfg.lr_at(state.step, total_steps));
             optimizer.step(&grads)?;
             let loss = device.read_scalar(out.loss.value())?;
             let ok = device.read_scalar(&out.correct)?;

@@ -61,7 +61,12 @@ pub fn build(variant: Variant, device: &Device, rng: &mut SeededRng) -> Result<S
     let f2 = Linear::new(device, rng, 120, 84)?;
     let f3 = Linear::new(device, rng, 84, 10)?;
     for w in [&c1.weight, &c2.weight, &f1.weight, &f2.weight, &f3.weight] {
-        w.set(device.upload_owned(init::xavier_uniform(&w.dims(), 1.0, rng)?)?)?;
+        let init = match variant {
+            Variant::Seed => init::xavier_uniform(&w.dims(), 1.0, rng)?,
+            // He initialisation suits ReLU: it keeps activations' variance through the layers.
+            Variant::Modern => init::kaiming_uniform(&w.dims(), 0.0, rng)?,
+        };
+        w.set(device.upload_owned(init)?)?;
     }
     let net = Sequential::new().with(Reshape::new(&[-1, 1, 28, 28]));
     Ok(match variant {
