@@ -22,6 +22,8 @@ pub mod host;
 mod host_buffer;
 pub mod reference;
 pub mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use device::{
     Conv2dGrads, CrossEntropyOutput, Device, DeviceChoice, DeviceTensor, IndexTensor, LinearGrads,

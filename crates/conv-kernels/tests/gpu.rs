@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::{TestResult, gpu_under_test};
+use common::TestResult;
+use conv_kernels::testing::gpu_under_test;
 use conv_kernels::{
     Activation, Conv2dSpec, Device, GpuContext, GpuOptions, KernelError, Pool2dSpec, PoolKind,
     SgdConfig,

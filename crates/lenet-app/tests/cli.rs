@@ -518,10 +518,7 @@ fn real_data_one_epoch_on_the_cpu() {
 
 #[test]
 fn real_data_one_epoch_on_the_gpu() {
-    if std::env::var("FOVEA_REQUIRE_GPU").as_deref() != Ok("1")
-        && conv_kernels::Device::gpu().is_err()
-    {
-        println!("skipped: no GPU adapter");
+    if conv_kernels::testing::gpu_under_test().is_none() {
         return;
     }
     real_data_epoch("gpu");

@@ -1,8 +1,6 @@
 //! On the GPU a training step reads back nothing but the loss and correct-count scalars,
 //! proven with the backend's transfer counters.
 
-mod common;
-
 use autograd::Tape;
 use conv_kernels::{AdamConfig, SgdConfig};
 use nn_layers::{Adam, Module, Optimizer, Sgd, lenet, loss};
@@ -10,7 +8,7 @@ use tensor::{SeededRng, Tensor};
 
 #[test]
 fn a_gpu_training_step_reads_back_only_two_scalars() {
-    let Some(dev) = common::gpu() else {
+    let Some(dev) = conv_kernels::testing::gpu_under_test() else {
         return;
     };
     eprintln!("transfer counters on {}", dev.name());

@@ -11,39 +11,7 @@ use tensor::{SeededRng, Tensor};
 /// Errors from a test body (kernel, tensor or comparison errors), with their message.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Every device the kernel tests run on besides the reference (the single place to add one).
-pub fn devices_under_test() -> Vec<Device> {
-    let mut d = vec![Device::cpu()];
-    d.extend(gpu_under_test());
-    d
-}
-
-/// The GPU device when one exists (software adapters such as llvmpipe included), shared by
-/// every test of the process. Without one, prints why once and returns `None` — unless
-/// `FOVEA_REQUIRE_GPU=1`, where a missing GPU fails the test. `FOVEA_DEVICE=cpu` skips it.
-pub fn gpu_under_test() -> Option<Device> {
-    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
-    let required = std::env::var("FOVEA_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    let got = GPU.get_or_init(|| {
-        if std::env::var("FOVEA_DEVICE").is_ok_and(|v| v.eq_ignore_ascii_case("cpu")) {
-            return Err("FOVEA_DEVICE=cpu".to_string());
-        }
-        Device::gpu().map_err(|e| e.to_string())
-    });
-    match got {
-        Ok(d) => Some(d.clone()),
-        Err(e) if required => panic!("FOVEA_REQUIRE_GPU=1 but no GPU device: {e}"),
-        Err(e) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            // Straight to stderr: the test harness captures `eprintln!`.
-            SAID.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "skipping GPU tests: {e}");
-            });
-            None
-        }
-    }
-}
+pub use conv_kernels::testing::devices_under_test;
 
 /// The reference device plus [`devices_under_test`] (for tests that check every backend).
 pub fn all_devices() -> Vec<Device> {

@@ -6,33 +6,11 @@
 use conv_kernels::Device;
 
 /// Every device the tests run on: the fast CPU backend, the naive reference, and the GPU when
-/// one exists (software adapters included). Without a GPU it prints why once and skips it,
-/// unless `FOVEA_REQUIRE_GPU=1`, where a missing GPU fails; `FOVEA_DEVICE=cpu` skips it.
+/// one exists (see `conv_kernels::testing` for the policy when it does not).
 pub fn devices() -> Vec<Device> {
-    let mut d = vec![Device::cpu(), Device::Reference];
-    d.extend(gpu());
+    let mut d = vec![Device::Reference];
+    d.extend(conv_kernels::testing::devices_under_test());
     d
-}
-
-/// The shared GPU device, or `None` (with the reason printed once) when there is none.
-pub fn gpu() -> Option<Device> {
-    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
-    let required = std::env::var("FOVEA_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    let got = GPU.get_or_init(|| {
-        if std::env::var("FOVEA_DEVICE").is_ok_and(|v| v.eq_ignore_ascii_case("cpu")) {
-            return Err("FOVEA_DEVICE=cpu".to_string());
-        }
-        Device::gpu().map_err(|e| e.to_string())
-    });
-    match got {
-        Ok(d) => Some(d.clone()),
-        Err(e) if required => panic!("FOVEA_REQUIRE_GPU=1 but no GPU device: {e}"),
-        Err(e) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| eprintln!("skipping GPU tests: {e}"));
-            None
-        }
-    }
 }
 
 /// Runs `body` on every device, naming the device in the failure.
