@@ -4,6 +4,7 @@ use crate::font::{FAMILY, ensure_font};
 use crate::png_out::write_rgb_png;
 use anyhow::anyhow;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// One point of the training curves; `epoch` is fractional for points inside an epoch.
@@ -104,82 +105,77 @@ pub fn draw_curves(
     write_rgb_png(path, width, height, &buf)
 }
 
-/// Draws a confusion matrix (rows: true class, columns: predicted) as a heat map.
+/// Draws a confusion matrix (rows: true class, columns: predicted) as a heat map, each cell
+/// shaded by its share of the row and labelled with its count.
 pub fn draw_confusion(
     path: &Path,
     matrix: &[Vec<u64>],
     class_names: &[&str],
 ) -> anyhow::Result<()> {
     let text = ensure_font();
-    let k = matrix.len();
-    let (width, height) = (760u32, 700u32);
+    let k = matrix.len().max(1) as i32;
+    let (left, top, bottom) = (110i32, 50i32, 110i32);
+    let cell = ((760 - left - 20) / k).min((700 - top - bottom) / k);
+    let (width, height) = (
+        (left + k * cell + 20) as u32,
+        (top + k * cell + bottom) as u32,
+    );
     let mut buf = vec![0u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let mut builder = ChartBuilder::on(&root);
-        builder.margin(16);
-        if text {
-            builder
-                .caption(
-                    "confusion matrix (rows: true, columns: predicted)",
-                    (FAMILY, 18),
-                )
-                .x_label_area_size(90)
-                .y_label_area_size(90);
-        }
-        let mut chart = builder
-            .build_cartesian_2d(0..k as i32, 0..k as i32)
-            .map_err(plot_err)?;
-        let names: Vec<String> = class_names.iter().map(|s| s.to_string()).collect();
-        if text {
-            let label = |v: &i32| {
-                usize::try_from(*v)
-                    .ok()
-                    .and_then(|i| names.get(i).cloned())
-                    .unwrap_or_default()
-            };
-            let label_y = |v: &i32| {
-                (k as i32 - 1 - *v)
-                    .try_into()
-                    .ok()
-                    .and_then(|i: usize| names.get(i).cloned())
-                    .unwrap_or_default()
-            };
-            chart
-                .configure_mesh()
-                .disable_mesh()
-                .x_labels(k)
-                .y_labels(k)
-                .x_label_formatter(&label)
-                .y_label_formatter(&label_y)
-                .x_label_style((FAMILY, 11).into_font().transform(FontTransform::Rotate90))
-                .y_label_style((FAMILY, 11))
-                .draw()
-                .map_err(plot_err)?;
-        }
         for (t, row) in matrix.iter().enumerate() {
             let total = row.iter().sum::<u64>().max(1) as f64;
             for (p, &count) in row.iter().enumerate() {
                 let share = count as f64 / total;
                 let shade = (255.0 * (1.0 - share)) as u8;
-                let y = (k - 1 - t) as i32;
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(p as i32, y), (p as i32 + 1, y + 1)],
-                        RGBColor(shade, shade, 255).filled(),
-                    )))
-                    .map_err(plot_err)?;
+                let (x, y) = (left + p as i32 * cell, top + t as i32 * cell);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    RGBColor(shade, shade, 255).filled(),
+                ))
+                .map_err(plot_err)?;
                 if text {
                     let color = if share > 0.5 { WHITE } else { BLACK };
-                    chart
-                        .draw_series(std::iter::once(Text::new(
-                            count.to_string(),
-                            (p as i32, y + 1),
-                            (FAMILY, 12).into_font().color(&color),
-                        )))
-                        .map_err(plot_err)?;
+                    let style = (FAMILY, 13)
+                        .into_font()
+                        .color(&color)
+                        .pos(Pos::new(HPos::Center, VPos::Center));
+                    root.draw(&Text::new(
+                        count.to_string(),
+                        (x + cell / 2, y + cell / 2),
+                        style,
+                    ))
+                    .map_err(plot_err)?;
                 }
+            }
+        }
+        if text {
+            root.draw(&Text::new(
+                "confusion matrix (rows: true class, columns: predicted class)",
+                (left, 18),
+                (FAMILY, 16).into_font(),
+            ))
+            .map_err(plot_err)?;
+            for (i, name) in class_names.iter().enumerate().take(k as usize) {
+                let c = i as i32 * cell + cell / 2;
+                let right = (FAMILY, 12)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Right, VPos::Center));
+                root.draw(&Text::new(name.to_string(), (left - 6, top + c), right))
+                    .map_err(plot_err)?;
+                let rotated = (FAMILY, 12)
+                    .into_font()
+                    .transform(FontTransform::Rotate90)
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center));
+                root.draw(&Text::new(
+                    name.to_string(),
+                    (left + c, top + k * cell + 6),
+                    rotated,
+                ))
+                .map_err(plot_err)?;
             }
         }
         root.present().map_err(plot_err)?;
