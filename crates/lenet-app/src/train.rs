@@ -215,6 +215,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let model = build_model(model_kind, &device, &mut rng)?;
     let mut optimizer = make_optimizer(&cfg, &device, &model)?;
 
+    if !resuming && checkpoint_path(&out).is_file() {
+        bail!(
+            "{} already holds a run; continue it with --resume {0} or choose another --out",
+            out.display()
+        );
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let ckpt = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join("metrics.csv");
@@ -269,12 +275,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let ok = device.read_scalar(&out.correct)?;
             epoch_seconds += started.elapsed().as_secs_f64();
             if !loss.is_finite() {
+                let kept = if ckpt.exists() {
+                    format!("the last good checkpoint is {}", ckpt.display())
+                } else {
+                    "no epoch had completed, so there is no checkpoint".to_string()
+                };
                 bail!(
                     "the loss became {loss} at epoch {epoch}, batch {} of {num_batches}: training diverged; \
-                     try a lower learning rate (--lr, now {}); the last good checkpoint is {}",
+                     try a lower learning rate (--lr, now {}); {kept}",
                     i + 1,
                     cfg.lr,
-                    ckpt.display()
                 );
             }
             loss_sum += loss as f64 * n as f64;

@@ -446,6 +446,32 @@ fn bad_input_gets_a_clear_error() {
         "28×28",
     );
 
+    // A learning rate that makes the loss diverge stops with the epoch, the batch and a hint.
+    let diverge = [
+        "--model",
+        "modern",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--epochs",
+        "1",
+    ];
+    let out = run(&as_strs(&train_args(&f, "diverged", &diverge)));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("at epoch") && err.contains("lower learning rate"),
+        "{err}"
+    );
+    assert!(err.contains("no checkpoint"), "{err}");
+    // A finished run is not overwritten by accident.
+    fails(
+        &as_strs(&train_args(&f, "good", &["--epochs", "1"])),
+        1,
+        "--resume",
+    );
+
     // An image that is not a PNG.
     let not_png = f.root.join("notes.png");
     std::fs::write(&not_png, "hello").unwrap();
