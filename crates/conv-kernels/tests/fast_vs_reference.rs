@@ -75,6 +75,34 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         )
 }
 
+/// Groups of one input channel at stride 1 (LeNet's first layer is one), over the edges of the
+/// CPU's direct kernel: output rows up to and just past 32 columns, kernels up to 9 wide.
+fn single_channel_conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..=6, 1usize..=4, 1usize..=3),
+        ([1usize..=36, 1usize..=38], [1usize..=9, 1usize..=9]),
+        [0usize..=3, 0usize..=3],
+        (any::<bool>(), any::<u64>()),
+    )
+        .prop_map(
+            |((n, c_in, mult), (hw, k), padding, (bias, seed))| ConvCase {
+                n,
+                c_in,
+                c_out: c_in * mult,
+                hw,
+                k,
+                spec: Conv2dSpec {
+                    stride: [1, 1],
+                    padding,
+                    dilation: [1, 1],
+                    groups: c_in,
+                },
+                bias,
+                seed,
+            },
+        )
+}
+
 fn conv_body(dev: &Device, c: &ConvCase) -> TestResult {
     let x_shape = Shape::new(&[c.n, c.c_in, c.hw[0], c.hw[1]])?;
     let w_dims = [c.c_out, c.c_in / c.spec.groups, c.k[0], c.k[1]];
@@ -389,6 +417,14 @@ proptest! {
         let x = Shape::new(&[c.n, c.c_in, c.hw[0], c.hw[1]]).unwrap();
         let w = Shape::new(&[c.c_out, c.c_in / c.spec.groups, c.k[0], c.k[1]]).unwrap();
         // Kernels larger than the padded input are rejected by the spec (tested elsewhere).
+        prop_assume!(c.spec.check(&x, &w, None).is_ok());
+        on_devices(|d| conv_body(d, &c))?;
+    }
+
+    #[test]
+    fn conv2d_single_input_channel_matches_reference(c in single_channel_conv_case()) {
+        let x = Shape::new(&[c.n, c.c_in, c.hw[0], c.hw[1]]).unwrap();
+        let w = Shape::new(&[c.c_out, 1, c.k[0], c.k[1]]).unwrap();
         prop_assume!(c.spec.check(&x, &w, None).is_ok());
         on_devices(|d| conv_body(d, &c))?;
     }

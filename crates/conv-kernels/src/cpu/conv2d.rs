@@ -5,6 +5,7 @@
 //! gradient is reduced per fixed chunk of images, then the chunks are summed in order, so the
 //! result does not depend on the number of threads.
 
+use super::direct_conv;
 use super::gemm::{Layout, Threads, sgemm};
 use super::im2col::{col2im, im2col};
 use super::scratch::ScratchPool;
@@ -70,6 +71,9 @@ pub(crate) fn forward(
             *v = bias_of((i / ohw) % g.c_out);
         }
         return;
+    }
+    if direct_conv::applies(g) {
+        return direct_conv::forward(pool, g, x, w, bias, y);
     }
     let b = images_per_task(g, TASK_COLS);
     y.par_chunks_mut(b * img_out)

@@ -4,8 +4,12 @@
 //! One file per op family. Results are deterministic for a given thread count: no reduction
 //! is racy (partial sums are taken per fixed chunk and added in order).
 
+#[macro_use]
+mod simd_dispatch;
+
 mod activation;
 mod conv2d;
+mod direct_conv;
 mod gemm;
 mod im2col;
 mod loss;
