@@ -95,6 +95,11 @@ fn zero_run(dst: &mut [f32]) {
 /// The output positions `o` in `0..out` whose input coordinate `o * stride + tap - pad` lies in
 /// `0..size`, as a half-open range (empty when none).
 fn valid_range(out: usize, stride: usize, tap: usize, pad: usize, size: usize) -> (usize, usize) {
+    if stride == 1 {
+        // The common case, without the divisions.
+        let hi = (size + pad).saturating_sub(tap).min(out);
+        return (pad.saturating_sub(tap).min(hi), hi);
+    }
     // o * stride + tap >= pad  <=>  o >= ceil((pad - tap) / stride)
     let lo = if tap >= pad {
         0
