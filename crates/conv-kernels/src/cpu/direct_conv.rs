@@ -75,7 +75,7 @@ fn forward_image_generic(
 ) {
     // Blocks of output channels share each input load and give the adds independent chains.
     let cog = g.c_out_per_group();
-    if cog % 4 != 0 && cog % 3 == 0 {
+    if !cog.is_multiple_of(4) && cog.is_multiple_of(3) {
         forward_image_blocked::<3>(g, xpad, w, bias, y_img)
     } else {
         forward_image_blocked::<4>(g, xpad, w, bias, y_img)
