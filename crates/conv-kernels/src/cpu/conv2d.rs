@@ -215,6 +215,9 @@ pub(crate) fn backward_weight(
     if grad_w.is_empty() || g.n == 0 || img_in == 0 || img_out == 0 {
         return;
     }
+    if direct_conv::weight_grad_applies(g) {
+        return direct_conv::backward_weight(pool, g, x, grad_y, grad_w);
+    }
     // Chunk size depends on the shape only (not on the thread count): deterministic sums.
     let b = ((WEIGHT_GRAD_COLS / ohw.max(1)).max(1)).min(g.n);
     let partials: Vec<Vec<f32>> = x
