@@ -8,6 +8,7 @@
 use super::direct_conv;
 use super::gemm::{Layout, Threads, sgemm};
 use super::im2col::{col2im, im2col};
+use super::reduce::add_in_order;
 use super::scratch::ScratchPool;
 use crate::spec::Conv2dGeometry;
 use rayon::prelude::*;
@@ -255,9 +256,5 @@ pub(crate) fn backward_weight(
             partial
         })
         .collect();
-    for p in &partials {
-        for (o, v) in grad_w.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
+    add_in_order(grad_w, &partials);
 }

@@ -19,6 +19,16 @@ fn lane_sum(x: &[f32]) -> f64 {
     acc.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
 }
 
+/// `out += Σ partials`, added in the order given: per-chunk partial results (weight gradients)
+/// reduced the same way whatever the thread count.
+pub(crate) fn add_in_order(out: &mut [f32], partials: &[Vec<f32>]) {
+    for p in partials {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+}
+
 /// `y += alpha * x`.
 pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     y.par_chunks_mut(ELEMENTWISE_CHUNK)
