@@ -3,7 +3,8 @@
 //! Each rayon task lowers a few images into one column matrix (so a GEMM sees at least a few
 //! hundred columns even for 10×10 outputs) and runs single-threaded GEMMs on it. The weight
 //! gradient is reduced per fixed chunk of images, then the chunks are summed in order, so the
-//! result does not depend on the number of threads.
+//! result does not depend on the number of threads. Groups of one input channel at stride 1
+//! (LeNet's conv1) go to the direct kernels in `direct_conv` instead, where they apply.
 
 use super::direct_conv;
 use super::gemm::{Layout, Threads, sgemm};
