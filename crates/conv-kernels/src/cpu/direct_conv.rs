@@ -59,67 +59,97 @@ fn pad_image(g: &Conv2dGeometry, x_img: &[f32], xpad: &mut [f32]) {
     }
 }
 
+/// The weights and biases regrouped per block of `cb` output channels of a group, zero-padded
+/// where a group's last block is short: `taps` is `[block, kh·kw, cb]`, `bias` is `[block, cb]`.
+/// Built once per call; every image reads it.
+struct BlockedWeights {
+    cb: usize,
+    taps: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl BlockedWeights {
+    /// Blocks of output channels share each input load and give the adds independent chains:
+    /// 3 when that divides a group's channels and 4 does not, else 4.
+    fn new(g: &Conv2dGeometry, w: &[f32], bias: Option<&[f32]>) -> Self {
+        let cog = g.c_out_per_group();
+        let cb = if !cog.is_multiple_of(4) && cog.is_multiple_of(3) {
+            3
+        } else {
+            4
+        };
+        let taps = g.kh * g.kw;
+        let blocks = g.spec.groups * cog.div_ceil(cb);
+        let (mut wt, mut bt) = (vec![0.0f32; blocks * taps * cb], vec![0.0f32; blocks * cb]);
+        let mut blk = 0;
+        for grp in 0..g.spec.groups {
+            for c0 in (0..cog).step_by(cb) {
+                for c in 0..cb.min(cog - c0) {
+                    let co = grp * cog + c0 + c;
+                    for t in 0..taps {
+                        wt[(blk * taps + t) * cb + c] = w[co * taps + t];
+                    }
+                    bt[blk * cb + c] = bias.map_or(0.0, |b| b[co]);
+                }
+                blk += 1;
+            }
+        }
+        Self {
+            cb,
+            taps: wt,
+            bias: bt,
+        }
+    }
+}
+
 simd_dispatch!(
     /// One image's output (`[c_out, oh, ow]`) from its padded planes.
     fn forward_image(
-        g: &Conv2dGeometry, xpad: &[f32], w: &[f32], bias: Option<&[f32]>, y_img: &mut [f32]
+        g: &Conv2dGeometry, xpad: &[f32], wb: &BlockedWeights, y_img: &mut [f32]
     ) => forward_image_generic
 );
 
 #[inline(always)]
-fn forward_image_generic(
-    g: &Conv2dGeometry,
-    xpad: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    y_img: &mut [f32],
-) {
-    // Blocks of output channels share each input load and give the adds independent chains.
-    let cog = g.c_out_per_group();
-    if !cog.is_multiple_of(4) && cog.is_multiple_of(3) {
-        forward_image_blocked::<3>(g, xpad, w, bias, y_img)
+fn forward_image_generic(g: &Conv2dGeometry, xpad: &[f32], wb: &BlockedWeights, y_img: &mut [f32]) {
+    if wb.cb == 3 {
+        forward_image_blocked::<3>(g, xpad, wb, y_img)
     } else {
-        forward_image_blocked::<4>(g, xpad, w, bias, y_img)
+        forward_image_blocked::<4>(g, xpad, wb, y_img)
     }
 }
 
-/// [`forward_image`] computing `CB` output channels of a group at a time (the last block of a
-/// group is padded with zero weights and its extra rows are dropped).
+/// [`forward_image`] computing `CB` output channels of a group at a time (the zero-padded rows
+/// of a group's short last block are dropped).
 #[inline(always)]
 fn forward_image_blocked<const CB: usize>(
     g: &Conv2dGeometry,
     xpad: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
+    wb: &BlockedWeights,
     y_img: &mut [f32],
 ) {
     let (oh, ow, kh, kw) = (g.oh, g.ow, g.kh, g.kw);
     let (pw, rows, cog) = (padded_width(g), padded_rows(g), g.c_out_per_group());
     let taps = kh * kw;
-    let mut wt = vec![[0.0f32; CB]; taps];
+    let mut blocks = wb
+        .taps
+        .chunks_exact(taps * CB)
+        .zip(wb.bias.chunks_exact(CB));
     for grp in 0..g.spec.groups {
         let plane = &xpad[grp * rows * pw..][..rows * pw];
         for c0 in (0..cog).step_by(CB) {
-            let cb = CB.min(cog - c0);
-            let co0 = grp * cog + c0;
-            // Weights of the block, tap-major: one contiguous group of CB per tap.
-            let mut b = [0.0f32; CB];
-            for (t, wt_t) in wt.iter_mut().enumerate() {
-                for (c, v) in wt_t.iter_mut().enumerate() {
-                    *v = if c < cb { w[(co0 + c) * taps + t] } else { 0.0 };
-                }
-            }
-            for (c, bv) in b.iter_mut().enumerate().take(cb) {
-                *bv = bias.map_or(0.0, |b| b[co0 + c]);
-            }
+            let Some((wt, b)) = blocks.next() else {
+                return; // BlockedWeights::new made one block per (group, c0)
+            };
+            let (cb, co0) = (CB.min(cog - c0), grp * cog + c0);
             for oy in 0..oh {
                 let mut acc = [[0.0f32; LANES]; CB];
-                for (a, bv) in acc.iter_mut().zip(b) {
+                for (a, &bv) in acc.iter_mut().zip(b) {
                     *a = [bv; LANES];
                 }
                 for ky in 0..kh {
                     let row = &plane[(oy + ky) * pw..][..pw];
-                    for (kx, wt_t) in wt[ky * kw..(ky + 1) * kw].iter().enumerate() {
+                    let tap_row = &wt[ky * kw * CB..(ky + 1) * kw * CB];
+                    for (kx, wt_t) in tap_row.chunks_exact(CB).enumerate() {
                         let src: &[f32; LANES] = row[kx..kx + LANES]
                             .try_into()
                             .expect("a padded row holds LANES + kw - 1 values");
@@ -149,12 +179,13 @@ pub(crate) fn forward(
 ) {
     let (img_in, img_out) = (g.c_in * g.h * g.w, g.c_out * g.oh * g.ow);
     let pad_len = g.c_in * padded_rows(g) * padded_width(g);
+    let wb = BlockedWeights::new(g, w, bias);
     y.par_chunks_mut(img_out)
         .zip(x.par_chunks(img_in))
         .for_each(|(y_img, x_img)| {
             let mut xpad = pool.take(pad_len);
             pad_image(g, x_img, &mut xpad);
-            forward_image(g, &xpad, w, bias, y_img);
+            forward_image(g, &xpad, &wb, y_img);
         });
 }
 
