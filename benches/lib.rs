@@ -128,40 +128,95 @@ impl SeedLenet {
         let s3 = d.activation(&d.linear(&f, &p[4], Some(&p[5]))?, sig)?;
         let s4 = d.activation(&d.linear(&s3, &p[6], Some(&p[7]))?, sig)?;
         let logits = d.linear(&s4, &p[8], Some(&p[9]))?;
-        let ce = d.softmax_cross_entropy(&logits, labels)?;
+        let ce = d.softmax_cross_entropy(&logits, labels, true)?;
         // Backward.
-        let l5 = d.linear_backward(&s4, &p[8], &ce.grad_logits, true)?;
+        let l5 = d.linear_backward(
+            &s4,
+            &p[8],
+            ce.grad_logits
+                .as_ref()
+                .ok_or_else(|| missing("no logits gradient"))?,
+            conv_kernels::GradsWanted {
+                input: true,
+                weight: true,
+                bias: true,
+            },
+        )?;
         let l4 = d.linear_backward(
             &s3,
             &p[6],
-            &d.activation_backward(&s4, &l5.input, sig)?,
-            true,
+            &d.activation_backward(
+                &s4,
+                l5.input
+                    .as_ref()
+                    .ok_or_else(|| missing("no input gradient"))?,
+                sig,
+            )?,
+            conv_kernels::GradsWanted {
+                input: true,
+                weight: true,
+                bias: true,
+            },
         )?;
         let l3 = d.linear_backward(
             &f,
             &p[4],
-            &d.activation_backward(&s3, &l4.input, sig)?,
-            true,
+            &d.activation_backward(
+                &s3,
+                l4.input
+                    .as_ref()
+                    .ok_or_else(|| missing("no input gradient"))?,
+                sig,
+            )?,
+            conv_kernels::GradsWanted {
+                input: true,
+                weight: true,
+                bias: true,
+            },
         )?;
-        let g_p2 = l3.input.reshape(p2.dims())?;
+        let g_p2 = l3
+            .input
+            .as_ref()
+            .ok_or_else(|| missing("no input gradient"))?
+            .reshape(p2.dims())?;
         let g_s2 = d.pool2d_backward(s2.dims(), &g_p2, None, &pool)?;
         let g_a2 = d.activation_backward(&s2, &g_s2, sig)?;
-        let k2 = d.conv2d_backward(&p1, &p[2], &g_a2, &c2, true, true)?;
+        let k2 = d.conv2d_backward(
+            &p1,
+            &p[2],
+            &g_a2,
+            &c2,
+            conv_kernels::GradsWanted {
+                input: true,
+                weight: true,
+                bias: true,
+            },
+        )?;
         let g_p1 = k2.input.ok_or_else(|| missing("conv2 input gradient"))?;
         let g_s1 = d.pool2d_backward(s1.dims(), &g_p1, None, &pool)?;
         let g_a1 = d.activation_backward(&s1, &g_s1, sig)?;
-        let k1 = d.conv2d_backward(x, &p[0], &g_a1, &c1, false, true)?;
+        let k1 = d.conv2d_backward(
+            x,
+            &p[0],
+            &g_a1,
+            &c1,
+            conv_kernels::GradsWanted {
+                input: false,
+                weight: true,
+                bias: true,
+            },
+        )?;
         // SGD.
         let grads = [
-            k1.weight,
+            k1.weight.ok_or_else(|| missing("no weight gradient"))?,
             k1.bias.ok_or_else(|| missing("conv1 bias gradient"))?,
-            k2.weight,
+            k2.weight.ok_or_else(|| missing("no weight gradient"))?,
             k2.bias.ok_or_else(|| missing("conv2 bias gradient"))?,
-            l3.weight,
+            l3.weight.ok_or_else(|| missing("no weight gradient"))?,
             l3.bias.ok_or_else(|| missing("fc1 bias gradient"))?,
-            l4.weight,
+            l4.weight.ok_or_else(|| missing("no weight gradient"))?,
             l4.bias.ok_or_else(|| missing("fc2 bias gradient"))?,
-            l5.weight,
+            l5.weight.ok_or_else(|| missing("no weight gradient"))?,
             l5.bias.ok_or_else(|| missing("fc3 bias gradient"))?,
         ];
         let sgd = SgdConfig::plain(lr);

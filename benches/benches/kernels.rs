@@ -60,15 +60,35 @@ fn conv_benches(c: &mut Criterion) {
                     "bwd_weight" => bench.iter(|| {
                         black_box(synced(
                             &dev,
-                            dev.conv2d_backward(&x, &w, &gy, &spec, false, true)
-                                .expect("conv"),
+                            dev.conv2d_backward(
+                                &x,
+                                &w,
+                                &gy,
+                                &spec,
+                                conv_kernels::GradsWanted {
+                                    input: false,
+                                    weight: true,
+                                    bias: true,
+                                },
+                            )
+                            .expect("conv"),
                         ))
                     }),
                     _ => bench.iter(|| {
                         black_box(synced(
                             &dev,
-                            dev.conv2d_backward(&x, &w, &gy, &spec, true, true)
-                                .expect("conv"),
+                            dev.conv2d_backward(
+                                &x,
+                                &w,
+                                &gy,
+                                &spec,
+                                conv_kernels::GradsWanted {
+                                    input: true,
+                                    weight: true,
+                                    bias: true,
+                                },
+                            )
+                            .expect("conv"),
                         ))
                     }),
                 });
@@ -131,7 +151,17 @@ fn fc_benches(c: &mut Criterion) {
                         bench.iter(|| {
                             black_box(synced(
                                 &dev,
-                                dev.linear_backward(&x, &w, &gy, true).expect("linear"),
+                                dev.linear_backward(
+                                    &x,
+                                    &w,
+                                    &gy,
+                                    conv_kernels::GradsWanted {
+                                        input: true,
+                                        weight: true,
+                                        bias: true,
+                                    },
+                                )
+                                .expect("linear"),
                             ))
                         })
                     }

@@ -23,12 +23,17 @@ impl Var {
         let tape = self.tape();
         let backward = tape.tracks(&inputs).then(|| {
             let (x, w, spec) = (self.value().clone(), weight.value().clone(), *spec);
-            let need_input = self.requires_grad();
+            // Only the gradients of tracked inputs are computed (burn's pattern).
+            let wanted = conv_kernels::GradsWanted {
+                input: self.requires_grad(),
+                weight: weight.requires_grad(),
+                bias: bias.is_some_and(Var::requires_grad),
+            };
             let has_bias = bias.is_some();
             Box::new(
                 move |dev: &conv_kernels::Device, g: &conv_kernels::DeviceTensor| {
-                    let grads = dev.conv2d_backward(&x, &w, g, &spec, need_input, has_bias)?;
-                    let mut out = vec![grads.input, Some(grads.weight)];
+                    let grads = dev.conv2d_backward(&x, &w, g, &spec, wanted)?;
+                    let mut out = vec![grads.input, grads.weight];
                     if has_bias {
                         out.push(grads.bias);
                     }

@@ -20,15 +20,16 @@ impl Var {
         const OP: &str = "cross_entropy";
         let dev = self.device();
         let labels_shape = tensor::Shape::new(&[labels.len()])?;
+        let tape = self.tape();
+        // Under `no_grad` (or for untracked logits) no gradient is computed at all.
+        let want_grad = tape.tracks(&[self]);
         let out = dev
-            .softmax_cross_entropy(self.value(), labels)
+            .softmax_cross_entropy(self.value(), labels, want_grad)
             .map_err(op_err(
                 OP,
                 &[("logits", self.shape()), ("labels", &labels_shape)],
             ))?;
-        let tape = self.tape();
-        let backward = tape.tracks(&[self]).then(|| {
-            let grad = out.grad_logits.clone();
+        let backward = out.grad_logits.clone().map(|grad| {
             // Scaled by the upstream scalar on the device: nothing is read back.
             Box::new(move |dev: &Device, g: &DeviceTensor| Ok(vec![Some(dev.scale_by(&grad, g)?)]))
                 as BackwardFn

@@ -33,11 +33,16 @@ impl Var {
         let tape = self.tape();
         let backward = tape.tracks(&inputs).then(|| {
             let (x, w) = (self.value().clone(), weight.value().clone());
-            let need_input = self.requires_grad();
+            // Only the gradients of tracked inputs are computed (burn's pattern).
+            let wanted = conv_kernels::GradsWanted {
+                input: self.requires_grad(),
+                weight: weight.requires_grad(),
+                bias: bias.is_some_and(Var::requires_grad),
+            };
             let has_bias = bias.is_some();
             Box::new(move |dev: &Device, g: &DeviceTensor| {
-                let grads = dev.linear_backward(&x, &w, g, has_bias)?;
-                let mut out = vec![need_input.then_some(grads.input), Some(grads.weight)];
+                let grads = dev.linear_backward(&x, &w, g, wanted)?;
+                let mut out = vec![grads.input, grads.weight];
                 if has_bias {
                     out.push(grads.bias);
                 }

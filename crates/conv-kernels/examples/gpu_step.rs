@@ -111,46 +111,87 @@ fn step(
     let h2 = dev.activation(&dev.linear(&h1, &p[6], Some(&p[7]))?, sig)?;
     let logits = dev.linear(&h2, &p[8], Some(&p[9]))?;
     tm.lap("fc1-3 fwd + sigmoid")?;
-    let ce = dev.softmax_cross_entropy(&logits, y)?;
+    let ce = dev.softmax_cross_entropy(&logits, y, true)?;
     tm.lap("softmax CE")?;
-    let g3 = dev.linear_backward(&h2, &p[8], &ce.grad_logits, true)?;
+    let g3 = dev.linear_backward(
+        &h2,
+        &p[8],
+        ce.grad_logits.as_ref().ok_or("no logits gradient")?,
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: true,
+        },
+    )?;
     let g2 = dev.linear_backward(
         &h1,
         &p[6],
-        &dev.activation_backward(&h2, &g3.input, sig)?,
-        true,
+        &dev.activation_backward(&h2, g3.input.as_ref().ok_or("no input gradient")?, sig)?,
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: true,
+        },
     )?;
     let g1 = dev.linear_backward(
         &f,
         &p[4],
-        &dev.activation_backward(&h1, &g2.input, sig)?,
-        true,
+        &dev.activation_backward(&h1, g2.input.as_ref().ok_or("no input gradient")?, sig)?,
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: true,
+        },
     )?;
     tm.lap("fc3-1 bwd")?;
-    let gq2 = g1.input.reshape(&[n, 16, 5, 5])?;
+    let gq2 = g1
+        .input
+        .as_ref()
+        .ok_or("no input gradient")?
+        .reshape(&[n, 16, 5, 5])?;
     let gs2 = dev.pool2d_backward(s2.dims(), &gq2, None, &pool)?;
     tm.lap("avgpool bwd [n,16,10,10]")?;
     let ga2 = dev.activation_backward(&s2, &gs2, sig)?;
     tm.lap("sigmoid bwd [n,16,10,10]")?;
-    let c2 = dev.conv2d_backward(&q1, &p[2], &ga2, &Conv2dSpec::new(1, 0), true, true)?;
+    let c2 = dev.conv2d_backward(
+        &q1,
+        &p[2],
+        &ga2,
+        &Conv2dSpec::new(1, 0),
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: true,
+        },
+    )?;
     tm.lap("conv2 bwd (input+weight+bias)")?;
     let gq1 = c2.input.ok_or("no input grad")?;
     let gs1 = dev.pool2d_backward(s1.dims(), &gq1, None, &pool)?;
     tm.lap("avgpool bwd [n,6,28,28]")?;
     let ga1 = dev.activation_backward(&s1, &gs1, sig)?;
     tm.lap("sigmoid bwd [n,6,28,28]")?;
-    let c1 = dev.conv2d_backward(x, &p[0], &ga1, &Conv2dSpec::new(1, 2), false, true)?;
+    let c1 = dev.conv2d_backward(
+        x,
+        &p[0],
+        &ga1,
+        &Conv2dSpec::new(1, 2),
+        conv_kernels::GradsWanted {
+            input: false,
+            weight: true,
+            bias: true,
+        },
+    )?;
     tm.lap("conv1 bwd (weight+bias)")?;
     let grads = [
-        c1.weight,
+        c1.weight.ok_or("no weight gradient")?,
         c1.bias.ok_or("bias")?,
-        c2.weight,
+        c2.weight.ok_or("no weight gradient")?,
         c2.bias.ok_or("bias")?,
-        g1.weight,
+        g1.weight.ok_or("no weight gradient")?,
         g1.bias.ok_or("bias")?,
-        g2.weight,
+        g2.weight.ok_or("no weight gradient")?,
         g2.bias.ok_or("bias")?,
-        g3.weight,
+        g3.weight.ok_or("no weight gradient")?,
         g3.bias.ok_or("bias")?,
     ];
     let cfg = SgdConfig::plain(0.9);

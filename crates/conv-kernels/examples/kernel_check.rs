@@ -116,12 +116,15 @@ fn one_case(c: &mut Checker, rng: &mut SeededRng) -> conv_kernels::Result<()> {
                 &upload(d, &wt)?,
                 &upload(d, &gy)?,
                 &spec,
-                true,
-                true,
+                conv_kernels::GradsWanted {
+                    input: true,
+                    weight: true,
+                    bias: true,
+                },
             )?;
             Ok(vec![
                 g.input.expect("asked"),
-                g.weight,
+                g.weight.expect("asked"),
                 g.bias.expect("asked"),
             ])
         })?;
@@ -183,8 +186,9 @@ fn one_case(c: &mut Checker, rng: &mut SeededRng) -> conv_kernels::Result<()> {
         .map(|_| rng.below(classes as u64) as u32)
         .collect();
     let (got, want) = run_both(dev, &|d| {
-        let out = d.softmax_cross_entropy(&upload(d, &logits)?, &d.upload_indices(&labels)?)?;
-        Ok(vec![out.loss, out.correct, out.grad_logits])
+        let out =
+            d.softmax_cross_entropy(&upload(d, &logits)?, &d.upload_indices(&labels)?, true)?;
+        Ok(vec![out.loss, out.correct, out.grad_logits.expect("asked")])
     })?;
     c.record("softmax_cross_entropy", &got, &want);
     // optimizers

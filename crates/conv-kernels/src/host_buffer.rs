@@ -3,7 +3,7 @@
 //!
 //! Buffers come back to the pool when their last owner drops them and are handed out again,
 //! uninitialised from the caller's point of view: every host kernel fully overwrites its output
-//! (the [`crate::host::HostKernels`] contract), so no zeroing is needed.
+//! (the contract of every op's host-kernel trait), so no zeroing is needed.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};

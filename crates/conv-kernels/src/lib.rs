@@ -1,5 +1,9 @@
 //! The compute layer of Fovea: every op described once as a spec, then implemented by a naive
-//! reference (the oracle), a fast CPU backend and a wgpu backend.
+//! reference (the oracle), a fast CPU backend and a wgpu backend behind one [`Backend`] trait.
+//!
+//! Layout: `ops/<op>/` holds everything that names an op (spec, result structs, the `Device`
+//! method, the kernel trait and its reference, CPU and GPU implementations); `cpu/` and `gpu/`
+//! hold shared machinery only; `device/` holds devices, selection and tensors.
 //!
 //! ```
 //! use conv_kernels::{Conv2dSpec, Device};
@@ -11,27 +15,40 @@
 //! let w = dev.upload(&Tensor::randn(&[6, 1, 5, 5], &mut rng)?)?;
 //! let y = dev.conv2d(&x, &w, None, &Conv2dSpec::new(1, 2))?;
 //! assert_eq!(y.dims(), &[2, 6, 28, 28]);
+//! assert_eq!(y.to_host()?.dims(), &[2, 6, 28, 28]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod backend;
+#[macro_use]
 pub mod cpu;
 mod device;
 mod error;
 pub mod gpu;
-pub mod host;
 mod host_buffer;
+pub mod ops;
 pub mod reference;
-pub mod spec;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod window;
 
-pub use device::{
-    Conv2dGrads, CrossEntropyOutput, Device, DeviceChoice, DeviceTensor, IndexTensor, LinearGrads,
-    PoolOutput,
-};
+pub use backend::Backend;
+pub use device::{Device, DeviceChoice, DeviceKind, DeviceTensor, IndexTensor};
 pub use error::{KernelError, Result};
 pub use gpu::{GpuContext, GpuInfo, GpuOptions, PoolStats, TransferStats};
-pub use spec::{
-    Activation, AdamConfig, Conv2dGeometry, Conv2dSpec, CrossEntropyGeometry, MatmulGeometry,
-    MatmulSpec, Pool2dGeometry, Pool2dSpec, PoolKind, SgdConfig,
+pub use ops::GradsWanted;
+pub use ops::activation::{Activation, ActivationHostKernels, ActivationKernels};
+pub use ops::adam::{AdamConfig, AdamHostKernels, AdamKernels};
+pub use ops::conv2d::{Conv2dGeometry, Conv2dGrads, Conv2dHostKernels, Conv2dKernels, Conv2dSpec};
+pub use ops::cross_entropy::{
+    CrossEntropyGeometry, CrossEntropyHostKernels, CrossEntropyKernels, CrossEntropyOutput,
+    CrossEntropyStats,
 };
+pub use ops::elementwise::{ElementwiseHostKernels, ElementwiseKernels};
+pub use ops::linear::LinearGrads;
+pub use ops::matmul::{MatmulGeometry, MatmulHostKernels, MatmulKernels, MatmulSpec};
+pub use ops::pool2d::{
+    Pool2dGeometry, Pool2dHostKernels, Pool2dKernels, Pool2dSpec, PoolKind, PoolOutput,
+};
+pub use ops::reduce::{ReduceHostKernels, ReduceKernels};
+pub use ops::sgd::{SgdConfig, SgdHostKernels, SgdKernels};

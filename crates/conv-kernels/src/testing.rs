@@ -15,7 +15,10 @@ pub fn gpu_under_test() -> Option<Device> {
     static GPU: OnceLock<Result<Device, String>> = OnceLock::new();
     let required = std::env::var("FOVEA_REQUIRE_GPU").is_ok_and(|v| v == "1");
     let got = GPU.get_or_init(|| {
-        if std::env::var("FOVEA_DEVICE").is_ok_and(|v| v.eq_ignore_ascii_case("cpu")) {
+        if matches!(
+            crate::DeviceKind::from_env(),
+            Some(Ok(crate::DeviceKind::Cpu))
+        ) {
             return Err("FOVEA_DEVICE=cpu".to_string());
         }
         Device::gpu().map_err(|e| e.to_string())

@@ -392,8 +392,11 @@ fn channel_sum_body(dev: &Device, n: usize, c: usize, hw: usize, seed: u64) -> T
             &d.upload(&w)?,
             &d.upload(&gy)?,
             &spec,
-            false,
-            true,
+            conv_kernels::GradsWanted {
+                input: false,
+                weight: true,
+                bias: true,
+            },
         )?;
         Ok(d.to_host(&g.bias.ok_or("no bias gradient")?)?)
     };

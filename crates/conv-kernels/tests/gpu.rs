@@ -49,16 +49,39 @@ fn small_step(
     let q = dev.pool2d(&s, &pool)?.output;
     let f = q.reshape(&[n, 4 * 6 * 6])?;
     let logits = dev.linear(&f, &params[2], Some(&params[3]))?;
-    let ce = dev.softmax_cross_entropy(&logits, labels)?;
-    let lin = dev.linear_backward(&f, &params[2], &ce.grad_logits, true)?;
-    let gq = lin.input.reshape(q.dims())?;
+    let ce = dev.softmax_cross_entropy(&logits, labels, true)?;
+    let lin = dev.linear_backward(
+        &f,
+        &params[2],
+        ce.grad_logits.as_ref().ok_or("no logits gradient")?,
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: true,
+        },
+    )?;
+    let gq = lin
+        .input
+        .as_ref()
+        .ok_or("no input gradient")?
+        .reshape(q.dims())?;
     let gs = dev.pool2d_backward(s.dims(), &gq, None, &pool)?;
     let ga = dev.activation_backward(&s, &gs, Activation::Sigmoid)?;
-    let cg = dev.conv2d_backward(x, &params[0], &ga, &conv, false, true)?;
+    let cg = dev.conv2d_backward(
+        x,
+        &params[0],
+        &ga,
+        &conv,
+        conv_kernels::GradsWanted {
+            input: false,
+            weight: true,
+            bias: true,
+        },
+    )?;
     let grads = [
-        cg.weight,
+        cg.weight.ok_or("no weight gradient")?,
         cg.bias.ok_or("conv bias grad")?,
-        lin.weight,
+        lin.weight.ok_or("no weight gradient")?,
         lin.bias.ok_or("linear bias grad")?,
     ];
     let cfg = SgdConfig::plain(0.05);
@@ -202,7 +225,7 @@ fn host_and_gpu_tensors_do_not_mix() -> TestResult {
     ));
     let labels = cpu.upload_indices(&[0, 1])?;
     assert!(matches!(
-        dev.softmax_cross_entropy(&on_gpu, &labels),
+        dev.softmax_cross_entropy(&on_gpu, &labels, true),
         Err(KernelError::DeviceMismatch { .. })
     ));
     Ok(())

@@ -182,7 +182,17 @@ fn conv2d_rejects_invalid_inputs() -> TestResult {
             "grad_y shape",
             Want::Shape,
             "conv2d_backward",
-            d.conv2d_backward(&x, &w, &gy_bad, &Conv2dSpec::default(), true, true),
+            d.conv2d_backward(
+                &x,
+                &w,
+                &gy_bad,
+                &Conv2dSpec::default(),
+                conv_kernels::GradsWanted {
+                    input: true,
+                    weight: true,
+                    bias: true,
+                },
+            ),
         )?;
         let gy_batch = d.zeros(&[3, 6, 6, 6])?;
         expect(
@@ -190,7 +200,17 @@ fn conv2d_rejects_invalid_inputs() -> TestResult {
             "grad_y batch",
             Want::Shape,
             "conv2d_backward",
-            d.conv2d_backward(&x, &w, &gy_batch, &Conv2dSpec::default(), true, true),
+            d.conv2d_backward(
+                &x,
+                &w,
+                &gy_batch,
+                &Conv2dSpec::default(),
+                conv_kernels::GradsWanted {
+                    input: true,
+                    weight: true,
+                    bias: true,
+                },
+            ),
         )?;
     }
     Ok(())
@@ -324,7 +344,16 @@ fn matmul_and_linear_reject_invalid_inputs() -> TestResult {
             "linear_backward grad_y",
             Want::Shape,
             "matmul",
-            d.linear_backward(&a, &d.zeros(&[5, 3])?, &d.zeros(&[4, 4])?, true),
+            d.linear_backward(
+                &a,
+                &d.zeros(&[5, 3])?,
+                &d.zeros(&[4, 4])?,
+                conv_kernels::GradsWanted {
+                    input: true,
+                    weight: true,
+                    bias: true,
+                },
+            ),
         )?;
     }
     Ok(())
@@ -381,28 +410,28 @@ fn elementwise_and_loss_reject_invalid_inputs() -> TestResult {
             "labels count",
             Want::Shape,
             ce,
-            d.softmax_cross_entropy(&logits, &d.upload_indices(&[1, 2, 3])?),
+            d.softmax_cross_entropy(&logits, &d.upload_indices(&[1, 2, 3])?, true),
         )?;
         expect(
             d,
             "label out of range",
             Want::Shape,
             ce,
-            d.softmax_cross_entropy(&logits, &d.upload_indices(&[1, 2, 10, 0])?),
+            d.softmax_cross_entropy(&logits, &d.upload_indices(&[1, 2, 10, 0])?, true),
         )?;
         expect(
             d,
             "logits rank",
             Want::Shape,
             ce,
-            d.softmax_cross_entropy(&d.zeros(&[4])?, &d.upload_indices(&[1, 2, 3, 0])?),
+            d.softmax_cross_entropy(&d.zeros(&[4])?, &d.upload_indices(&[1, 2, 3, 0])?, true),
         )?;
         expect(
             d,
             "empty logits",
             Want::Shape,
             ce,
-            d.softmax_cross_entropy(&d.zeros(&[0, 10])?, &d.upload_indices(&[])?),
+            d.softmax_cross_entropy(&d.zeros(&[0, 10])?, &d.upload_indices(&[])?, true),
         )?;
     }
     Ok(())
@@ -516,10 +545,16 @@ fn degenerate_shapes_do_not_panic() -> TestResult {
             &d.zeros(&[4, 2, 3, 3])?,
             &y,
             &spec,
-            true,
-            true,
+            conv_kernels::GradsWanted {
+                input: true,
+                weight: true,
+                bias: true,
+            },
         )?;
-        assert_eq!(d.to_host(&g.weight)?.data(), &[0.0; 72]);
+        assert_eq!(
+            d.to_host(g.weight.as_ref().expect("asked"))?.data(),
+            &[0.0; 72]
+        );
         let y = d.conv2d(
             &d.full(&[1, 1, 1, 1], 2.0)?,
             &d.full(&[1, 1, 1, 1], 3.0)?,

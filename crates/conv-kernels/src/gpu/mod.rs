@@ -1,5 +1,8 @@
-//! The wgpu backend: WGSL compute shaders (one file per kernel family in the workspace's
-//! `shaders/`, loaded with `include_str!`), run through a [`GpuContext`].
+//! The wgpu backend's shared machinery: the [`GpuContext`] (adapter, device, queue), the
+//! pipeline cache with specialisation constants, the buffer pool and the recorder that batches
+//! dispatches. The op kernels live in each op's folder (`ops/<op>/gpu.rs`, with the shader
+//! `shaders/<op>.wgsl` loaded through `include_str!`) as implementations of the op's kernel
+//! trait for `Arc<GpuContext>`.
 //!
 //! Tensors stay in pooled GPU buffers between ops; dispatches are recorded into one pending
 //! compute pass and submitted only when something is read back (or after many dispatches).
@@ -10,17 +13,9 @@
 //! direct "implicit GEMM" that keeps a channels × positions block per invocation and reuses each
 //! loaded input row segment for every kernel column; matmul keeps an 8 × 8 block.
 
-pub(crate) mod activation;
 pub(crate) mod context;
-pub(crate) mod conv2d;
-pub(crate) mod elementwise;
-pub(crate) mod loss;
-pub(crate) mod matmul;
-pub(crate) mod optim;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
-pub(crate) mod pool2d;
-pub(crate) mod reduce;
 
 pub use context::{GpuContext, GpuInfo, GpuOptions, TransferStats};
 pub use pool::PoolStats;

@@ -85,14 +85,24 @@ pub fn conv2d(
     let (xd, wd, gyd) = (dev.upload(x)?, dev.upload(w)?, dev.upload(grad_y)?);
     let bd = b.map(|b| dev.upload(b)).transpose()?;
     let y = dev.conv2d(&xd, &wd, bd.as_ref(), spec)?;
-    let grads = dev.conv2d_backward(&xd, &wd, &gyd, spec, true, b.is_some())?;
+    let grads = dev.conv2d_backward(
+        &xd,
+        &wd,
+        &gyd,
+        spec,
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: b.is_some(),
+        },
+    )?;
     let grad_x = grads
         .input
         .ok_or("conv2d_backward returned no input gradient")?;
     Ok(ConvOut {
         y: dev.to_host(&y)?,
         grad_x: dev.to_host(&grad_x)?,
-        grad_w: dev.to_host(&grads.weight)?,
+        grad_w: dev.to_host(grads.weight.as_ref().ok_or("no weight gradient")?)?,
         grad_b: grads.bias.map(|g| dev.to_host(&g)).transpose()?,
     })
 }
@@ -155,11 +165,20 @@ pub fn linear(
     let (xd, wd) = (dev.upload(x)?, dev.upload(w)?);
     let bd = b.map(|b| dev.upload(b)).transpose()?;
     let y = dev.linear(&xd, &wd, bd.as_ref())?;
-    let g = dev.linear_backward(&xd, &wd, &dev.upload(grad_y)?, b.is_some())?;
+    let g = dev.linear_backward(
+        &xd,
+        &wd,
+        &dev.upload(grad_y)?,
+        conv_kernels::GradsWanted {
+            input: true,
+            weight: true,
+            bias: b.is_some(),
+        },
+    )?;
     Ok(LinearOut {
         y: dev.to_host(&y)?,
-        grad_x: dev.to_host(&g.input)?,
-        grad_w: dev.to_host(&g.weight)?,
+        grad_x: dev.to_host(g.input.as_ref().ok_or("no input gradient")?)?,
+        grad_w: dev.to_host(g.weight.as_ref().ok_or("no weight gradient")?)?,
         grad_b: g.bias.map(|t| dev.to_host(&t)).transpose()?,
     })
 }
@@ -193,11 +212,12 @@ pub struct CrossEntropyOut {
 
 /// Fused softmax cross-entropy on `dev`.
 pub fn cross_entropy(dev: &Device, logits: &Tensor, labels: &[u32]) -> TestResult<CrossEntropyOut> {
-    let out = dev.softmax_cross_entropy(&dev.upload(logits)?, &dev.upload_indices(labels)?)?;
+    let out =
+        dev.softmax_cross_entropy(&dev.upload(logits)?, &dev.upload_indices(labels)?, true)?;
     Ok(CrossEntropyOut {
         loss: dev.read_scalar(&out.loss)?,
         correct: dev.read_scalar(&out.correct)?,
-        grad: dev.to_host(&out.grad_logits)?,
+        grad: dev.to_host(out.grad_logits.as_ref().ok_or("no logits gradient")?)?,
     })
 }
 

@@ -1,0 +1,192 @@
+//! Devices: where tensors live and ops run. Split by concern:
+//! - this file: the [`Device`] enum, its [`Backend`] for dispatch, uploads, synchronisation
+//!   and counters;
+//! - [`selection`]: `auto`/`select`, the one parser of `--device` values and `FOVEA_DEVICE`;
+//! - [`tensor`]: [`DeviceTensor`] / [`IndexTensor`] and their storage.
+//!
+//! Ops are methods on `Device` defined in each op's folder (`ops/<op>/mod.rs`): they validate
+//! their inputs through the op's spec, then make one call on [`Device::backend`]. On the GPU
+//! nothing crosses back to the host until a tensor is read back. Combining tensors from
+//! different devices is a [`KernelError::DeviceMismatch`], never a panic.
+
+pub mod selection;
+pub mod tensor;
+
+pub use selection::{DeviceChoice, DeviceKind};
+pub(crate) use tensor::same_shape;
+pub use tensor::{DeviceTensor, IndexTensor};
+
+use crate::backend::Backend;
+use crate::cpu::CpuBackend;
+use crate::error::{KernelError, Result};
+use crate::gpu::{GpuContext, PoolStats, TransferStats};
+use crate::host_buffer::HostBuffer;
+use crate::reference::Reference;
+use ::tensor::Tensor;
+use std::sync::Arc;
+
+/// Where tensors live and ops run.
+#[derive(Clone)]
+pub enum Device {
+    /// The naive reference kernels on the host: slow, obviously right; the test oracle.
+    Reference,
+    /// The fast CPU backend (im2col + GEMM, rayon).
+    Cpu(Arc<CpuBackend>),
+    /// WGSL compute shaders through wgpu; tensors live in GPU buffers.
+    Gpu(Arc<GpuContext>),
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Device({})", self.name())
+    }
+}
+
+impl Device {
+    /// The fast CPU backend with default settings.
+    pub fn cpu() -> Device {
+        Device::Cpu(Arc::new(CpuBackend::new()))
+    }
+
+    /// The process-wide GPU context on the best adapter, software adapters (llvmpipe) included;
+    /// [`KernelError::NoAdapter`] with the reason when there is none.
+    pub fn gpu() -> Result<Device> {
+        Ok(Device::Gpu(GpuContext::shared(true)?))
+    }
+
+    /// The kernels of this device: every op dispatches through it.
+    pub fn backend(&self) -> &dyn Backend {
+        match self {
+            Device::Reference => &Reference,
+            Device::Cpu(c) => c.as_ref(),
+            Device::Gpu(ctx) => ctx,
+        }
+    }
+
+    /// A human-readable name (e.g. `cpu`, or the GPU adapter's name).
+    pub fn name(&self) -> String {
+        match self {
+            Device::Reference => "reference (naive CPU)".to_string(),
+            Device::Cpu(_) => "cpu".to_string(),
+            Device::Gpu(ctx) => format!("gpu: {}", ctx.info()),
+        }
+    }
+
+    /// Whether this is a GPU device.
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Device::Gpu(_))
+    }
+
+    /// The GPU context, for GPU devices.
+    pub fn gpu_context(&self) -> Option<&Arc<GpuContext>> {
+        match self {
+            Device::Gpu(ctx) => Some(ctx),
+            _ => None,
+        }
+    }
+
+    /// Host↔device transfer counters (all zero on host devices, where nothing is transferred).
+    pub fn transfer_stats(&self) -> TransferStats {
+        self.gpu_context()
+            .map(|c| c.transfer_stats())
+            .unwrap_or_default()
+    }
+
+    /// GPU buffer-pool counters (`None` on host devices).
+    pub fn pool_stats(&self) -> Option<PoolStats> {
+        self.gpu_context().map(|c| c.pool_stats())
+    }
+
+    /// Waits until every op issued so far has finished (a no-op on host devices).
+    pub fn synchronize(&self) -> Result<()> {
+        match self {
+            Device::Gpu(ctx) => ctx.synchronize(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Copies a host tensor onto the device.
+    pub fn upload(&self, t: &Tensor) -> Result<DeviceTensor> {
+        match self {
+            Device::Gpu(ctx) => {
+                let buf = ctx.upload("upload", bytemuck::cast_slice(t.data()), t.numel())?;
+                Ok(DeviceTensor::from_gpu(ctx, t.shape().clone(), buf))
+            }
+            _ => {
+                let mut data = HostBuffer::scratch(t.numel());
+                data.copy_from_slice(t.data());
+                Ok(DeviceTensor::from_host(t.shape().clone(), data))
+            }
+        }
+    }
+
+    /// Moves a host tensor onto the device (no copy on host devices).
+    pub fn upload_owned(&self, t: Tensor) -> Result<DeviceTensor> {
+        if self.is_gpu() {
+            return self.upload(&t);
+        }
+        let shape = t.shape().clone();
+        Ok(DeviceTensor::from_host(shape, t.into_vec()))
+    }
+
+    /// Copies labels (or any u32 indices) onto the device.
+    pub fn upload_indices(&self, values: &[u32]) -> Result<IndexTensor> {
+        match self {
+            Device::Gpu(ctx) => {
+                let bytes = bytemuck::cast_slice(values);
+                let buf = ctx.upload("upload_indices", bytes, values.len())?;
+                let max = values.iter().copied().max();
+                Ok(IndexTensor::from_gpu(ctx, values.len(), max, buf))
+            }
+            _ => Ok(IndexTensor::from_host(values.to_vec())),
+        }
+    }
+
+    /// Copies a tensor of this device back to the host ([`DeviceTensor::to_host`] with the
+    /// check that `t` lives here: a tensor of another device is a
+    /// [`KernelError::DeviceMismatch`]).
+    pub fn to_host(&self, t: &DeviceTensor) -> Result<Tensor> {
+        self.expect_here("to_host", t)?;
+        t.to_host()
+    }
+
+    /// Reads back a one-element tensor of this device ([`DeviceTensor::read_scalar`] with the
+    /// same check as [`Device::to_host`]).
+    pub fn read_scalar(&self, t: &DeviceTensor) -> Result<f32> {
+        self.expect_here("read_scalar", t)?;
+        t.read_scalar()
+    }
+
+    fn expect_here(&self, op: &'static str, t: &DeviceTensor) -> Result<()> {
+        if t.is_on(self) {
+            return Ok(());
+        }
+        Err(KernelError::DeviceMismatch {
+            op,
+            left: self.name(),
+            right: t.location(),
+        })
+    }
+
+    /// Copies indices back to the host (the same as [`IndexTensor::to_host`]).
+    pub fn indices_to_host(&self, t: &IndexTensor) -> Result<Vec<u32>> {
+        t.to_host()
+    }
+
+    /// Checks that `other` is this same device (host devices are one memory), else a
+    /// [`KernelError::DeviceMismatch`] naming `op`.
+    pub fn check_same(&self, op: &'static str, other: &Device) -> Result<()> {
+        let same = match (self, other) {
+            (Device::Gpu(a), Device::Gpu(b)) => a.id() == b.id(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        };
+        if !same {
+            return Err(KernelError::DeviceMismatch {
+                op,
+                left: self.name(),
+                right: other.name(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! Element-wise activations (sigmoid, ReLU, tanh), forward and backward; the backward takes the
+//! derivative from the forward *output*.
+//!
+//! - [`spec`]: the [`Activation`] functions and their scalar definitions (the reference).
+//! - `cpu` (a vectorised branch-free `exp`), `gpu` (host code of `shaders/activation.wgsl`).
+//! - Tests: `tests/fast_vs_reference.rs`, `tests/finite_differences.rs`, `tests/golden.rs`.
+
+mod cpu;
+mod gpu;
+mod reference;
+pub mod spec;
+
+pub use spec::Activation;
+
+use crate::Device;
+use crate::device::{DeviceTensor, same_shape};
+use crate::error::Result;
+
+/// Activations on one backend's tensors.
+pub trait ActivationKernels {
+    /// `y = act(x)`.
+    fn activation(&self, act: Activation, x: &DeviceTensor) -> Result<DeviceTensor>;
+    /// `grad_x = grad_y * act'(x)` from the forward output `y` (same shapes).
+    fn activation_backward(
+        &self,
+        act: Activation,
+        y: &DeviceTensor,
+        grad_y: &DeviceTensor,
+    ) -> Result<DeviceTensor>;
+}
+
+/// Activations over host slices of equal length; outputs are overwritten.
+pub trait ActivationHostKernels {
+    /// `y = act(x)` element-wise.
+    fn forward(&self, act: Activation, x: &[f32], y: &mut [f32]);
+    /// `grad_x = grad_y * act'(x)`, the derivative taken from the forward output `y`.
+    fn backward(&self, act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]);
+}
+
+impl<K: ActivationHostKernels> ActivationKernels for K {
+    fn activation(&self, act: Activation, x: &DeviceTensor) -> Result<DeviceTensor> {
+        let xs = x.host(act.op_name())?;
+        let (shape, mut y) = DeviceTensor::host_output(x.dims())?;
+        ActivationHostKernels::forward(self, act, xs, &mut y);
+        Ok(DeviceTensor::from_host(shape, y))
+    }
+
+    fn activation_backward(
+        &self,
+        act: Activation,
+        y: &DeviceTensor,
+        grad_y: &DeviceTensor,
+    ) -> Result<DeviceTensor> {
+        let op = act.op_name();
+        let (shape, mut gx) = DeviceTensor::host_output(y.dims())?;
+        ActivationHostKernels::backward(self, act, y.host(op)?, grad_y.host(op)?, &mut gx);
+        Ok(DeviceTensor::from_host(shape, gx))
+    }
+}
+
+impl Device {
+    /// Element-wise activation.
+    pub fn activation(&self, x: &DeviceTensor, act: Activation) -> Result<DeviceTensor> {
+        self.backend().activation(act, x)
+    }
+
+    /// Gradient of an activation from its forward output `y` and the output gradient.
+    pub fn activation_backward(
+        &self,
+        y: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        act: Activation,
+    ) -> Result<DeviceTensor> {
+        same_shape(act.op_name(), "grad_y", y.shape(), grad_y.shape())?;
+        self.backend().activation_backward(act, y, grad_y)
+    }
+}

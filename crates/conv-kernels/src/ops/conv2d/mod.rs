@@ -1,0 +1,167 @@
+//! 2-D convolution (PyTorch `F.conv2d`): forward, input gradient, weight gradient.
+//!
+//! - [`spec`]: settings, the output-size rule and validation into a [`Conv2dGeometry`].
+//! - `reference`: the naive oracle (one tap loop in f64 shared by forward and both gradients).
+//! - `cpu` (im2col + GEMM), `cpu_direct` (one-input-channel groups such as LeNet's conv1),
+//!   `im2col`: the fast CPU kernels.
+//! - `gpu`: host code of `shaders/conv2d.wgsl`.
+//! - Tests: `tests/fast_vs_reference.rs` (property tests), `tests/finite_differences.rs`,
+//!   `tests/golden.rs` (PyTorch cases) and `tests/spec_errors.rs`, each per device.
+
+mod cpu;
+mod cpu_direct;
+mod gpu;
+mod im2col;
+mod reference;
+pub mod spec;
+
+pub use spec::{Conv2dGeometry, Conv2dSpec};
+
+use crate::Device;
+use crate::device::{DeviceTensor, same_shape};
+use crate::error::Result;
+use crate::ops::GradsWanted;
+use tensor::Shape;
+
+/// Gradients of a convolution; each is `None` when it was not asked for (or, for the bias,
+/// when the conv has none).
+#[derive(Clone, Debug)]
+pub struct Conv2dGrads {
+    /// Gradient of the input.
+    pub input: Option<DeviceTensor>,
+    /// Gradient of the weight.
+    pub weight: Option<DeviceTensor>,
+    /// Gradient of the bias.
+    pub bias: Option<DeviceTensor>,
+}
+
+/// Conv2d over checked geometries, on one backend's tensors.
+pub trait Conv2dKernels {
+    /// `y = x ⋆ w (+ bias)`.
+    fn conv2d(
+        &self,
+        g: &Conv2dGeometry,
+        x: &DeviceTensor,
+        w: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+    ) -> Result<DeviceTensor>;
+    /// Gradient of the input from the output gradient and the weight.
+    fn conv2d_backward_input(
+        &self,
+        g: &Conv2dGeometry,
+        grad_y: &DeviceTensor,
+        w: &DeviceTensor,
+    ) -> Result<DeviceTensor>;
+    /// Gradient of the weight from the input and the output gradient.
+    fn conv2d_backward_weight(
+        &self,
+        g: &Conv2dGeometry,
+        x: &DeviceTensor,
+        grad_y: &DeviceTensor,
+    ) -> Result<DeviceTensor>;
+}
+
+/// Conv2d over host slices whose lengths match the geometry; outputs are overwritten.
+pub trait Conv2dHostKernels {
+    /// `y = x ⋆ w (+ bias)`.
+    fn forward(
+        &self,
+        g: &Conv2dGeometry,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    );
+    /// `grad_x` from `grad_y` and the weight.
+    fn backward_input(&self, g: &Conv2dGeometry, grad_y: &[f32], w: &[f32], grad_x: &mut [f32]);
+    /// `grad_w` from the input and `grad_y`.
+    fn backward_weight(&self, g: &Conv2dGeometry, x: &[f32], grad_y: &[f32], grad_w: &mut [f32]);
+}
+
+impl<K: Conv2dHostKernels> Conv2dKernels for K {
+    fn conv2d(
+        &self,
+        g: &Conv2dGeometry,
+        x: &DeviceTensor,
+        w: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+    ) -> Result<DeviceTensor> {
+        const OP: &str = "conv2d";
+        let b = bias.map(|b| b.host(OP)).transpose()?;
+        let (shape, mut y) = DeviceTensor::host_output(&g.output_dims())?;
+        Conv2dHostKernels::forward(self, g, x.host(OP)?, w.host(OP)?, b, &mut y);
+        Ok(DeviceTensor::from_host(shape, y))
+    }
+
+    fn conv2d_backward_input(
+        &self,
+        g: &Conv2dGeometry,
+        grad_y: &DeviceTensor,
+        w: &DeviceTensor,
+    ) -> Result<DeviceTensor> {
+        const OP: &str = "conv2d_backward_input";
+        let (shape, mut gx) = DeviceTensor::host_output(&g.input_dims())?;
+        self.backward_input(g, grad_y.host(OP)?, w.host(OP)?, &mut gx);
+        Ok(DeviceTensor::from_host(shape, gx))
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        g: &Conv2dGeometry,
+        x: &DeviceTensor,
+        grad_y: &DeviceTensor,
+    ) -> Result<DeviceTensor> {
+        const OP: &str = "conv2d_backward_weight";
+        let (shape, mut gw) = DeviceTensor::host_output(&g.weight_dims())?;
+        self.backward_weight(g, x.host(OP)?, grad_y.host(OP)?, &mut gw);
+        Ok(DeviceTensor::from_host(shape, gw))
+    }
+}
+
+impl Device {
+    /// 2-D convolution (PyTorch `F.conv2d`).
+    pub fn conv2d(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+        spec: &Conv2dSpec,
+    ) -> Result<DeviceTensor> {
+        let g = spec.check(x.shape(), weight.shape(), bias.map(|b| b.shape()))?;
+        self.backend().conv2d(&g, x, weight, bias)
+    }
+
+    /// The gradients `wanted` of a convolution, given its output gradient; the bias gradient
+    /// is computed only when `wanted.bias` (the conv's bias is not needed for it).
+    pub fn conv2d_backward(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        spec: &Conv2dSpec,
+        wanted: GradsWanted,
+    ) -> Result<Conv2dGrads> {
+        let g = spec.check(x.shape(), weight.shape(), None)?;
+        same_shape(
+            "conv2d_backward",
+            "grad_y",
+            &Shape::new(&g.output_dims())?,
+            grad_y.shape(),
+        )?;
+        let b = self.backend();
+        Ok(Conv2dGrads {
+            input: wanted
+                .input
+                .then(|| b.conv2d_backward_input(&g, grad_y, weight))
+                .transpose()?,
+            weight: wanted
+                .weight
+                .then(|| b.conv2d_backward_weight(&g, x, grad_y))
+                .transpose()?,
+            bias: wanted
+                .bias
+                .then(|| b.channel_sum(g.n, g.c_out, g.oh * g.ow, grad_y))
+                .transpose()?,
+        })
+    }
+}

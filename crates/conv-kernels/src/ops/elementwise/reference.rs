@@ -1,0 +1,17 @@
+//! Reference element-wise updates: one element at a time.
+
+use super::ElementwiseHostKernels;
+use crate::reference::Reference;
+
+impl ElementwiseHostKernels for Reference {
+    fn axpy(&self, alpha: f32, x: &[f32], y: &mut [f32]) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o += alpha * v;
+        }
+    }
+    fn scale_in_place(&self, alpha: f32, x: &mut [f32]) {
+        for v in x {
+            *v *= alpha;
+        }
+    }
+}

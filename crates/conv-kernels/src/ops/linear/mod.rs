@@ -1,0 +1,81 @@
+//! The fully connected layer `y = x · Wᵀ + b` (PyTorch `F.linear`) and its gradients, composed
+//! from [`crate::ops::matmul`] and [`crate::ops::reduce`]'s channel sum: no kernels of its own.
+//! Tests: `tests/fast_vs_reference.rs`, `tests/finite_differences.rs`, `tests/golden.rs`.
+
+use crate::device::DeviceTensor;
+use crate::error::{Result, shape_err};
+use crate::ops::GradsWanted;
+use crate::{Device, MatmulSpec};
+
+/// Gradients of a linear layer; each is `None` when not asked for (or, for the bias, when the
+/// layer has none).
+#[derive(Clone, Debug)]
+pub struct LinearGrads {
+    /// Gradient of the input.
+    pub input: Option<DeviceTensor>,
+    /// Gradient of the weight.
+    pub weight: Option<DeviceTensor>,
+    /// Gradient of the bias.
+    pub bias: Option<DeviceTensor>,
+}
+
+impl Device {
+    /// `y = x · Wᵀ + b` with `x [n, in]`, `W [out, in]`, `b [out]` (PyTorch `F.linear`).
+    pub fn linear(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+    ) -> Result<DeviceTensor> {
+        let spec = MatmulSpec {
+            trans_a: false,
+            trans_b: true,
+        };
+        self.matmul(x, weight, bias, &spec)
+    }
+
+    /// The gradients `wanted` of [`Device::linear`] given its output gradient.
+    pub fn linear_backward(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        wanted: GradsWanted,
+    ) -> Result<LinearGrads> {
+        let (gd, wd) = (grad_y.dims(), weight.dims());
+        if gd.len() != 2 || wd.len() != 2 || gd[1] != wd[0] || x.dims().first() != gd.first() {
+            return Err(shape_err(
+                "linear_backward",
+                "grad_y",
+                format!(
+                    "[{}, {}] (batch of x, rows of the weight)",
+                    x.dims().first().copied().unwrap_or(0),
+                    wd.first().copied().unwrap_or(0)
+                ),
+                grad_y.shape(),
+            ));
+        }
+        Ok(LinearGrads {
+            // grad_x[n, in] = grad_y[n, out] · W[out, in]
+            input: wanted
+                .input
+                .then(|| self.matmul(grad_y, weight, None, &MatmulSpec::default()))
+                .transpose()?,
+            // grad_W[out, in] = grad_yᵀ · x
+            weight: wanted
+                .weight
+                .then(|| {
+                    let t = MatmulSpec {
+                        trans_a: true,
+                        trans_b: false,
+                    };
+                    self.matmul(grad_y, x, None, &t)
+                })
+                .transpose()?,
+            bias: wanted
+                .bias
+                .then(|| self.backend().channel_sum(gd[0], gd[1], 1, grad_y))
+                .transpose()?,
+        })
+    }
+}

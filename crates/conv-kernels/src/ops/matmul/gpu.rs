@@ -1,0 +1,71 @@
+//! Matrix product with optional transposes and bias (`shaders/matmul.wgsl`): barrier-free
+//! 8 × 8 register blocking.
+
+use super::MatmulKernels;
+use crate::MatmulGeometry;
+use crate::device::DeviceTensor;
+use crate::error::Result;
+use crate::gpu::context::{Dispatch, GpuContext};
+use crate::gpu::pipeline::Shader;
+use crate::gpu::pool::GpuBuffer;
+use crate::gpu::{consts, w};
+use std::sync::Arc;
+use tensor::Shape;
+
+static SHADER: Shader = Shader {
+    name: "matmul.wgsl",
+    source: include_str!("../../../shaders/matmul.wgsl"),
+};
+
+const RM: usize = 8;
+const RN: usize = 8;
+
+/// `c = op(a) · op(b) (+ bias)`.
+fn matmul(
+    ctx: &GpuContext,
+    g: &MatmulGeometry,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+) -> Result<GpuBuffer> {
+    let c = ctx.alloc("matmul", g.m * g.n)?;
+    let nblk = g.n.div_ceil(RN);
+    let total = g.m.div_ceil(RM) * nblk;
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "matmul",
+        consts: consts(&[
+            ("TA", usize::from(g.spec.trans_a)),
+            ("TB", usize::from(g.spec.trans_b)),
+            ("RM", RM),
+            ("RN", RN),
+        ]),
+        params: &[
+            w(g.m),
+            w(g.n),
+            w(g.k),
+            u32::from(bias.is_some()),
+            w(nblk),
+            w(total),
+        ],
+        bindings: &[(1, a), (2, b), (3, bias.unwrap_or(a)), (4, &c)],
+        invocations: total as u64,
+        workgroup: 64,
+    })?;
+    Ok(c)
+}
+
+impl MatmulKernels for Arc<GpuContext> {
+    fn matmul(
+        &self,
+        g: &MatmulGeometry,
+        a: &DeviceTensor,
+        b: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+    ) -> Result<DeviceTensor> {
+        const OP: &str = "matmul";
+        let bb = bias.map(|t| t.gpu(self, OP)).transpose()?;
+        let c = matmul(self, g, a.gpu(self, OP)?, b.gpu(self, OP)?, bb)?;
+        Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.m, g.n])?, c))
+    }
+}

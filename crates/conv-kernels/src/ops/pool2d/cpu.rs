@@ -1,0 +1,192 @@
+//! Pooling forward and backward, parallel over planes, with a fast path for the 2×2 / stride 2
+//! / no-padding window LeNet uses.
+
+use super::Pool2dHostKernels;
+use crate::cpu::CpuBackend;
+use crate::{Pool2dGeometry, PoolKind};
+use rayon::prelude::*;
+
+/// Planes handled by one rayon task: about 16k input elements.
+fn planes_per_task(g: &Pool2dGeometry) -> usize {
+    (16384 / (g.h * g.w).max(1)).max(1)
+}
+
+fn is_2x2_s2(g: &Pool2dGeometry) -> bool {
+    let s = g.spec;
+    s.kernel == [2, 2] && s.stride == [2, 2] && s.padding == [0, 0]
+}
+
+/// Half-open range of input coordinates of window `o` on one axis, clipped to the input.
+fn window(o: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (usize, usize) {
+    let start = o * stride;
+    let lo = start.saturating_sub(pad).min(size);
+    let hi = (start + kernel).saturating_sub(pad).min(size);
+    (lo, hi)
+}
+
+/// Pooling forward; `argmax` is filled for max pooling (empty for average pooling).
+fn forward(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let (pin, pout) = (g.h * g.w, g.oh * g.ow);
+    if y.is_empty() || pin == 0 {
+        return;
+    }
+    let p = planes_per_task(g);
+    match g.spec.kind {
+        PoolKind::Avg => y
+            .par_chunks_mut(p * pout)
+            .zip(x.par_chunks(p * pin))
+            .for_each(|(yc, xc)| {
+                for (yp, xp) in yc.chunks_mut(pout).zip(xc.chunks(pin)) {
+                    avg_plane(g, xp, yp);
+                }
+            }),
+        PoolKind::Max => y
+            .par_chunks_mut(p * pout)
+            .zip(argmax.par_chunks_mut(p * pout))
+            .zip(x.par_chunks(p * pin))
+            .for_each(|((yc, ac), xc)| {
+                for ((yp, ap), xp) in yc
+                    .chunks_mut(pout)
+                    .zip(ac.chunks_mut(pout))
+                    .zip(xc.chunks(pin))
+                {
+                    max_plane(g, xp, yp, ap);
+                }
+            }),
+    }
+}
+
+fn avg_plane(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
+    let s = g.spec;
+    if is_2x2_s2(g) {
+        for oy in 0..g.oh {
+            let r0 = &x[2 * oy * g.w..(2 * oy + 1) * g.w];
+            let r1 = &x[(2 * oy + 1) * g.w..(2 * oy + 2) * g.w];
+            for (ox, o) in y[oy * g.ow..(oy + 1) * g.ow].iter_mut().enumerate() {
+                *o = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) * 0.25;
+            }
+        }
+        return;
+    }
+    let inv = 1.0 / (s.kernel[0] * s.kernel[1]) as f32;
+    for oy in 0..g.oh {
+        let (y0, y1) = window(oy, s.stride[0], s.padding[0], s.kernel[0], g.h);
+        for ox in 0..g.ow {
+            let (x0, x1) = window(ox, s.stride[1], s.padding[1], s.kernel[1], g.w);
+            let mut sum = 0.0f32;
+            for iy in y0..y1 {
+                for v in &x[iy * g.w + x0..iy * g.w + x1] {
+                    sum += v;
+                }
+            }
+            y[oy * g.ow + ox] = sum * inv;
+        }
+    }
+}
+
+fn max_plane(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let s = g.spec;
+    for oy in 0..g.oh {
+        let (y0, y1) = window(oy, s.stride[0], s.padding[0], s.kernel[0], g.h);
+        for ox in 0..g.ow {
+            let (x0, x1) = window(ox, s.stride[1], s.padding[1], s.kernel[1], g.w);
+            // First maximum in scan order wins; NaN propagates (as the reference and PyTorch).
+            let mut best = y0 * g.w + x0;
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let t = iy * g.w + ix;
+                    if x[t] > x[best] || x[t].is_nan() && !x[best].is_nan() {
+                        best = t;
+                    }
+                }
+            }
+            y[oy * g.ow + ox] = x[best];
+            argmax[oy * g.ow + ox] = best as u32;
+        }
+    }
+}
+
+/// Pooling backward into `grad_x` (overwritten).
+fn backward(g: &Pool2dGeometry, grad_y: &[f32], argmax: &[u32], grad_x: &mut [f32]) {
+    let (pin, pout) = (g.h * g.w, g.oh * g.ow);
+    if grad_x.is_empty() {
+        return;
+    }
+    if pout == 0 {
+        grad_x.fill(0.0);
+        return;
+    }
+    let p = planes_per_task(g);
+    match g.spec.kind {
+        PoolKind::Avg => grad_x
+            .par_chunks_mut(p * pin)
+            .zip(grad_y.par_chunks(p * pout))
+            .for_each(|(gxc, gyc)| {
+                for (gx, gy) in gxc.chunks_mut(pin).zip(gyc.chunks(pout)) {
+                    avg_plane_backward(g, gy, gx);
+                }
+            }),
+        PoolKind::Max => grad_x
+            .par_chunks_mut(p * pin)
+            .zip(grad_y.par_chunks(p * pout))
+            .zip(argmax.par_chunks(p * pout))
+            .for_each(|((gxc, gyc), ac)| {
+                for ((gx, gy), a) in gxc
+                    .chunks_mut(pin)
+                    .zip(gyc.chunks(pout))
+                    .zip(ac.chunks(pout))
+                {
+                    gx.fill(0.0);
+                    for (&v, &i) in gy.iter().zip(a) {
+                        // Offsets come from the forward pass; one out of range is skipped.
+                        if let Some(d) = gx.get_mut(i as usize) {
+                            *d += v;
+                        }
+                    }
+                }
+            }),
+    }
+}
+
+fn avg_plane_backward(g: &Pool2dGeometry, gy: &[f32], gx: &mut [f32]) {
+    let s = g.spec;
+    if is_2x2_s2(g) {
+        // Windows tile the input; rows/columns past the last window get no gradient.
+        gx.fill(0.0);
+        for oy in 0..g.oh {
+            let row = &gy[oy * g.ow..(oy + 1) * g.ow];
+            for r in 0..2 {
+                let dst = &mut gx[(2 * oy + r) * g.w..(2 * oy + r + 1) * g.w];
+                for (ox, &v) in row.iter().enumerate() {
+                    let q = v * 0.25;
+                    dst[2 * ox] = q;
+                    dst[2 * ox + 1] = q;
+                }
+            }
+        }
+        return;
+    }
+    gx.fill(0.0);
+    let inv = 1.0 / (s.kernel[0] * s.kernel[1]) as f32;
+    for oy in 0..g.oh {
+        let (y0, y1) = window(oy, s.stride[0], s.padding[0], s.kernel[0], g.h);
+        for ox in 0..g.ow {
+            let (x0, x1) = window(ox, s.stride[1], s.padding[1], s.kernel[1], g.w);
+            let q = gy[oy * g.ow + ox] * inv;
+            for iy in y0..y1 {
+                for d in &mut gx[iy * g.w + x0..iy * g.w + x1] {
+                    *d += q;
+                }
+            }
+        }
+    }
+}
+
+impl Pool2dHostKernels for CpuBackend {
+    fn forward(&self, g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+        forward(g, x, y, argmax)
+    }
+    fn backward(&self, g: &Pool2dGeometry, grad_y: &[f32], argmax: &[u32], grad_x: &mut [f32]) {
+        backward(g, grad_y, argmax, grad_x)
+    }
+}

@@ -1,0 +1,79 @@
+//! Fast sums: per fixed-size chunk (independent of the thread count) with several f32 lanes,
+//! the chunks added in order in f64: deterministic and accurate.
+
+use super::ReduceHostKernels;
+use crate::cpu::reduce::lane_sum;
+use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
+use rayon::prelude::*;
+
+/// Sum of all elements.
+fn sum(x: &[f32]) -> f32 {
+    let parts: Vec<f64> = x.par_chunks(ELEMENTWISE_CHUNK).map(lane_sum).collect();
+    parts.iter().sum::<f64>() as f32
+}
+
+/// `out[ch] = Σ_b Σ_i x[b, ch, i]` for `x[n, c, hw]`.
+fn channel_sum(n: usize, c: usize, hw: usize, x: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let plane = c * hw;
+    if plane == 0 || n == 0 {
+        return;
+    }
+    if hw == 1 {
+        // [n, c]: sum rows (linear bias gradient); per fixed chunk of rows, then in order.
+        let rows = (ELEMENTWISE_CHUNK / c).max(1);
+        let parts: Vec<Vec<f64>> = x
+            .par_chunks(rows * c)
+            .map(|xc| {
+                let mut acc = vec![0f32; c];
+                for row in xc.chunks(c) {
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                acc.into_iter().map(f64::from).collect()
+            })
+            .collect();
+        let mut total = vec![0f64; c];
+        for p in &parts {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v;
+            }
+        }
+        for (o, t) in out.iter_mut().zip(total) {
+            *o = t as f32;
+        }
+        return;
+    }
+    let imgs = (ELEMENTWISE_CHUNK / plane).max(1);
+    let parts: Vec<Vec<f64>> = x
+        .par_chunks(imgs * plane)
+        .map(|xc| {
+            let mut acc = vec![0f64; c];
+            for img in xc.chunks(plane) {
+                for (a, p) in acc.iter_mut().zip(img.chunks(hw)) {
+                    *a += lane_sum(p);
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0f64; c];
+    for p in &parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    for (o, t) in out.iter_mut().zip(total) {
+        *o = t as f32;
+    }
+}
+
+impl ReduceHostKernels for CpuBackend {
+    fn sum(&self, x: &[f32]) -> f32 {
+        sum(x)
+    }
+    fn channel_sum(&self, n: usize, c: usize, hw: usize, x: &[f32], out: &mut [f32]) {
+        channel_sum(n, c, hw, x, out)
+    }
+}

@@ -1,0 +1,100 @@
+//! Deterministic sums (`shaders/reduce.wgsl`): contiguous row sums and sums over a leading axis
+//! (also used by conv2d's weight gradient and cross-entropy's row results).
+
+use super::ReduceKernels;
+use crate::device::DeviceTensor;
+use crate::error::Result;
+use crate::gpu::context::{Dispatch, GpuContext};
+use crate::gpu::pipeline::Shader;
+use crate::gpu::pool::GpuBuffer;
+use crate::gpu::w;
+use std::sync::Arc;
+use tensor::Shape;
+
+static SHADER: Shader = Shader {
+    name: "reduce.wgsl",
+    source: include_str!("../../../shaders/reduce.wgsl"),
+};
+
+/// `dst[r] = scale * Σ x[offset + r*len .. offset + min((r+1)*len, total)]` for `r < rows`.
+pub(crate) fn sum_inner(
+    ctx: &GpuContext,
+    x: &GpuBuffer,
+    offset: usize,
+    total: usize,
+    len: usize,
+    scale: f32,
+) -> Result<GpuBuffer> {
+    let rows = total.div_ceil(len.max(1)).max(1);
+    let dst = ctx.alloc("sum", rows)?;
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "sum_inner",
+        consts: Vec::new(),
+        params: &[w(rows), w(len), w(total), w(offset), scale.to_bits()],
+        bindings: &[(1, x), (2, &dst)],
+        invocations: rows as u64,
+        workgroup: 64,
+    })?;
+    Ok(dst)
+}
+
+/// `dst[i] = scale * Σ_a x[a*len + i]` for `i < len`, `a < rows`.
+pub(crate) fn sum_outer(
+    ctx: &GpuContext,
+    x: &GpuBuffer,
+    rows: usize,
+    len: usize,
+    scale: f32,
+) -> Result<GpuBuffer> {
+    let dst = ctx.alloc("sum", len)?;
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "sum_outer",
+        consts: Vec::new(),
+        params: &[w(rows), w(len), 0, 0, scale.to_bits()],
+        bindings: &[(1, x), (2, &dst)],
+        invocations: len as u64,
+        workgroup: 64,
+    })?;
+    Ok(dst)
+}
+
+/// Sum of all `len` elements into a one-element buffer (tree of 1024-wide row sums).
+fn sum_all(ctx: &GpuContext, x: &GpuBuffer, len: usize) -> Result<GpuBuffer> {
+    const CHUNK: usize = 1024;
+    let mut cur = sum_inner(ctx, x, 0, len, CHUNK, 1.0)?;
+    let mut n = len.div_ceil(CHUNK).max(1);
+    while n > 1 {
+        cur = sum_inner(ctx, &cur, 0, n, CHUNK, 1.0)?;
+        n = n.div_ceil(CHUNK);
+    }
+    Ok(cur)
+}
+
+/// `out[c] = Σ_n Σ_hw x[n, c, hw]`: row sums over `hw`, then a sum over the batch.
+fn channel_sum(
+    ctx: &GpuContext,
+    n: usize,
+    c: usize,
+    hw: usize,
+    x: &GpuBuffer,
+) -> Result<GpuBuffer> {
+    if hw == 1 {
+        return sum_outer(ctx, x, n, c, 1.0);
+    }
+    let rows = sum_inner(ctx, x, 0, n * c * hw, hw, 1.0)?;
+    sum_outer(ctx, &rows, n, c, 1.0)
+}
+
+impl ReduceKernels for Arc<GpuContext> {
+    fn sum(&self, x: &DeviceTensor) -> Result<DeviceTensor> {
+        let s = sum_all(self, x.gpu(self, "sum")?, x.numel())?;
+        Ok(DeviceTensor::from_gpu(self, Shape::scalar(), s))
+    }
+
+    fn channel_sum(&self, n: usize, c: usize, hw: usize, x: &DeviceTensor) -> Result<DeviceTensor> {
+        let s = channel_sum(self, n, c, hw, x.gpu(self, "channel_sum")?)?;
+        Ok(DeviceTensor::from_gpu(self, Shape::new(&[c])?, s))
+    }
+}
