@@ -2,10 +2,11 @@
 
 use crate::error::{AutogradError, Result};
 use conv_kernels::{Device, DeviceTensor, KernelError};
-use std::cell::{Ref, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tensor::Shape;
 
 /// Computes the gradients of an op's inputs from its output gradient (one entry per input,
@@ -71,21 +72,25 @@ pub struct ParamId(u64);
 
 struct ParamInner {
     id: ParamId,
-    value: RefCell<DeviceTensor>,
+    value: RwLock<DeviceTensor>,
 }
 
 /// A trainable tensor owned by a model: it outlives tapes and is updated in place by optimizers.
 /// Cloning is cheap and shares the tensor.
+///
+/// `Param` is `Send + Sync` (an `Arc` around an `RwLock`), so a model holding parameters can be
+/// moved to, or shared with, another thread. A training step takes the lock a handful of times
+/// (uncontended: one atomic operation each); tapes themselves stay single-threaded.
 #[derive(Clone)]
 pub struct Param {
-    inner: Rc<ParamInner>,
+    inner: Arc<ParamInner>,
 }
 
 impl std::fmt::Debug for Param {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Param")
             .field("id", &self.inner.id)
-            .field("shape", self.inner.value.borrow().shape())
+            .field("shape", self.read().shape())
             .finish()
     }
 }
@@ -139,9 +144,9 @@ impl Param {
     pub fn new(value: DeviceTensor) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Param {
-            inner: Rc::new(ParamInner {
+            inner: Arc::new(ParamInner {
                 id: ParamId(NEXT.fetch_add(1, Ordering::Relaxed)),
-                value: RefCell::new(value),
+                value: RwLock::new(value),
             }),
         }
     }
@@ -153,22 +158,22 @@ impl Param {
 
     /// The current value (a cheap shared handle).
     pub fn value(&self) -> DeviceTensor {
-        self.inner.value.borrow().clone()
+        self.read().clone()
     }
 
     /// The current dimensions.
     pub fn dims(&self) -> Vec<usize> {
-        self.inner.value.borrow().dims().to_vec()
+        self.read().dims().to_vec()
     }
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.inner.value.borrow().numel()
+        self.read().numel()
     }
 
     /// Replaces the value with a tensor of the same shape.
     pub fn set(&self, value: DeviceTensor) -> Result<()> {
-        let mut cur = self.inner.value.borrow_mut();
+        let mut cur = self.write();
         if cur.shape() != value.shape() {
             return Err(AutogradError::ShapeMismatch {
                 op: "Param::set",
@@ -183,9 +188,37 @@ impl Param {
         Ok(())
     }
 
-    /// Runs `f` on the value in place (optimizer steps).
+    /// Runs `f` on the value in place (optimizer steps). The parameter is locked meanwhile:
+    /// `f` must not read or write this same parameter.
     pub fn update<R>(&self, f: impl FnOnce(&mut DeviceTensor) -> R) -> R {
-        f(&mut self.inner.value.borrow_mut())
+        f(&mut self.write())
+    }
+
+    /// Borrows the value without cloning; hold the guard briefly (an optimizer step on this
+    /// parameter waits for it).
+    pub fn borrow(&self) -> RwLockReadGuard<'_, DeviceTensor> {
+        self.read()
+    }
+
+    /// True when both handles share one tensor (the same parameter).
+    pub fn ptr_eq(&self, other: &Param) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    // A panic while the lock was held leaves a valid tensor behind (at worst a partly updated
+    // one, as PyTorch would after an interrupted in-place op), so a poisoned lock is still used.
+    fn read(&self) -> RwLockReadGuard<'_, DeviceTensor> {
+        self.inner
+            .value
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, DeviceTensor> {
+        self.inner
+            .value
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -446,13 +479,5 @@ pub(crate) fn op_err(
         op,
         operands,
         source: Box::new(source),
-    }
-}
-
-/// Read access to a parameter's value without cloning.
-impl Param {
-    /// Borrows the value (do not hold it across an optimizer step).
-    pub fn borrow(&self) -> Ref<'_, DeviceTensor> {
-        self.inner.value.borrow()
     }
 }

@@ -165,3 +165,24 @@ fn param_set_checks_the_shape() {
     p.set(dev.full(&[2, 3], 1.0).unwrap()).unwrap();
     assert_eq!(dev.to_host(&p.value()).unwrap().sum(), 6.0);
 }
+
+/// Compile-time proof: parameters cross threads (models are moved to worker threads).
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Param>();
+};
+
+#[test]
+fn a_param_updated_on_another_thread_is_seen_by_every_clone() {
+    let dev = Device::cpu();
+    let p = Param::new(dev.zeros(&[4]).unwrap());
+    let (q, d) = (p.clone(), dev.clone());
+    std::thread::spawn(move || q.update(|t| *t = d.full(&[4], 2.0).unwrap()))
+        .join()
+        .unwrap();
+    assert_eq!(dev.to_host(&p.value()).unwrap().sum(), 8.0);
+    assert!(p.ptr_eq(&p.clone()));
+    assert!(!p.ptr_eq(&Param::new(dev.zeros(&[4]).unwrap())));
+    // One id per parameter, shared by its clones.
+    assert_eq!(p.id(), p.clone().id());
+}

@@ -29,7 +29,7 @@ pub fn render(model: ModelKind, batch: usize) -> anyhow::Result<String> {
     // Parameters are needed only for their counts; the reference device builds them cheaply.
     let net = build_model(model, &Device::Reference, &mut SeededRng::new(0))?;
     let input = vec![batch, 1, 28, 28];
-    let rows = net.layer_summaries(&input)?;
+    let rows = net.layer_summaries(&Device::Reference, &input)?;
     let mut out = String::new();
     let name = match model {
         ModelKind::Seed => "seed LeNet (d2l: Sigmoid + AvgPool)",
@@ -56,7 +56,7 @@ pub fn render(model: ModelKind, batch: usize) -> anyhow::Result<String> {
     let mut total_flops = 0u64;
     for r in &rows {
         total_params += r.params as u64;
-        total_flops += r.flops;
+        total_flops += r.flops.unwrap_or(0);
         writeln!(
             out,
             "{:<4} {:<10} {:>20} {:>10} {:>16}",
@@ -64,7 +64,7 @@ pub fn render(model: ModelKind, batch: usize) -> anyhow::Result<String> {
             r.kind,
             dims_str(&r.output_dims),
             thousands(r.params as u64),
-            thousands(r.flops)
+            r.flops.map_or_else(|| "?".into(), thousands)
         )?;
     }
     writeln!(
@@ -142,7 +142,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 fn rows(model: ModelKind, batch: usize) -> anyhow::Result<Vec<nn_layers::LayerSummary>> {
     let net = build_model(model, &Device::Reference, &mut SeededRng::new(0))?;
-    Ok(net.layer_summaries(&[batch, 1, 28, 28])?)
+    Ok(net.layer_summaries(&Device::Reference, &[batch, 1, 28, 28])?)
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
-//! Checkpoints: model parameters under PyTorch `state_dict` names, optimizer state and the
-//! training position, in one safetensors file.
+//! Checkpoints: model parameters and buffers under PyTorch `state_dict` names, optimizer state
+//! and the training position, in one safetensors file.
 //!
-//! Layout: every parameter under its own name (`1.weight`, ...), optimizer state under
+//! Layout: every parameter and buffer under its own name (`1.weight`, `bn1.running_mean`,
+//! ...; int64 buffers such as `bn1.num_batches_tracked` as `I64` scalars of shape `[]`, as
+//! PyTorch saves them), optimizer state under
 //! `optim.<param>.<buffer>` (`optim.1.weight.momentum_buffer`, `optim.1.weight.exp_avg`, ...),
 //! and string metadata: `format`, `epoch`, `step`, `rng.seed`, `rng.word_pos`, `optim.kind`,
 //! `optim.<key>` (Adam's `optim.step`), `module_rng.<name>.seed|word_pos` (dropout) and
 //! `extra.<key>`. Files are written atomically (temporary file, fsync, rename), as F32 or F16;
 //! either loads. A PyTorch `safetensors.torch.save_file(net.state_dict(), ...)` file has just the
-//! parameters, and loads as a checkpoint at epoch 0.
+//! parameters and buffers, and loads as a checkpoint at epoch 0; a missing or extra buffer is
+//! reported by name, like a parameter.
 
+use crate::buffer::BufferKind;
 use crate::error::{Mismatches, NnError, Result};
-use crate::module::Module;
+use crate::module::{LoadValue, Module, StateEntry, named_state};
 use crate::optim::Optimizer;
 use conv_kernels::{Device, DeviceTensor};
 use std::collections::BTreeMap;
@@ -36,7 +40,7 @@ pub struct TrainingState {
     pub extra: BTreeMap<String, String>,
 }
 
-/// Writes `model`'s parameters, `optimizer`'s state and `state` to `path`, atomically, storing
+/// Writes `model`'s parameters and buffers, `optimizer`'s state and `state` to `path`, atomically, storing
 /// floats as `storage` (F32, or F16 to halve the size).
 pub fn save(
     path: impl AsRef<Path>,
@@ -47,8 +51,18 @@ pub fn save(
     storage: FloatStorage,
 ) -> Result<()> {
     let mut out = NamedTensors::new();
-    for (name, p) in model.named_parameters() {
-        out.insert_float(name, &device.to_host(&p.value())?, storage)?;
+    for (name, entry) in named_state(model)? {
+        match entry {
+            StateEntry::Param(p) => {
+                out.insert_float(name, &device.to_host(&p.value())?, storage)?
+            }
+            StateEntry::Buffer(b) => match b.kind() {
+                BufferKind::F32 => {
+                    out.insert_float(name, &device.to_host(&b.tensor()?)?, storage)?
+                }
+                BufferKind::I64 => out.insert_i64(name, &[], &[b.get_i64()?])?,
+            },
+        }
     }
     out.set_metadata("format", FORMAT);
     out.set_metadata("epoch", state.epoch.to_string());
@@ -84,8 +98,8 @@ pub fn save(
     Ok(())
 }
 
-/// Loads `path` into `model` (and `optimizer`'s state when given), returning the training
-/// position. Every tensor name, shape and dtype is checked first and all problems come back in
+/// Loads `path` into `model`'s parameters, buffers and generators (and `optimizer`'s state
+/// when given), returning the training position. Every tensor name, shape and dtype is checked first and all problems come back in
 /// one [`NnError::StateMismatch`]; nothing changes unless everything matches. Without an
 /// optimizer, `optim.*` tensors in the file are ignored.
 pub fn load(
@@ -104,9 +118,11 @@ pub fn load(
         reason,
     };
 
-    let params = model.named_parameters();
-    let mut expected: Vec<(String, Vec<usize>)> =
-        params.iter().map(|(n, p)| (n.clone(), p.dims())).collect();
+    let entries = named_state(model)?;
+    let mut expected: Vec<(String, BufferKind, Vec<usize>)> = entries
+        .iter()
+        .map(|(n, e)| (n.clone(), e.kind(), e.dims()))
+        .collect();
     if let Some(opt) = &optimizer {
         if let Some(kind) = meta.get("optim.kind")
             && kind != opt.kind()
@@ -120,22 +136,30 @@ pub fn load(
                 ),
             ));
         }
-        expected.extend(
-            opt.state_tensors()
-                .into_iter()
-                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t.dims().to_vec())),
-        );
+        expected.extend(opt.state_tensors().into_iter().map(|(n, t)| {
+            (
+                format!("{OPTIM_PREFIX}{n}"),
+                BufferKind::F32,
+                t.dims().to_vec(),
+            )
+        }));
     }
 
     let mut mismatches = Mismatches::default();
-    for (name, dims) in &expected {
+    for (name, kind, dims) in &expected {
         if !file.contains(name) {
             mismatches.missing.push(name.clone());
             continue;
         }
         let dtype = file.dtype(name)?;
-        if dtype != "F32" && dtype != "F16" {
-            mismatches.wrong_dtype.push((name.clone(), dtype));
+        let (fits, want) = match kind {
+            BufferKind::F32 => (dtype == "F32" || dtype == "F16", "F32 or F16"),
+            BufferKind::I64 => (dtype == "I64", "I64"),
+        };
+        if !fits {
+            mismatches
+                .wrong_dtype
+                .push((name.clone(), dtype, want.to_string()));
         } else if file.dims(name)? != dims.as_slice() {
             mismatches
                 .misshaped
@@ -143,7 +167,7 @@ pub fn load(
         }
     }
     for name in file.names() {
-        let known = expected.iter().any(|(n, _)| n == name);
+        let known = expected.iter().any(|(n, _, _)| n == name);
         let ignored = optimizer.is_none() && name.starts_with(OPTIM_PREFIX);
         if !known && !ignored {
             mismatches.unexpected.push(name.to_string());
@@ -152,7 +176,7 @@ pub fn load(
     if !mismatches.is_empty() {
         return Err(NnError::StateMismatch {
             source_name: path.display().to_string(),
-            mismatches,
+            mismatches: Box::new(mismatches),
         });
     }
 
@@ -194,18 +218,31 @@ pub fn load(
         }
     }
 
-    let mut values = BTreeMap::new();
-    for (name, _) in &expected {
-        values.insert(name.clone(), device.upload_owned(file.tensor(name)?)?);
+    // Read and upload everything before changing anything.
+    let mut model_values = Vec::with_capacity(entries.len());
+    for (name, entry) in &entries {
+        model_values.push(match entry.kind() {
+            BufferKind::F32 => LoadValue::F32(device.upload_owned(file.tensor(name)?)?),
+            BufferKind::I64 => match file.i64(name)?.1.as_slice() {
+                [v] => LoadValue::I64(*v),
+                other => {
+                    return Err(crate::error::invalid(
+                        "checkpoint",
+                        format!("{name}: an int64 buffer holds one value, found {other:?}"),
+                    ));
+                }
+            },
+        });
     }
     if let Some(opt) = optimizer {
-        let tensors: BTreeMap<String, DeviceTensor> = values
-            .iter()
-            .filter_map(|(n, t)| {
-                n.strip_prefix(OPTIM_PREFIX)
-                    .map(|n| (n.to_string(), t.clone()))
-            })
-            .collect();
+        let mut tensors = BTreeMap::<String, DeviceTensor>::new();
+        for (name, _, _) in &expected {
+            if let Some(short) = name.strip_prefix(OPTIM_PREFIX)
+                && !entries.iter().any(|(n, _)| n == name)
+            {
+                tensors.insert(short.to_string(), device.upload_owned(file.tensor(name)?)?);
+            }
+        }
         let opt_meta: BTreeMap<String, String> = meta
             .iter()
             .filter_map(|(k, v)| {
@@ -215,8 +252,8 @@ pub fn load(
             .collect();
         opt.load_state(&tensors, &opt_meta)?;
     }
-    for (name, p) in &params {
-        p.set(values[name].clone())?;
+    for ((_, entry), value) in entries.iter().zip(model_values) {
+        entry.store(value)?;
     }
     for (name, s) in module_rngs {
         model.set_rng_state(&name, s);

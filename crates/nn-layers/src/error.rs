@@ -12,8 +12,9 @@ pub struct Mismatches {
     pub unexpected: Vec<String>,
     /// Tensors present with the wrong shape: name, expected dims, found dims.
     pub misshaped: Vec<(String, Vec<usize>, Vec<usize>)>,
-    /// Tensors stored with a dtype other than F32/F16: name and dtype found.
-    pub wrong_dtype: Vec<(String, String)>,
+    /// Tensors stored with the wrong dtype: name, dtype found, dtype expected (`F32 or F16`
+    /// for parameters and float buffers, `I64` for `num_batches_tracked`-style counters).
+    pub wrong_dtype: Vec<(String, String, String)>,
 }
 
 impl Mismatches {
@@ -47,7 +48,7 @@ impl fmt::Display for Mismatches {
             let items: Vec<_> = self
                 .wrong_dtype
                 .iter()
-                .map(|(n, d)| format!("{n} (dtype {d}, expected F32 or F16)"))
+                .map(|(n, found, want)| format!("{n} (dtype {found}, expected {want})"))
                 .collect();
             parts.push(format!("wrong dtype: {}", items.join(", ")));
         }
@@ -68,14 +69,22 @@ pub enum NnError {
         /// What went wrong.
         source: Box<NnError>,
     },
-    /// Tensors that do not match the model: every missing, unexpected, mis-shaped and
-    /// wrongly-typed tensor, listed together.
+    /// Tensors that do not match the model's parameters and buffers: every missing,
+    /// unexpected, mis-shaped and wrongly-typed tensor, listed together.
     #[error("{source_name}: tensors do not match the model: {mismatches}")]
     StateMismatch {
         /// The file (or `state dict`) loaded from.
         source_name: String,
-        /// The problems.
-        mismatches: Mismatches,
+        /// The problems (boxed, to keep `Result`s small).
+        mismatches: Box<Mismatches>,
+    },
+    /// Two parameters or buffers of a module were given the same full name.
+    #[error(
+        "the name `{name}` is used by two parameters or buffers: each child and each tensor of a module needs its own name"
+    )]
+    DuplicateName {
+        /// The full name (`block.conv1.weight`).
+        name: String,
     },
     /// A checkpoint metadata entry that cannot be parsed.
     #[error("{path}: metadata `{key}` = {value:?} is not valid: {reason}")]

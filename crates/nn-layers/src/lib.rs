@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod buffer;
 pub mod checkpoint;
 mod error;
 pub mod init;
@@ -36,13 +37,16 @@ pub mod lenet;
 pub mod loss;
 mod module;
 pub mod optim;
+mod summary;
 
 pub use autograd::{Gradients, Param, Tape, Var};
+pub use buffer::{Buffer, BufferKind, StateDict, StateTensor};
 pub use checkpoint::TrainingState;
 pub use error::{Mismatches, NnError, Result};
 pub use layers::{
     AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Reshape, Sequential, Sigmoid,
     Tanh,
 };
-pub use module::{LayerSummary, Module, Window};
+pub use module::{Module, ModuleRng, ModuleVisitor, TrainingFlag};
 pub use optim::{Adam, Optimizer, Sgd};
+pub use summary::{LayerInfo, LayerSummary, Window};

@@ -7,7 +7,9 @@ use autograd::Tape;
 use common::for_each_device;
 use conv_kernels::{AdamConfig, Device, SgdConfig};
 use nn_layers::checkpoint::{self, TrainingState};
-use nn_layers::{Adam, Dropout, Module, NnError, Optimizer, Sequential, Sgd, lenet, loss};
+use nn_layers::{
+    Adam, Dropout, Module, NnError, Optimizer, Sequential, Sgd, StateDict, StateTensor, lenet, loss,
+};
 use std::collections::BTreeMap;
 use tensor::{FloatStorage, NamedTensors, RngState, SeededRng, Tensor};
 
@@ -44,10 +46,18 @@ fn state() -> TrainingState {
     }
 }
 
-fn max_diff(a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>) -> f32 {
+fn max_diff(a: &StateDict, b: &StateDict) -> f32 {
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     a.iter()
-        .flat_map(|(n, t)| t.data().iter().zip(b[n].data()).map(|(x, y)| (x - y).abs()))
+        .flat_map(|(n, t)| match (t, &b[n]) {
+            (StateTensor::F32(x), StateTensor::F32(y)) => x
+                .data()
+                .iter()
+                .zip(y.data())
+                .map(|(x, y)| (x - y).abs())
+                .collect(),
+            (x, y) => vec![if x == y { 0.0 } else { f32::INFINITY }],
+        })
         .fold(0.0, f32::max)
 }
 
@@ -109,7 +119,8 @@ fn round_trip_f16_is_close_and_adam_state_survives() {
         let (a, b) = (net.state_dict(dev)?, net2.state_dict(dev)?);
         for (n, t) in &a {
             // f16 keeps 11 significant bits: relative error <= 2^-11.
-            t.allclose(&b[n], 4.9e-4, 1e-7)
+            let (t, u) = (t.as_f32().unwrap(), b[n].as_f32().unwrap());
+            t.allclose(u, 4.9e-4, 1e-7)
                 .map_err(|m| format!("{n}: {m}"))?;
         }
         Ok(())
@@ -203,14 +214,19 @@ fn a_pytorch_state_dict_file_loads_into_lenet_seed_unchanged() -> R {
     assert_eq!(st.epoch, 0);
     let got = net.state_dict(&dev)?;
     for (n, t) in &tensors {
-        assert_eq!(got[n].data(), t.data(), "{n}");
+        assert_eq!(got[n].as_f32().unwrap().data(), t.data(), "{n}");
     }
     Ok(())
 }
 
 fn lenet_file(dev: &Device, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> NamedTensors {
     let net = lenet::seed(dev, &mut SeededRng::new(9)).unwrap();
-    let mut tensors: Vec<_> = net.state_dict(dev).unwrap().into_iter().collect();
+    let mut tensors: Vec<(String, Tensor)> = net
+        .state_dict(dev)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.as_f32().unwrap().clone()))
+        .collect();
     edit(&mut tensors);
     let mut out = NamedTensors::new();
     for (n, t) in &tensors {

@@ -7,8 +7,7 @@ mod common;
 use autograd::Tape;
 use common::for_each_device;
 use conv_kernels::{AdamConfig, Device, SgdConfig};
-use nn_layers::{Adam, Module, Optimizer, Sgd, lenet, loss};
-use std::collections::BTreeMap;
+use nn_layers::{Adam, Module, Optimizer, Sgd, StateDict, lenet, loss};
 use tensor::golden::{self, GoldenCase, GoldenOp};
 use tensor::{SeededRng, Tensor};
 
@@ -18,9 +17,14 @@ fn replay(dev: &Device, case: &GoldenCase) -> R {
     let variant: lenet::Variant = case.param_str("model")?.parse()?;
     let net = lenet::build(variant, dev, &mut SeededRng::new(0))?;
     let names = case.param_strs("param_names")?;
-    let init: BTreeMap<String, Tensor> = names
+    let init: StateDict = names
         .iter()
-        .map(|n| Ok((n.to_string(), case.tensor(&format!("param.{n}"))?.clone())))
+        .map(|n| {
+            Ok((
+                n.to_string(),
+                case.tensor(&format!("param.{n}"))?.clone().into(),
+            ))
+        })
         .collect::<Result<_, Box<dyn std::error::Error>>>()?;
     net.load_state_dict(dev, &init)?;
 
@@ -77,7 +81,8 @@ fn replay(dev: &Device, case: &GoldenCase) -> R {
         opt.step(&grads)?;
     }
     for (name, t) in net.state_dict(dev)? {
-        case.compare(&format!("final.{name}"), &t)?;
+        let t = t.as_f32().ok_or(format!("{name} is not an f32 tensor"))?;
+        case.compare(&format!("final.{name}"), t)?;
     }
     Ok(())
 }

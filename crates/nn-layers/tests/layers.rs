@@ -6,10 +6,9 @@ use autograd::Tape;
 use common::for_each_device;
 use conv_kernels::{Conv2dSpec, Device, SgdConfig};
 use nn_layers::{
-    Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, NnError, Optimizer, ReLU, Reshape,
-    Sequential, Sgd, Tanh, lenet, loss,
+    Conv2d, Dropout, Flatten, LayerInfo, Linear, MaxPool2d, Module, NnError, Optimizer, ReLU,
+    Reshape, Sequential, Sgd, StateDict, Tanh, lenet, loss,
 };
-use std::collections::BTreeMap;
 use tensor::{SeededRng, Tensor};
 
 #[test]
@@ -34,6 +33,7 @@ fn default_init_bounds_and_lenet_xavier() {
     let dev = Device::cpu();
     let mut rng = SeededRng::new(1);
     let max_abs = |t: Tensor| t.data().iter().fold(0f32, |m, v| m.max(v.abs()));
+    let f32_of = |sd: &StateDict, n: &str| sd[n].as_f32().unwrap().clone();
     let conv = Conv2d::new(&dev, &mut rng, 6, 16, 5, Conv2dSpec::default()).unwrap();
     let b = 1.0 / 150f32.sqrt();
     assert!(max_abs(dev.to_host(&conv.weight.value()).unwrap()) <= b);
@@ -50,10 +50,10 @@ fn default_init_bounds_and_lenet_xavier() {
         ("12.weight", 84, 10),
     ] {
         let bound = (6.0 / (fan_in + fan_out) as f32).sqrt();
-        let m = max_abs(sd[w].clone());
+        let m = max_abs(f32_of(&sd, w));
         assert!(m <= bound && m > 0.7 * bound, "{w}: {m} vs {bound}");
         let bias = w.replace("weight", "bias");
-        let m = max_abs(sd[&bias].clone());
+        let m = max_abs(f32_of(&sd, &bias));
         assert!(m <= 1.0 / (fan_in as f32).sqrt(), "{bias}: {m}");
     }
     // Same seed, same model.
@@ -63,8 +63,8 @@ fn default_init_bounds_and_lenet_xavier() {
             .state_dict(&dev)
             .unwrap()
     };
-    assert_eq!(sd7(7)["1.weight"].data(), sd7(7)["1.weight"].data());
-    assert_ne!(sd7(7)["1.weight"].data(), sd7(8)["1.weight"].data());
+    assert_eq!(sd7(7)["1.weight"], sd7(7)["1.weight"]);
+    assert_ne!(sd7(7)["1.weight"], sd7(8)["1.weight"]);
 }
 
 #[test]
@@ -156,10 +156,14 @@ fn load_state_dict_reports_everything_and_changes_nothing() {
     let dev = Device::cpu();
     let net = lenet::seed(&dev, &mut SeededRng::new(0)).unwrap();
     let before = net.state_dict(&dev).unwrap();
-    let mut sd: BTreeMap<String, Tensor> = before.clone();
+    let mut sd: StateDict = before.clone();
     sd.remove("1.bias");
-    sd.insert("1.weight".into(), Tensor::zeros(&[6, 1, 3, 3]).unwrap());
-    sd.insert("99.weight".into(), Tensor::zeros(&[1]).unwrap());
+    sd.insert(
+        "1.weight".into(),
+        Tensor::zeros(&[6, 1, 3, 3]).unwrap().into(),
+    );
+    sd.insert("99.weight".into(), Tensor::zeros(&[1]).unwrap().into());
+    sd.insert("4.bias".into(), 3i64.into());
     let err = net.load_state_dict(&dev, &sd).unwrap_err();
     let NnError::StateMismatch { mismatches, .. } = &err else {
         panic!("{err}");
@@ -168,8 +172,12 @@ fn load_state_dict_reports_everything_and_changes_nothing() {
     assert_eq!(mismatches.unexpected, ["99.weight"]);
     assert_eq!(mismatches.misshaped.len(), 1);
     assert_eq!(
-        net.state_dict(&dev).unwrap()["1.weight"].data(),
-        before["1.weight"].data()
+        mismatches.wrong_dtype,
+        [("4.bias".to_string(), "I64".to_string(), "F32".to_string())]
+    );
+    assert_eq!(
+        net.state_dict(&dev).unwrap()["1.weight"],
+        before["1.weight"]
     );
 }
 

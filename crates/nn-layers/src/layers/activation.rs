@@ -1,5 +1,6 @@
 use crate::error::Result;
-use crate::module::Module;
+use crate::module::{Module, ModuleVisitor};
+use crate::summary::LayerInfo;
 use autograd::Var;
 use conv_kernels::Activation;
 
@@ -16,6 +17,13 @@ macro_rules! activation_layer {
             fn forward(&self, x: &Var) -> Result<Var> {
                 Ok(x.activation($act)?)
             }
+            fn visit(&self, _: &mut dyn ModuleVisitor) {}
+            fn layer_info(&self) -> Option<&dyn LayerInfo> {
+                Some(self)
+            }
+        }
+
+        impl LayerInfo for $name {
             fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {
                 Ok(input.to_vec())
             }

@@ -1,6 +1,7 @@
 use crate::error::Result;
 use crate::init;
-use crate::module::{Module, Window};
+use crate::module::{Module, ModuleVisitor};
+use crate::summary::{LayerInfo, Window};
 use autograd::{Param, Var};
 use conv_kernels::{Conv2dSpec, Device};
 use tensor::{SeededRng, Shape};
@@ -74,15 +75,6 @@ impl Conv2d {
 }
 
 impl Module for Conv2d {
-    fn window(&self) -> Option<Window> {
-        let d = self.weight.dims();
-        Some(Window {
-            kernel: [d[2], d[3]],
-            stride: self.spec.stride,
-            padding: self.spec.padding,
-            dilation: self.spec.dilation,
-        })
-    }
     fn kind(&self) -> &'static str {
         "Conv2d"
     }
@@ -94,12 +86,27 @@ impl Module for Conv2d {
         Ok(x.conv2d(&w, b.as_ref(), &self.spec)?)
     }
 
-    fn named_parameters(&self) -> Vec<(String, Param)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
+    fn visit(&self, v: &mut dyn ModuleVisitor) {
+        v.param("weight", &self.weight);
         if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
+            v.param("bias", b);
         }
-        v
+    }
+
+    fn layer_info(&self) -> Option<&dyn LayerInfo> {
+        Some(self)
+    }
+}
+
+impl LayerInfo for Conv2d {
+    fn window(&self) -> Option<Window> {
+        let d = self.weight.dims();
+        Some(Window {
+            kernel: [d[2], d[3]],
+            stride: self.spec.stride,
+            padding: self.spec.padding,
+            dilation: self.spec.dilation,
+        })
     }
 
     fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {

@@ -1,8 +1,8 @@
 use crate::error::{Result, invalid};
-use crate::module::Module;
+use crate::module::{Module, ModuleRng, ModuleVisitor, TrainingFlag};
+use crate::summary::LayerInfo;
 use autograd::Var;
-use std::cell::RefCell;
-use tensor::{RngState, SeededRng, Tensor};
+use tensor::Tensor;
 
 /// Dropout (`nn.Dropout(p)`): in training, zeroes each element with probability `p` and scales
 /// the rest by `1/(1-p)`; the identity in evaluation.
@@ -10,11 +10,11 @@ use tensor::{RngState, SeededRng, Tensor};
 /// The mask is drawn on the host from the layer's own seeded generator (its state is saved in
 /// checkpoints under the name `rng`) and uploaded: one host-to-device copy per forward pass,
 /// never a read-back. It is applied on the device.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dropout {
     p: f32,
-    training: bool,
-    rng: RefCell<SeededRng>,
+    training: TrainingFlag,
+    rng: ModuleRng,
 }
 
 impl Dropout {
@@ -28,8 +28,8 @@ impl Dropout {
         }
         Ok(Self {
             p,
-            training: true,
-            rng: RefCell::new(SeededRng::new(seed)),
+            training: TrainingFlag::new(),
+            rng: ModuleRng::new(seed),
         })
     }
 
@@ -40,7 +40,7 @@ impl Dropout {
 
     /// Whether it is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 }
 
@@ -50,36 +50,32 @@ impl Module for Dropout {
     }
 
     fn forward(&self, x: &Var) -> Result<Var> {
-        if !self.training || self.p == 0.0 {
+        if !self.training.get() || self.p == 0.0 {
             return Ok(x.clone());
         }
-        let mut rng = self.rng.borrow_mut();
         let keep = 1.0 - self.p;
-        let mask: Vec<f32> = (0..x.value().numel())
-            .map(|_| if rng.uniform01() < keep { 1.0 } else { 0.0 })
-            .collect();
+        let mask: Vec<f32> = self.rng.with(|rng| {
+            (0..x.value().numel())
+                .map(|_| if rng.uniform01() < keep { 1.0 } else { 0.0 })
+                .collect()
+        });
         let mask = x.device().upload_owned(Tensor::from_vec(x.dims(), mask)?)?;
         let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
         Ok(x.masked_scale(&mask, scale)?)
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn visit(&self, v: &mut dyn ModuleVisitor) {
+        v.training_flag(&self.training);
+        v.rng("rng", &self.rng);
     }
 
+    fn layer_info(&self) -> Option<&dyn LayerInfo> {
+        Some(self)
+    }
+}
+
+impl LayerInfo for Dropout {
     fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {
         Ok(input.to_vec())
-    }
-
-    fn rng_states(&self) -> Vec<(String, RngState)> {
-        vec![("rng".into(), self.rng.borrow().state())]
-    }
-
-    fn set_rng_state(&self, name: &str, state: RngState) -> bool {
-        if name != "rng" {
-            return false;
-        }
-        *self.rng.borrow_mut() = SeededRng::from_state(state);
-        true
     }
 }

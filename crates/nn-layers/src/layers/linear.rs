@@ -1,6 +1,7 @@
 use crate::error::{Result, invalid};
 use crate::init;
-use crate::module::Module;
+use crate::module::{Module, ModuleVisitor};
+use crate::summary::LayerInfo;
 use autograd::{Param, Var};
 use conv_kernels::Device;
 use tensor::SeededRng;
@@ -58,14 +59,19 @@ impl Module for Linear {
         Ok(x.linear(&w, b.as_ref())?)
     }
 
-    fn named_parameters(&self) -> Vec<(String, Param)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
+    fn visit(&self, v: &mut dyn ModuleVisitor) {
+        v.param("weight", &self.weight);
         if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
+            v.param("bias", b);
         }
-        v
     }
 
+    fn layer_info(&self) -> Option<&dyn LayerInfo> {
+        Some(self)
+    }
+}
+
+impl LayerInfo for Linear {
     fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {
         let w = self.weight.dims();
         match input {

@@ -1,5 +1,6 @@
 use crate::error::Result;
-use crate::module::{Module, Window};
+use crate::module::{Module, ModuleVisitor};
+use crate::summary::{LayerInfo, Window};
 use autograd::Var;
 use conv_kernels::{Pool2dSpec, PoolKind};
 use tensor::Shape;
@@ -39,14 +40,21 @@ impl AvgPool2d {
 }
 
 impl Module for AvgPool2d {
-    fn window(&self) -> Option<Window> {
-        Some(pool_window(&self.spec))
-    }
     fn kind(&self) -> &'static str {
         "AvgPool2d"
     }
     fn forward(&self, x: &Var) -> Result<Var> {
         Ok(x.pool2d(&self.spec)?)
+    }
+    fn visit(&self, _: &mut dyn ModuleVisitor) {}
+    fn layer_info(&self) -> Option<&dyn LayerInfo> {
+        Some(self)
+    }
+}
+
+impl LayerInfo for AvgPool2d {
+    fn window(&self) -> Option<Window> {
+        Some(pool_window(&self.spec))
     }
     fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {
         out_dims(&self.spec, input)
@@ -73,14 +81,21 @@ impl MaxPool2d {
 }
 
 impl Module for MaxPool2d {
-    fn window(&self) -> Option<Window> {
-        Some(pool_window(&self.spec))
-    }
     fn kind(&self) -> &'static str {
         "MaxPool2d"
     }
     fn forward(&self, x: &Var) -> Result<Var> {
         Ok(x.pool2d(&self.spec)?)
+    }
+    fn visit(&self, _: &mut dyn ModuleVisitor) {}
+    fn layer_info(&self) -> Option<&dyn LayerInfo> {
+        Some(self)
+    }
+}
+
+impl LayerInfo for MaxPool2d {
+    fn window(&self) -> Option<Window> {
+        Some(pool_window(&self.spec))
     }
     fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {
         out_dims(&self.spec, input)

@@ -1,13 +1,14 @@
 use crate::error::{NnError, Result};
-use crate::module::{LayerSummary, Module};
-use autograd::{Param, Var};
-use tensor::RngState;
+use crate::module::{Module, ModuleVisitor, TrainingFlag};
+use crate::summary::{LayerInfo, LayerSummary, dry_run_dims};
+use autograd::Var;
+use conv_kernels::Device;
 
 /// Children run in order (`nn.Sequential`), named `"0"`, `"1"`, ... so that parameter names
 /// (`"1.weight"`) equal a PyTorch `state_dict`'s.
 pub struct Sequential {
     children: Vec<Box<dyn Module>>,
-    training: bool,
+    training: TrainingFlag,
 }
 
 impl std::fmt::Debug for Sequential {
@@ -15,7 +16,7 @@ impl std::fmt::Debug for Sequential {
         let kinds: Vec<_> = self.children.iter().map(|c| c.kind()).collect();
         f.debug_struct("Sequential")
             .field("children", &kinds)
-            .field("training", &self.training)
+            .field("training", &self.training.get())
             .finish()
     }
 }
@@ -31,7 +32,7 @@ impl Sequential {
     pub fn new() -> Self {
         Self {
             children: Vec::new(),
-            training: true,
+            training: TrainingFlag::new(),
         }
     }
 
@@ -41,10 +42,10 @@ impl Sequential {
         self
     }
 
-    /// Appends a child.
+    /// Appends a child, switched to the container's mode.
     pub fn push(&mut self, layer: impl Module + 'static) {
         let mut layer: Box<dyn Module> = Box::new(layer);
-        layer.set_training(self.training);
+        layer.set_training(self.training.get());
         self.children.push(layer);
     }
 
@@ -65,25 +66,37 @@ impl Sequential {
 
     /// Whether it is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training
+        self.training.get()
     }
 
     /// One row per child for an input of `input` dimensions (d2l's shape walk, with parameter
-    /// counts and FLOPs); no computation runs.
-    pub fn layer_summaries(&self, input: &[usize]) -> Result<Vec<LayerSummary>> {
+    /// counts and FLOPs). Children with [`LayerInfo`] (every built-in layer) are summarised
+    /// without computation; a custom child without it is run once on zeros on `device` (the
+    /// device its parameters live on), in evaluation mode and without recording, to find its
+    /// output shape, and its FLOPs are reported as unknown.
+    pub fn layer_summaries(&self, device: &Device, input: &[usize]) -> Result<Vec<LayerSummary>> {
         let mut dims = input.to_vec();
         let mut rows = Vec::with_capacity(self.children.len());
         for (i, child) in self.children.iter().enumerate() {
             let wrap = |e| layer_err(i, child.kind(), e);
-            let flops = child.flops(&dims).map_err(wrap)?;
-            dims = child.output_dims(&dims).map_err(wrap)?;
+            let (flops, window) = match child.layer_info() {
+                Some(info) => {
+                    let flops = info.flops(&dims).map_err(wrap)?;
+                    dims = info.output_dims(&dims).map_err(wrap)?;
+                    (Some(flops), info.window())
+                }
+                None => {
+                    dims = dry_run_dims(child.as_ref(), device, &dims).map_err(wrap)?;
+                    (None, None)
+                }
+            };
             rows.push(LayerSummary {
                 name: i.to_string(),
                 kind: child.kind(),
                 output_dims: dims.clone(),
                 params: child.num_parameters(),
                 flops,
-                window: child.window(),
+                window,
             });
         }
         Ok(rows)
@@ -113,59 +126,54 @@ impl Module for Sequential {
         Ok(h)
     }
 
-    fn named_parameters(&self) -> Vec<(String, Param)> {
-        self.children
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| {
-                c.named_parameters()
-                    .into_iter()
-                    .map(move |(n, p)| (format!("{i}.{n}"), p))
-            })
-            .collect()
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-        for c in &mut self.children {
-            c.set_training(training);
+    fn visit(&self, v: &mut dyn ModuleVisitor) {
+        v.training_flag(&self.training);
+        for (i, child) in self.children.iter().enumerate() {
+            v.child(&i.to_string(), child.as_ref());
         }
     }
 
+    /// Static information exists when every child has it.
+    fn layer_info(&self) -> Option<&dyn LayerInfo> {
+        self.children
+            .iter()
+            .all(|c| c.layer_info().is_some())
+            .then_some(self as &dyn LayerInfo)
+    }
+}
+
+impl LayerInfo for Sequential {
     fn output_dims(&self, input: &[usize]) -> Result<Vec<usize>> {
-        Ok(self
-            .layer_summaries(input)?
-            .last()
-            .map_or_else(|| input.to_vec(), |r| r.output_dims.clone()))
+        let mut dims = input.to_vec();
+        for (i, child) in self.children.iter().enumerate() {
+            let info = child.layer_info().ok_or_else(|| no_info(i, child.kind()))?;
+            dims = info
+                .output_dims(&dims)
+                .map_err(|e| layer_err(i, child.kind(), e))?;
+        }
+        Ok(dims)
     }
 
     fn flops(&self, input: &[usize]) -> Result<u64> {
-        Ok(self.layer_summaries(input)?.iter().map(|r| r.flops).sum())
-    }
-
-    fn rng_states(&self) -> Vec<(String, RngState)> {
-        self.children
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| {
-                c.rng_states()
-                    .into_iter()
-                    .map(move |(n, s)| (format!("{i}.{n}"), s))
-            })
-            .collect()
-    }
-
-    fn set_rng_state(&self, name: &str, state: RngState) -> bool {
-        let Some((head, rest)) = name.split_once('.') else {
-            return false;
-        };
-        match head
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| self.children.get(i))
-        {
-            Some(c) => c.set_rng_state(rest, state),
-            None => false,
+        let mut dims = input.to_vec();
+        let mut total = 0;
+        for (i, child) in self.children.iter().enumerate() {
+            let wrap = |e| layer_err(i, child.kind(), e);
+            let info = child.layer_info().ok_or_else(|| no_info(i, child.kind()))?;
+            total += info.flops(&dims).map_err(wrap)?;
+            dims = info.output_dims(&dims).map_err(wrap)?;
         }
+        Ok(total)
     }
+}
+
+fn no_info(i: usize, kind: &'static str) -> NnError {
+    layer_err(
+        i,
+        kind,
+        crate::error::invalid(
+            "Sequential",
+            "this child has no static layer information; use Sequential::layer_summaries",
+        ),
+    )
 }

@@ -69,7 +69,7 @@ pub(crate) fn load_buffers<'a>(
     if !mismatches.is_empty() {
         return Err(crate::error::NnError::StateMismatch {
             source_name: format!("{what} state"),
-            mismatches,
+            mismatches: Box::new(mismatches),
         });
     }
     for (buf, t) in updates {
