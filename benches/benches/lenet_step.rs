@@ -1,11 +1,61 @@
-//! A whole seed-LeNet training step (forward, backward, SGD) at batch 256, built directly from
-//! `Device` ops. Throughput is in images ("elem/s" = examples/s). The reference runs batch 16.
+//! A whole seed-LeNet training step (forward, backward, SGD) at batch 256, two ways:
+//! - `seed_lenet_app_step`, the headline: the path `lenet train` runs (`nn_layers::lenet::seed`,
+//!   a `Sequential` recorded on an `autograd::Tape`, cross-entropy, `Tape::backward`, the `Sgd`
+//!   optimizer, the loss and correct count read back), the README's step figure;
+//! - `seed_lenet_train_step`, the same step written directly from `Device` ops (no tape), to
+//!   show what the layers and the tape cost on top of the kernels.
+//!
+//! Throughput is in images ("elem/s" = examples/s). The reference runs batch 16.
 
+use autograd::Tape;
+use conv_kernels::{Device, SgdConfig};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fovea_benches::{SeedLenet, bench_devices};
+use nn_layers::Module;
+use nn_layers::optim::{Optimizer, Sgd};
 use std::hint::black_box;
 use std::time::Duration;
-use tensor::SeededRng;
+use tensor::{SeededRng, Tensor};
+
+/// One `lenet train` step: forward on a fresh tape, backward, SGD, two scalars read back.
+fn app_step(
+    dev: &Device,
+    model: &dyn Module,
+    opt: &mut Sgd,
+    images: &Tensor,
+    labels: &[u32],
+) -> nn_layers::Result<f32> {
+    let tape = Tape::new(dev);
+    let x = tape.constant(dev.upload(images)?);
+    let labels = dev.upload_indices(labels)?;
+    let out = model.forward(&x)?.cross_entropy(&labels)?;
+    let grads = out.loss.backward()?;
+    opt.step(&grads)?;
+    let loss = dev.read_scalar(out.loss.value())?;
+    dev.read_scalar(&out.correct)?;
+    Ok(loss)
+}
+
+fn lenet_app_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("seed_lenet_app_step [examples/s]");
+    for (name, dev) in bench_devices() {
+        let n = if matches!(dev, Device::Reference) {
+            16
+        } else {
+            256
+        };
+        let mut rng = SeededRng::new(0);
+        let model = nn_layers::lenet::seed(&dev, &mut rng).expect("model");
+        let mut opt = Sgd::new(&dev, model.named_parameters(), SgdConfig::plain(0.1)).expect("sgd");
+        let images = Tensor::randn(&[n, 1, 28, 28], &mut rng).expect("images");
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter(|| black_box(app_step(&dev, &model, &mut opt, &images, &labels).expect("step")))
+        });
+    }
+    group.finish();
+}
 
 fn lenet_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("seed_lenet_train_step [examples/s]");
@@ -56,6 +106,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = lenet_step, gpu_step
+    targets = lenet_app_step, lenet_step, gpu_step
 }
 criterion_main!(benches);
