@@ -1,6 +1,11 @@
-//! The command line: subcommands, options, defaults (d2l's) and value checks.
+//! The command line: subcommands, options and value checks. Defaults a model trains with come
+//! from its recipe in [`crate::models`].
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::config::{OptimizerKind, ScheduleKind};
+use crate::data::DatasetKind;
+use crate::device::DeviceKind;
+use crate::models::ModelKind;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Train, evaluate, inspect and explain LeNet on Fashion-MNIST.
@@ -27,55 +32,6 @@ pub enum Command {
     Inspect(InspectArgs),
 }
 
-/// Which network.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelKind {
-    /// d2l's LeNet: Sigmoid + AvgPool.
-    Seed,
-    /// ReLU + MaxPool, same sizes.
-    Modern,
-}
-
-/// Which optimizer.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptimizerKind {
-    /// Stochastic gradient descent.
-    Sgd,
-    /// Adam.
-    Adam,
-}
-
-/// How the learning rate changes over training.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScheduleKind {
-    /// The same rate throughout.
-    Constant,
-    /// Cosine decay from the rate to zero over all steps.
-    Cosine,
-}
-
-/// Where to compute.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceKind {
-    /// A hardware GPU when one answers, else the fast CPU backend.
-    Auto,
-    /// The fast CPU backend.
-    Cpu,
-    /// Any GPU adapter, software ones (llvmpipe) included.
-    Gpu,
-}
-
-/// Which dataset.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DatasetKind {
-    /// Zalando's Fashion-MNIST (the default).
-    FashionMnist,
-    /// The original handwritten digits.
-    Mnist,
-    /// Any directory with the four standard IDX files (given by --data-dir).
-    Idx,
-}
-
 /// Options shared by every subcommand that reads data or runs a model.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
@@ -96,21 +52,21 @@ pub struct TrainArgs {
     /// Network to train.
     #[arg(long, value_enum, default_value = "seed")]
     pub model: ModelKind,
-    /// Optimizer (default: sgd for seed, adam for modern).
+    /// Optimizer (default: the model's recipe: sgd for seed, adam for modern).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub epochs: u32,
-    /// Learning rate (default: 0.9 for SGD, 0.001 for Adam).
+    /// Passes over the training set (default: the model's recipe, 10).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub epochs: Option<u32>,
+    /// Learning rate (default: the recipe's for its optimizer, else 0.9 for SGD, 0.001 for Adam).
     #[arg(long, value_parser = parse_lr, allow_negative_numbers = true)]
     pub lr: Option<f32>,
-    /// Learning-rate schedule (default: constant for seed, as d2l; cosine for modern).
+    /// Learning-rate schedule (default: the model's recipe: constant for seed, as d2l; cosine for modern).
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleKind>,
-    /// Examples per batch.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub batch_size: u32,
+    /// Examples per batch (default: the model's recipe, 256).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch_size: Option<u32>,
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -213,18 +169,17 @@ mod tests {
     }
 
     #[test]
-    fn train_defaults_are_d2l() {
+    fn train_defaults_come_from_the_recipe() {
         let Command::Train(t) = parse(&["train"]).unwrap().command else {
             panic!("not train")
         };
+        assert_eq!((t.model, t.seed), (ModelKind::Seed, 0));
+        // Unset flags are filled from the model's recipe (see `config`'s tests).
         assert_eq!(
-            (t.model, t.epochs, t.batch_size, t.seed),
-            (ModelKind::Seed, 10, 256, 0)
+            (t.epochs, t.batch_size, t.lr, t.optimizer, t.schedule),
+            (None, None, None, None, None)
         );
-        assert_eq!(
-            (t.lr, t.optimizer, t.data.device),
-            (None, None, DeviceKind::Auto)
-        );
+        assert_eq!(t.data.device, DeviceKind::Auto);
     }
 
     #[test]

@@ -1,9 +1,23 @@
 //! Loading the chosen dataset (fetched and verified, or a custom IDX directory) for the app.
 
-use crate::cli::{DataArgs, DatasetKind};
+use crate::cli::DataArgs;
 use anyhow::{Context, bail};
+use clap::ValueEnum;
 use datasets::{Dataset, DatasetSpec, FetchOptions, Split};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// Which dataset: the value of `--dataset` and of `dataset` in `config.json`.
+#[derive(ValueEnum, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// Zalando's Fashion-MNIST (the default).
+    FashionMnist,
+    /// The original handwritten digits.
+    Mnist,
+    /// Any directory with the four standard IDX files (given by --data-dir).
+    Idx,
+}
 
 /// Input side the models take.
 const SIDE: usize = 28;

@@ -2,21 +2,20 @@
 //!
 //! Usage errors exit with status 2 (clap), runtime errors with status 1 and one line on stderr.
 
-mod checkpoint_io;
 mod cli;
+mod commands;
+mod config;
 mod data;
-mod eval;
-mod evaluate;
+mod device;
+mod file_out;
 mod font;
 mod image_input;
-mod inspect;
+mod inference;
 mod metrics;
-mod model;
+mod models;
 mod plot;
-mod png_out;
-mod predict;
-mod summary;
-mod train;
+mod restore;
+mod run_dir;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -24,11 +23,11 @@ use std::process::ExitCode;
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Train(a) => train::run(a),
-        Command::Eval(a) => eval::run(a).map(drop),
-        Command::Predict(a) => predict::run(a).map(drop),
-        Command::Summary(a) => summary::run(a),
-        Command::Inspect(a) => inspect::run(a).map(drop),
+        Command::Train(a) => commands::train::run(a),
+        Command::Eval(a) => commands::eval::run(a).map(drop),
+        Command::Predict(a) => commands::predict::run(a).map(drop),
+        Command::Summary(a) => commands::summary::run(a),
+        Command::Inspect(a) => commands::inspect::run(a).map(drop),
     }
 }
 

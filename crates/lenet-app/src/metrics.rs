@@ -1,6 +1,6 @@
 //! Per-epoch metrics: the rows of `metrics.csv`, written atomically and read back on resume.
 
-use crate::png_out::write_atomic;
+use crate::file_out::write_atomic;
 use anyhow::{Context, bail};
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Charts written as PNG: training curves (as d2l's Animator draws them) and confusion matrices.
 
+use crate::file_out::write_rgb_png;
 use crate::font::{FAMILY, ensure_font};
-use crate::png_out::write_rgb_png;
 use anyhow::anyhow;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -1,8 +1,9 @@
 //! `lenet summary`: d2l's shape walk plus parameters, FLOPs, the output-size formula of every
 //! conv and pool layer, and what a fully connected layer would cost in each conv's place.
 
-use crate::cli::{ModelKind, SummaryArgs};
-use crate::model::build_model;
+use crate::cli::SummaryArgs;
+use crate::config::choice_name;
+use crate::models::ModelKind;
 use conv_kernels::Device;
 use std::fmt::Write;
 use tensor::SeededRng;
@@ -27,15 +28,23 @@ fn dims_str(d: &[usize]) -> String {
 /// The report as text, for an input of `[batch, 1, 28, 28]`... as d2l feeds `X` of `(1, 1, 28, 28)`.
 pub fn render(model: ModelKind, batch: usize) -> anyhow::Result<String> {
     // Parameters are needed only for their counts; the reference device builds them cheaply.
-    let net = build_model(model, &Device::Reference, &mut SeededRng::new(0))?;
+    let net = model.build(&Device::Reference, &mut SeededRng::new(0))?;
     let input = vec![batch, 1, 28, 28];
-    let rows = net.layer_summaries(&Device::Reference, &input)?;
+    let rows = net.layer_summaries(&input)?;
     let mut out = String::new();
-    let name = match model {
-        ModelKind::Seed => "seed LeNet (d2l: Sigmoid + AvgPool)",
-        ModelKind::Modern => "modern LeNet (ReLU + MaxPool)",
-    };
-    writeln!(out, "{name}, input {}", dims_str(&input))?;
+    let spec = model.spec();
+    let r = spec.recipe;
+    writeln!(out, "{}, input {}", spec.title, dims_str(&input))?;
+    writeln!(
+        out,
+        "Default recipe: {}, lr {}, {} schedule, batch {}, {} epochs; {}",
+        choice_name(r.optimizer),
+        r.lr,
+        choice_name(r.schedule),
+        r.batch_size,
+        r.epochs,
+        r.init
+    )?;
     writeln!(out)?;
     writeln!(out, "Shape walk (as d2l prints it):")?;
     for r in &rows {
@@ -141,8 +150,8 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
 /// The rows, for tests.
 #[cfg(test)]
 fn rows(model: ModelKind, batch: usize) -> anyhow::Result<Vec<nn_layers::LayerSummary>> {
-    let net = build_model(model, &Device::Reference, &mut SeededRng::new(0))?;
-    Ok(net.layer_summaries(&Device::Reference, &[batch, 1, 28, 28])?)
+    let net = model.build(&Device::Reference, &mut SeededRng::new(0))?;
+    net.layer_summaries(&[batch, 1, 28, 28])
 }
 
 #[cfg(test)]
@@ -173,6 +182,10 @@ mod tests {
             .collect();
         assert_eq!(lines, walk);
         assert!(text.contains("61,706"), "{text}");
+        assert!(
+            text.contains("Default recipe: sgd, lr 0.9, constant schedule, batch 256, 10 epochs"),
+            "{text}"
+        );
         assert!(
             text.contains("⌊(28 + 2·2 − 1·(5 − 1) − 1) / 1⌋ + 1 = 28"),
             "{text}"

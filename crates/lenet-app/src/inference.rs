@@ -1,9 +1,10 @@
-//! Running a trained model over a dataset without recording gradients.
+//! Running a model without recording gradients: test accuracy (the training loop's per-epoch
+//! evaluation, d2l's `evaluate_accuracy_gpu`), class probabilities and predicted classes.
 
+use crate::models::Net;
 use autograd::Tape;
 use conv_kernels::Device;
 use datasets::{DataLoader, Dataset};
-use nn_layers::{Module, Sequential};
 use std::sync::Arc;
 use tensor::Tensor;
 
@@ -11,7 +12,7 @@ use tensor::Tensor;
 const EVAL_BATCH: usize = 1000;
 
 /// Accuracy of `model` on `ds`, reading back one correct-count scalar per batch.
-pub fn accuracy(model: &Sequential, device: &Device, ds: Arc<Dataset>) -> anyhow::Result<f64> {
+pub fn accuracy(model: &Net, device: &Device, ds: Arc<Dataset>) -> anyhow::Result<f64> {
     let n = ds.len();
     let loader = DataLoader::new(ds, EVAL_BATCH)?;
     let mut correct = 0f64;
@@ -28,11 +29,7 @@ pub fn accuracy(model: &Sequential, device: &Device, ds: Arc<Dataset>) -> anyhow
 }
 
 /// Class probabilities (softmax of the logits) for a batch of `[n, 1, 28, 28]` inputs.
-pub fn probabilities(
-    model: &Sequential,
-    device: &Device,
-    images: Tensor,
-) -> anyhow::Result<Tensor> {
+pub fn probabilities(model: &Net, device: &Device, images: Tensor) -> anyhow::Result<Tensor> {
     let tape = Tape::new(device);
     let _guard = tape.no_grad();
     let logits = model.forward(&tape.constant(device.upload_owned(images)?))?;
@@ -54,11 +51,7 @@ pub fn probabilities(
 }
 
 /// The predicted class of every item of `ds`, in order.
-pub fn predictions(
-    model: &Sequential,
-    device: &Device,
-    ds: Arc<Dataset>,
-) -> anyhow::Result<Vec<usize>> {
+pub fn predictions(model: &Net, device: &Device, ds: Arc<Dataset>) -> anyhow::Result<Vec<usize>> {
     let loader = DataLoader::new(ds, EVAL_BATCH)?;
     let mut out = Vec::new();
     for batch in loader.epoch(0) {

@@ -1,4 +1,5 @@
-//! Writing PNG files atomically (temporary file, then rename), so a crash never leaves half a file.
+//! Writing files atomically (temporary file, fsync, rename), so a crash never leaves half a file:
+//! raw bytes (config, metrics) and PNG images.
 
 use anyhow::Context;
 use std::io::Write;

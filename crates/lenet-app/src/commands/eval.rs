@@ -1,10 +1,10 @@
 //! `lenet eval`: test accuracy, per-class accuracy and the confusion matrix of a checkpoint.
 
-use crate::checkpoint_io::restore;
 use crate::cli::EvalArgs;
 use crate::data;
-use crate::evaluate::predictions;
+use crate::inference::predictions;
 use crate::plot::draw_confusion;
+use crate::restore::restore;
 use datasets::Split;
 use std::sync::Arc;
 

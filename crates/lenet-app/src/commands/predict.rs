@@ -1,10 +1,10 @@
 //! `lenet predict`: the three most likely classes for PNG images or test-set items.
 
-use crate::checkpoint_io::restore;
 use crate::cli::PredictArgs;
 use crate::data;
-use crate::evaluate::probabilities;
 use crate::image_input::{SIDE, load_png_as_input};
+use crate::inference::probabilities;
+use crate::restore::restore;
 use anyhow::bail;
 use datasets::Split;
 use tensor::Tensor;

@@ -1,13 +1,12 @@
 //! `lenet inspect`: PNG grids of the learned conv filters and of one test image's feature maps.
 
-use crate::checkpoint_io::restore;
 use crate::cli::InspectArgs;
 use crate::data;
-use crate::png_out::write_gray_png;
+use crate::file_out::write_gray_png;
+use crate::restore::restore;
 use anyhow::{Context, bail};
 use autograd::Tape;
 use datasets::Split;
-use nn_layers::Module;
 use std::path::{Path, PathBuf};
 use tensor::Tensor;
 
@@ -56,25 +55,22 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut written = Vec::new();
-    let params: Vec<(String, Tensor)> = r
+    // Every conv layer's weights, `[out, in, kh, kw]`, in model order: filters_conv1.png, ...
+    let conv_weights: Vec<Tensor> = r
         .model
         .named_parameters()
         .into_iter()
-        .map(|(n, p)| Ok((n, r.device.to_host(&p.value())?)))
+        .filter(|(n, p)| n.ends_with("weight") && p.dims().len() == 4)
+        .map(|(_, p)| Ok(r.device.to_host(&p.value())?))
         .collect::<anyhow::Result<_>>()?;
-    for (name, file) in [
-        ("1.weight", "filters_conv1.png"),
-        ("4.weight", "filters_conv2.png"),
-    ] {
-        let w = &params
-            .iter()
-            .find(|(n, _)| n == name)
-            .context("checkpoint lacks conv weights")?
-            .1;
+    if conv_weights.is_empty() {
+        bail!("checkpoint lacks conv weights");
+    }
+    for (k, w) in conv_weights.iter().enumerate() {
         let [o, i, kh, kw] = [w.dims()[0], w.dims()[1], w.dims()[2], w.dims()[3]];
         // One row per output channel, one column per input channel.
         let tiles: Vec<&[f32]> = w.data().chunks(kh * kw).collect();
-        let path = out_dir.join(file);
+        let path = out_dir.join(format!("filters_conv{}.png", k + 1));
         write_grid(&path, &tiles, kh, kw, i.max(if o <= 8 { o } else { i }))?;
         written.push(path);
     }
@@ -95,16 +91,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Vec<PathBuf>> {
     written.push(input_path);
     let tape = Tape::new(&r.device);
     let _guard = tape.no_grad();
-    let mut h = tape.constant(r.device.upload(&x)?);
-    for (i, layer) in r.model.children().iter().enumerate() {
-        h = layer.forward(&h)?;
-        if !matches!(layer.kind(), "Conv2d" | "AvgPool2d" | "MaxPool2d") {
-            continue;
-        }
-        let maps = r.device.to_host(h.value())?;
+    let x = tape.constant(r.device.upload(&x)?);
+    for map in r.model.feature_maps(&x)? {
+        let maps = r.device.to_host(map.value.value())?;
         let (c, hh, ww) = (maps.dims()[1], maps.dims()[2], maps.dims()[3]);
         let tiles: Vec<&[f32]> = maps.data().chunks(hh * ww).collect();
-        let path = out_dir.join(format!("features_{i}_{}.png", layer.kind().to_lowercase()));
+        let path = out_dir.join(format!(
+            "features_{}_{}.png",
+            map.index,
+            map.kind.to_lowercase()
+        ));
         write_grid(&path, &tiles, hh, ww, c.min(8))?;
         written.push(path);
     }

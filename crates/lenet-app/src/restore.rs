@@ -1,30 +1,19 @@
-//! Locating and loading a run's checkpoint for `eval`, `predict` and `inspect`.
+//! Loading a trained model from a checkpoint for `eval`, `predict` and `inspect`.
 
 use crate::cli::DataArgs;
-use crate::model::{build_model, choose_device, parse_model_name};
+use crate::device::choose_device;
+use crate::models::{ModelKind, Net};
+use crate::run_dir::checkpoint_path;
 use anyhow::Context;
 use conv_kernels::Device;
-use nn_layers::Sequential;
 use nn_layers::checkpoint;
 use std::path::{Path, PathBuf};
 use tensor::{SeededRng, TensorFile};
 
-/// The checkpoint file inside a run directory.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
-
-/// `path` itself, or the checkpoint inside it when it is a run directory.
-pub fn checkpoint_path(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join(CHECKPOINT_FILE)
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// A model restored from a checkpoint, on the requested device.
+/// A model restored from a checkpoint, on the requested device, in evaluation mode.
 pub struct Restored {
     /// The network with its trained parameters.
-    pub model: Sequential,
+    pub model: Net,
     /// Where it runs.
     pub device: Device,
     /// The checkpoint file read.
@@ -37,16 +26,17 @@ pub fn restore(checkpoint: &Path, data: &DataArgs) -> anyhow::Result<Restored> {
     let path = checkpoint_path(checkpoint);
     let file = TensorFile::open(&path)
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let model_name = file
-        .metadata()
-        .get("extra.model")
-        .cloned()
-        .unwrap_or_else(|| "seed".into());
-    let kind = parse_model_name(&model_name)?;
+    let kind = match file.metadata().get("extra.model") {
+        Some(name) => {
+            ModelKind::from_name(name).with_context(|| format!("checkpoint {}", path.display()))?
+        }
+        None => ModelKind::Seed,
+    };
     let (device, _) = choose_device(data.device)?;
-    let model = build_model(kind, &device, &mut SeededRng::new(0))?;
-    checkpoint::load(&path, &device, &model, None)
+    let mut model = kind.build(&device, &mut SeededRng::new(0))?;
+    checkpoint::load(&path, &device, model.module(), None)
         .with_context(|| format!("cannot load checkpoint {}", path.display()))?;
+    model.eval();
     Ok(Restored {
         model,
         device,

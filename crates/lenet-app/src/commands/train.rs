@@ -1,0 +1,383 @@
+//! `lenet train`: d2l's `train_ch6` loop, with progress, metrics, curves, checkpoints and resume.
+//!
+//! [`run`] reads as the loop: plan the run (its directory and settings), choose the device, load
+//! the data, build the model and optimizer, open the run directory (fresh, or resumed after its
+//! last checkpoint), then per epoch: train, evaluate on the test set, record the metrics and
+//! curves, checkpoint; finally report.
+
+use crate::cli::{DataArgs, TrainArgs};
+use crate::config::{OptimizerKind, RunConfig, choice_name};
+use crate::data::{self, take_first};
+use crate::device::choose_device;
+use crate::inference::accuracy;
+use crate::metrics::{self, EpochMetrics};
+use crate::models::Net;
+use crate::plot::{CurvePoint, draw_curves};
+use crate::run_dir::{RunDir, read_points, write_points};
+use anyhow::{Context, bail};
+use autograd::Tape;
+use conv_kernels::{AdamConfig, Device, SgdConfig};
+use datasets::{DataLoader, Dataset, Split};
+use indicatif::{ProgressBar, ProgressStyle};
+use nn_layers::checkpoint::{self, TrainingState};
+use nn_layers::optim::{Adam, Optimizer, Sgd};
+use std::sync::Arc;
+use std::time::Instant;
+use tensor::{FloatStorage, SeededRng};
+
+/// Runs `lenet train`.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    set_worker_threads(args.threads)?;
+    let plan = plan_run(&args)?;
+    let cfg = &plan.cfg;
+    let (device, reason) = choose_device(args.data.device)?;
+    println!("training on {} ({reason})", device.name());
+    let (train_set, test_set) = load_data(cfg, &args.data)?;
+    let mut net = cfg.model.build(&device, &mut SeededRng::new(cfg.seed))?;
+    let mut optimizer = build_optimizer(cfg, &device, &net)?;
+    let mut progress = open_run_dir(&plan, &device, &net, optimizer.as_mut())?;
+
+    let loader = DataLoader::new(train_set, cfg.batch_size as usize)?.shuffle(cfg.seed);
+    let mut totals = Totals::default();
+    for epoch in progress.state.epoch as u32 + 1..=cfg.epochs {
+        let stats = train_epoch(
+            &mut net,
+            optimizer.as_mut(),
+            &device,
+            &loader,
+            epoch,
+            &plan,
+            &mut progress,
+        )?;
+        totals.add(&stats);
+        let test_acc = evaluate(&mut net, &device, &test_set)?;
+        let m = stats.metrics(epoch, test_acc);
+        println!(
+            "epoch {epoch:>3}/{}: loss {:.3}, train acc {:.3}, test acc {:.3}, {:.1} examples/sec",
+            cfg.epochs, m.train_loss, m.train_acc, m.test_acc, m.examples_per_sec
+        );
+        progress.history.push(m);
+        progress.state.epoch = epoch as u64;
+        save_epoch(&plan, &device, &net, optimizer.as_ref(), &progress)?;
+        if args.stop_after_epoch == Some(epoch) {
+            println!(
+                "stopping after epoch {epoch} as asked; continue with --resume {}",
+                plan.dir.root.display()
+            );
+            break;
+        }
+    }
+    report(&plan, &progress, &totals, &device)
+}
+
+/// Sizes the worker pool of the CPU backend (`--threads`).
+fn set_worker_threads(threads: Option<u16>) -> anyhow::Result<()> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build_global()
+            .context("cannot set up the worker threads")?;
+    }
+    Ok(())
+}
+
+/// Where a run goes and what it trains: decided before anything is loaded or written.
+struct Plan {
+    dir: RunDir,
+    cfg: RunConfig,
+    resuming: bool,
+}
+
+/// A new run's settings from the flags and the model's recipe, or a resumed run's saved ones.
+/// Refuses to start a new run in a directory that already holds one.
+fn plan_run(args: &TrainArgs) -> anyhow::Result<Plan> {
+    let plan = match &args.resume {
+        Some(dir) => {
+            let dir = RunDir::new(Some(dir));
+            Plan {
+                cfg: RunConfig::read(&dir.config())?,
+                dir,
+                resuming: true,
+            }
+        }
+        None => Plan {
+            dir: RunDir::new(args.out.as_deref()),
+            cfg: RunConfig::from_args(args),
+            resuming: false,
+        },
+    };
+    if !plan.resuming && plan.dir.holds_a_run() {
+        bail!(
+            "{} already holds a run; continue it with --resume {0} or choose another --out",
+            plan.dir.root.display()
+        );
+    }
+    Ok(plan)
+}
+
+/// The run's dataset: its training split (cut to `limit`) and its test split.
+fn load_data(cfg: &RunConfig, args: &DataArgs) -> anyhow::Result<(Arc<Dataset>, Arc<Dataset>)> {
+    let data_args = DataArgs {
+        dataset: cfg.dataset,
+        ..args.clone()
+    };
+    let data = data::load(&data_args, &[Split::Train, Split::Test])?;
+    let train = match cfg.limit {
+        Some(n) => take_first(&data.train, n as usize)?,
+        None => data.train,
+    };
+    Ok((Arc::new(train), Arc::new(data.test)))
+}
+
+/// The run's optimizer over the network's parameters, at the run's base learning rate.
+fn build_optimizer(
+    cfg: &RunConfig,
+    device: &Device,
+    net: &Net,
+) -> anyhow::Result<Box<dyn Optimizer>> {
+    let params = net.named_parameters();
+    Ok(match cfg.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(device, params, SgdConfig::plain(cfg.lr))?),
+        OptimizerKind::Adam => Box::new(Adam::new(
+            device,
+            params,
+            AdamConfig {
+                lr: cfg.lr,
+                ..AdamConfig::default()
+            },
+        )?),
+    })
+}
+
+/// Where training stands: the checkpoint's position plus the metrics and curve points so far.
+struct Progress {
+    state: TrainingState,
+    history: Vec<EpochMetrics>,
+    points: Vec<CurvePoint>,
+}
+
+/// Creates the run directory. A new run writes its config; a resumed one loads its last
+/// checkpoint into `net` and `optimizer` and keeps the metrics of the epochs that checkpoint
+/// holds (later ones belong to an epoch that will be redone).
+fn open_run_dir(
+    plan: &Plan,
+    device: &Device,
+    net: &Net,
+    optimizer: &mut dyn Optimizer,
+) -> anyhow::Result<Progress> {
+    let dir = &plan.dir;
+    std::fs::create_dir_all(&dir.root)
+        .with_context(|| format!("cannot create {}", dir.root.display()))?;
+    let mut progress = Progress {
+        state: TrainingState::default(),
+        history: Vec::new(),
+        points: Vec::new(),
+    };
+    if plan.resuming {
+        let path = dir.checkpoint();
+        if path.exists() {
+            progress.state = checkpoint::load(&path, device, net.module(), Some(optimizer))
+                .with_context(|| format!("cannot resume from {}", path.display()))?;
+        }
+        let done = progress.state.epoch;
+        if dir.metrics().exists() {
+            progress.history = metrics::read_csv(&dir.metrics())?;
+        }
+        progress.history.retain(|m| (m.epoch as u64) <= done);
+        progress.points = read_points(&dir.curve_points());
+        progress.points.retain(|p| p.epoch <= done as f64 + 1e-9);
+        println!("resuming {} after epoch {done}", dir.root.display());
+    } else {
+        plan.cfg.write(&dir.config())?;
+    }
+    let extra = &mut progress.state.extra;
+    extra.insert("model".into(), plan.cfg.model.name());
+    extra.insert("dataset".into(), choice_name(plan.cfg.dataset));
+    Ok(progress)
+}
+
+/// One epoch's training sums.
+#[derive(Clone, Copy, Debug, Default)]
+struct EpochStats {
+    loss_sum: f64,
+    correct: f64,
+    seen: usize,
+    seconds: f64,
+}
+
+impl EpochStats {
+    /// The epoch's row of `metrics.csv`.
+    fn metrics(&self, epoch: u32, test_acc: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss: self.loss_sum / self.seen.max(1) as f64,
+            train_acc: self.correct / self.seen.max(1) as f64,
+            test_acc,
+            examples_per_sec: self.seen as f64 / self.seconds.max(1e-9),
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// Training time and examples over the epochs run by this invocation.
+#[derive(Default)]
+struct Totals {
+    seconds: f64,
+    examples: usize,
+}
+
+impl Totals {
+    fn add(&mut self, epoch: &EpochStats) {
+        self.seconds += epoch.seconds;
+        self.examples += epoch.seen;
+    }
+}
+
+/// One pass over the training set (d2l's `train_epoch`): forward, loss, backward, optimizer
+/// step per batch, with the learning rate of the schedule; stops with a clear error when the
+/// loss stops being finite. Adds five curve points per epoch, as d2l's Animator.
+fn train_epoch(
+    net: &mut Net,
+    optimizer: &mut dyn Optimizer,
+    device: &Device,
+    loader: &DataLoader,
+    epoch: u32,
+    plan: &Plan,
+    progress: &mut Progress,
+) -> anyhow::Result<EpochStats> {
+    let cfg = &plan.cfg;
+    net.train();
+    let num_batches = loader.len();
+    let total_steps = num_batches as u64 * cfg.epochs as u64;
+    let bar = progress_bar(num_batches, epoch, cfg.epochs);
+    let mut s = EpochStats::default();
+    for (i, batch) in loader.epoch(epoch as u64 - 1).enumerate() {
+        let batch = batch?;
+        let started = Instant::now();
+        let n = batch.labels.len();
+        let tape = Tape::new(device);
+        let x = tape.constant(device.upload_owned(batch.images)?);
+        let labels = device.upload_indices(&batch.labels)?;
+        let out = net.forward(&x)?.cross_entropy(&labels)?;
+        let grads = out.loss.backward()?;
+        optimizer.set_lr(cfg.lr_at(progress.state.step, total_steps));
+        optimizer.step(&grads)?;
+        let loss = device.read_scalar(out.loss.value())?;
+        let ok = device.read_scalar(&out.correct)?;
+        s.seconds += started.elapsed().as_secs_f64();
+        if !loss.is_finite() {
+            let ckpt = plan.dir.checkpoint();
+            let kept = if ckpt.exists() {
+                format!("the last good checkpoint is {}", ckpt.display())
+            } else {
+                "no epoch had completed, so there is no checkpoint".to_string()
+            };
+            bail!(
+                "the loss became {loss} at epoch {epoch}, batch {} of {num_batches}: training diverged; \
+                 try a lower learning rate (--lr, now {}); {kept}",
+                i + 1,
+                cfg.lr,
+            );
+        }
+        s.loss_sum += loss as f64 * n as f64;
+        s.correct += ok as f64;
+        s.seen += n;
+        progress.state.step += 1;
+        if (i + 1) % (num_batches / 5).max(1) == 0 || i + 1 == num_batches {
+            progress.points.push(CurvePoint {
+                epoch: epoch as f64 - 1.0 + (i + 1) as f64 / num_batches as f64,
+                train_loss: s.loss_sum / s.seen as f64,
+                train_acc: s.correct / s.seen as f64,
+            });
+        }
+        bar.set_message(format!(
+            "loss {:.3}, acc {:.3}, {:.0} ex/s",
+            s.loss_sum / s.seen as f64,
+            s.correct / s.seen as f64,
+            s.seen as f64 / s.seconds.max(1e-9)
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(s)
+}
+
+/// Test accuracy after an epoch (d2l's `evaluate_accuracy_gpu`), in evaluation mode.
+fn evaluate(net: &mut Net, device: &Device, test: &Arc<Dataset>) -> anyhow::Result<f64> {
+    net.eval();
+    accuracy(net, device, test.clone())
+}
+
+/// Writes the metrics, the curve points and the chart, then the checkpoint: a kill in between
+/// only makes resume redo this epoch.
+fn save_epoch(
+    plan: &Plan,
+    device: &Device,
+    net: &Net,
+    optimizer: &dyn Optimizer,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let dir = &plan.dir;
+    metrics::write_csv(&dir.metrics(), &progress.history)?;
+    write_points(&dir.curve_points(), &progress.points)?;
+    let tests: Vec<(f64, f64)> = progress
+        .history
+        .iter()
+        .map(|m| (m.epoch as f64, m.test_acc))
+        .collect();
+    draw_curves(
+        &dir.curves(),
+        &progress.points,
+        &tests,
+        plan.cfg.epochs as usize,
+    )?;
+    checkpoint::save(
+        dir.checkpoint(),
+        device,
+        net.module(),
+        Some(optimizer),
+        &progress.state,
+        FloatStorage::F32,
+    )?;
+    Ok(())
+}
+
+/// d2l's closing lines: the last epoch's loss and accuracies, and the training throughput.
+fn report(
+    plan: &Plan,
+    progress: &Progress,
+    totals: &Totals,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let last = progress
+        .history
+        .last()
+        .copied()
+        .context("the run has no completed epoch")?;
+    if totals.examples == 0 {
+        println!(
+            "nothing to do: the run already completed its {} epochs",
+            plan.cfg.epochs
+        );
+    }
+    let examples_per_sec = totals.examples as f64 / totals.seconds.max(1e-9);
+    println!(
+        "loss {:.3}, train acc {:.3}, test acc {:.3}",
+        last.train_loss, last.train_acc, last.test_acc
+    );
+    println!("{examples_per_sec:.1} examples/sec on {}", device.name());
+    println!("wrote {}", plan.dir.root.display());
+    Ok(())
+}
+
+fn progress_bar(batches: usize, epoch: u32, epochs: u32) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64);
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ({elapsed})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
