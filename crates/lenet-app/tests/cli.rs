@@ -494,10 +494,9 @@ fn bad_input_gets_a_clear_error() {
 /// (no `XDG_RUNTIME_DIR`, as over ssh, in CI and containers): probing the GPU adapters must not
 /// make the Vulkan loader's layers print Wayland's complaint about it.
 ///
-/// Passes once conv-kernels' GPU context creates its Vulkan instance without window-system
-/// extensions (Mesa's device-select layer probes Wayland otherwise); until then it is ignored.
+/// conv-kernels' GPU context creates its Vulkan instance without window-system extensions, so
+/// Mesa's device-select layer does not probe Wayland.
 #[test]
-#[ignore = "needs the compute-only Vulkan instance in conv-kernels/src/gpu/context.rs"]
 fn a_successful_run_prints_no_error_line_without_a_desktop_session() {
     let f = fixture();
     let quiet = |args: &[String]| {

@@ -147,6 +147,52 @@ struct Opened {
     queue: wgpu::Queue,
 }
 
+/// A Vulkan instance without the window-system extensions, where wgpu would ask for them
+/// (Linux and the BSDs); `None` elsewhere, when Vulkan is not among `desc.backends`, or when the
+/// loader refuses (the caller then takes wgpu's usual path, which reports the problem).
+///
+/// wgpu enables `VK_KHR_wayland_surface` whenever the driver offers it. Mesa's device-select
+/// layer then connects to a Wayland compositor each time adapters are listed, and libwayland
+/// prints `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` on stderr where no
+/// desktop session exists (ssh, CI, containers). Fovea only computes and never makes a surface,
+/// so it asks for no window-system extension; the device-select layer then skips its probe.
+#[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
+fn compute_only_vulkan(desc: &wgpu::InstanceDescriptor) -> Option<wgpu::Instance> {
+    use wgpu::hal::vulkan;
+    if !desc.backends.contains(wgpu::Backends::VULKAN) {
+        return None;
+    }
+    const WINDOW_SYSTEMS: [&std::ffi::CStr; 3] = [
+        c"VK_KHR_wayland_surface",
+        c"VK_KHR_xcb_surface",
+        c"VK_KHR_xlib_surface",
+    ];
+    let hal_desc = wgpu::hal::InstanceDescriptor {
+        name: "fovea",
+        flags: desc.flags,
+        memory_budget_thresholds: desc.memory_budget_thresholds,
+        backend_options: desc.backend_options.clone(),
+        telemetry: None,
+        display: None,
+    };
+    let drop_window_systems: Box<vulkan::CreateInstanceCallback> = Box::new(|args| {
+        args.extensions.retain(|e| !WINDOW_SYSTEMS.contains(e));
+    });
+    // SAFETY: the callback only removes the surface-creation extensions. wgpu-hal 30 checks for
+    // each of them before making a surface of that kind (`create_surface_from_wayland`, ...),
+    // and Fovea never makes a surface; nothing else depends on them.
+    let hal = unsafe { vulkan::Instance::init_with_callback(&hal_desc, Some(drop_window_systems)) }
+        .ok()?;
+    // SAFETY: `hal` is a live Vulkan instance that wgpu now owns.
+    Some(unsafe { wgpu::Instance::from_hal::<wgpu::hal::api::Vulkan>(hal) })
+}
+
+/// Where wgpu asks for no window-system extension of its own: its usual instance.
+#[cfg(not(all(unix, not(target_vendor = "apple"), not(target_os = "android"))))]
+fn compute_only_vulkan(_desc: &wgpu::InstanceDescriptor) -> Option<wgpu::Instance> {
+    None
+}
+
 /// Instance → best adapter → device, on the calling thread (may block inside the driver).
 fn open(opts: &GpuOptions) -> Result<Opened> {
     let native = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
@@ -158,7 +204,10 @@ fn open(opts: &GpuOptions) -> Result<Opened> {
         desc.backends & native
     };
     let backends = desc.backends;
-    let instance = wgpu::Instance::new(desc);
+    let instance = match compute_only_vulkan(&desc) {
+        Some(instance) => instance,
+        None => wgpu::Instance::new(desc),
+    };
     let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
     if adapters.is_empty() {
         return Err(KernelError::NoAdapter(
