@@ -3,7 +3,7 @@
 //! Tests: `tests/fast_vs_reference.rs`, `tests/finite_differences.rs`, `tests/golden.rs`.
 
 use crate::device::DeviceTensor;
-use crate::error::{Result, shape_err};
+use crate::error::Result;
 use crate::ops::GradsWanted;
 use crate::{Device, MatmulSpec};
 
@@ -42,19 +42,10 @@ impl Device {
         grad_y: &DeviceTensor,
         wanted: GradsWanted,
     ) -> Result<LinearGrads> {
-        let (gd, wd) = (grad_y.dims(), weight.dims());
-        if gd.len() != 2 || wd.len() != 2 || gd[1] != wd[0] || x.dims().first() != gd.first() {
-            return Err(shape_err(
-                "linear_backward",
-                "grad_y",
-                format!(
-                    "[{}, {}] (batch of x, rows of the weight)",
-                    x.dims().first().copied().unwrap_or(0),
-                    wd.first().copied().unwrap_or(0)
-                ),
-                grad_y.shape(),
-            ));
-        }
+        // The shapes are those of the input-gradient product `grad_y · W`, checked whether or
+        // not that gradient is wanted (the error names `matmul`, the product that failed).
+        MatmulSpec::default().check(grad_y.shape(), weight.shape(), None)?;
+        let gd = grad_y.dims();
         Ok(LinearGrads {
             // grad_x[n, in] = grad_y[n, out] · W[out, in]
             input: wanted
