@@ -33,9 +33,13 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod adaptive_avg_pool2d;
 mod add;
+mod batch_norm2d;
+mod cat;
 mod conv2d;
 mod cross_entropy;
+mod dropout;
 mod error;
 pub mod gradcheck;
 mod linear;

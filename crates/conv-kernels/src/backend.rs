@@ -29,4 +29,8 @@ backend_of!(
     ops::adam::AdamKernels,
     ops::elementwise::ElementwiseKernels,
     ops::reduce::ReduceKernels,
+    ops::adaptive_avg_pool2d::AdaptiveAvgPool2dKernels,
+    ops::batch_norm2d::BatchNorm2dKernels,
+    ops::cat::CatKernels,
+    ops::dropout::DropoutKernels,
 );

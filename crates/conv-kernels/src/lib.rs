@@ -39,11 +39,21 @@ pub use gpu::{GpuContext, GpuInfo, GpuOptions, PoolStats, TransferStats};
 pub use ops::GradsWanted;
 pub use ops::activation::{Activation, ActivationHostKernels, ActivationKernels};
 pub use ops::adam::{AdamConfig, AdamHostKernels, AdamKernels};
+pub use ops::adaptive_avg_pool2d::{
+    AdaptiveAvgPool2dGeometry, AdaptiveAvgPool2dHostKernels, AdaptiveAvgPool2dKernels,
+    AdaptiveAvgPool2dSpec,
+};
+pub use ops::batch_norm2d::{
+    BatchNorm2dGeometry, BatchNorm2dHostKernels, BatchNorm2dKernels, BatchNorm2dSpec,
+    BatchNormGrads, BatchNormOutput, BatchNormSaved,
+};
+pub use ops::cat::{CatGeometry, CatHostKernels, CatKernels, CatSpec};
 pub use ops::conv2d::{Conv2dGeometry, Conv2dGrads, Conv2dHostKernels, Conv2dKernels, Conv2dSpec};
 pub use ops::cross_entropy::{
     CrossEntropyGeometry, CrossEntropyHostKernels, CrossEntropyKernels, CrossEntropyOutput,
     CrossEntropyStats,
 };
+pub use ops::dropout::{DropoutHostKernels, DropoutKernels, DropoutSpec};
 pub use ops::elementwise::{ElementwiseHostKernels, ElementwiseKernels};
 pub use ops::linear::LinearGrads;
 pub use ops::matmul::{MatmulGeometry, MatmulHostKernels, MatmulKernels, MatmulSpec};

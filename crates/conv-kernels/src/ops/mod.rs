@@ -5,8 +5,12 @@
 
 pub mod activation;
 pub mod adam;
+pub mod adaptive_avg_pool2d;
+pub mod batch_norm2d;
+pub mod cat;
 pub mod conv2d;
 pub mod cross_entropy;
+pub mod dropout;
 pub mod elementwise;
 pub mod linear;
 pub mod matmul;

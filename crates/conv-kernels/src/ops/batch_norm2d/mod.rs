@@ -1,0 +1,293 @@
+//! 2-D batch normalisation (PyTorch `nn.BatchNorm2d` with `affine=True`,
+//! `track_running_stats=True`): training mode normalises with the batch mean and biased
+//! variance over `(n, h, w)` and updates the running mean and *unbiased* running variance with
+//! `momentum`; eval mode normalises with the running statistics. Backward gives the input,
+//! weight and bias gradients of either mode.
+//!
+//! Variances are taken in two passes (mean first, then squared deviations), so a channel whose
+//! values are nearly constant gets a variance near zero, never a negative one.
+//!
+//! - [`spec`]: settings and validation into a [`BatchNorm2dGeometry`].
+//! - `reference` (f64), `cpu`, `gpu` (host code of `shaders/batch_norm2d.wgsl`).
+//! - Tests: `tests/batch_norm2d.rs` (reference, finite differences, errors, golden).
+
+mod cpu;
+mod gpu;
+mod reference;
+pub mod spec;
+
+pub use spec::{BatchNorm2dGeometry, BatchNorm2dSpec};
+
+use crate::device::{DeviceTensor, same_shape};
+use crate::error::Result;
+use crate::{Device, GradsWanted};
+use tensor::Shape;
+
+/// What a forward pass keeps for its backward pass: per-channel mean and `1 / sqrt(var + eps)`
+/// of the statistics it normalised with (the batch's in training, the running ones in eval).
+#[derive(Clone, Debug)]
+pub struct BatchNormSaved {
+    /// The mean each channel was centred with, `[c]`.
+    pub mean: DeviceTensor,
+    /// The reciprocal standard deviation each channel was scaled by, `[c]`.
+    pub invstd: DeviceTensor,
+}
+
+/// The result of a batch-norm forward pass.
+#[derive(Clone, Debug)]
+pub struct BatchNormOutput {
+    /// The normalised, scaled and shifted tensor.
+    pub output: DeviceTensor,
+    /// What the backward pass needs.
+    pub saved: BatchNormSaved,
+}
+
+/// The gradients a batch-norm backward pass was asked for.
+#[derive(Clone, Debug)]
+pub struct BatchNormGrads {
+    /// Gradient of the input.
+    pub input: Option<DeviceTensor>,
+    /// Gradient of the per-channel weight (`Σ grad_y * x̂`).
+    pub weight: Option<DeviceTensor>,
+    /// Gradient of the per-channel bias (`Σ grad_y`).
+    pub bias: Option<DeviceTensor>,
+}
+
+/// Batch norm over checked geometries, on one backend's tensors.
+pub trait BatchNorm2dKernels {
+    /// Forward; in training mode the running statistics are updated in place.
+    fn batch_norm2d(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: &DeviceTensor,
+        running_mean: &mut DeviceTensor,
+        running_var: &mut DeviceTensor,
+    ) -> Result<BatchNormOutput>;
+    /// Backward from the forward pass's input and saved statistics.
+    fn batch_norm2d_backward(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        saved: &BatchNormSaved,
+        wanted: GradsWanted,
+    ) -> Result<BatchNormGrads>;
+}
+
+/// Batch norm over host slices: the passes over the `n * c * h * w` elements. The per-channel
+/// arithmetic between them (`1 / sqrt(var + eps)`, running averages, gradient coefficients) is
+/// shared by every host backend.
+pub trait BatchNorm2dHostKernels {
+    /// Per-channel mean and biased variance (two passes).
+    fn channel_stats(&self, g: &BatchNorm2dGeometry, x: &[f32], mean: &mut [f32], var: &mut [f32]);
+    /// `y = (x - mean[c]) * scale[c] + bias[c]`.
+    fn normalize(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &[f32],
+        mean: &[f32],
+        scale: &[f32],
+        bias: &[f32],
+        y: &mut [f32],
+    );
+    /// Per-channel `Σ grad_y` and `Σ grad_y * (x - mean) * invstd`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_sums(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &[f32],
+        grad_y: &[f32],
+        mean: &[f32],
+        invstd: &[f32],
+        sum_gy: &mut [f32],
+        sum_gy_xhat: &mut [f32],
+    );
+    /// `grad_x = a[c] * grad_y + b[c] * (x - mean[c]) + k[c]` with `coef = [a; b; k]`
+    /// (see [`backward_coefficients`]).
+    fn backward_input(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &[f32],
+        grad_y: &[f32],
+        mean: &[f32],
+        coef: &[f32],
+        grad_x: &mut [f32],
+    );
+}
+
+/// The coefficients `[a; b; k]` (`3 * c` values) of the input gradient
+/// `a * grad_y + b * (x - mean) + k`. Training (`m = n * h * w` values per channel):
+/// `a = w * invstd`, `b = -a * invstd * Σ(grad_y * x̂) / m`, `k = -a * Σ grad_y / m`;
+/// eval: the statistics are constants, so `b = k = 0`.
+pub fn backward_coefficients(
+    g: &BatchNorm2dGeometry,
+    weight: &[f32],
+    invstd: &[f32],
+    sum_gy: &[f32],
+    sum_gy_xhat: &[f32],
+) -> Vec<f32> {
+    let c = g.c;
+    let m = g.per_channel() as f32;
+    let mut coef = vec![0f32; 3 * c];
+    for ch in 0..c {
+        let a = weight[ch] * invstd[ch];
+        coef[ch] = a;
+        if g.spec.training {
+            coef[c + ch] = -a * invstd[ch] * sum_gy_xhat[ch] / m;
+            coef[2 * c + ch] = -a * sum_gy[ch] / m;
+        }
+    }
+    coef
+}
+
+/// `1 / sqrt(var + eps)`, as every backend computes it.
+pub fn inverse_std(var: f32, eps: f32) -> f32 {
+    1.0 / (var + eps).sqrt()
+}
+
+/// `running = (1 - momentum) * running + momentum * batch`, the variance made unbiased first.
+fn update_running(
+    g: &BatchNorm2dGeometry,
+    rm: &mut [f32],
+    rv: &mut [f32],
+    mean: &[f32],
+    var: &[f32],
+) {
+    let m = g.spec.momentum;
+    let unbias = g.per_channel() as f32 / (g.per_channel() - 1) as f32;
+    for ch in 0..g.c {
+        rm[ch] = (1.0 - m) * rm[ch] + m * mean[ch];
+        rv[ch] = (1.0 - m) * rv[ch] + m * var[ch] * unbias;
+    }
+}
+
+fn host_vec(c: usize, data: Vec<f32>) -> Result<DeviceTensor> {
+    Ok(DeviceTensor::from_host(Shape::new(&[c])?, data))
+}
+
+impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
+    fn batch_norm2d(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: &DeviceTensor,
+        running_mean: &mut DeviceTensor,
+        running_var: &mut DeviceTensor,
+    ) -> Result<BatchNormOutput> {
+        const OP: &str = "batch_norm2d";
+        let xs = x.host(OP)?;
+        let (mean, var) = if g.spec.training {
+            let (mut mean, mut var) = (vec![0f32; g.c], vec![0f32; g.c]);
+            self.channel_stats(g, xs, &mut mean, &mut var);
+            let rm = running_mean.host_mut(OP)?;
+            update_running(g, rm, running_var.host_mut(OP)?, &mean, &var);
+            (mean, var)
+        } else {
+            (
+                running_mean.host(OP)?.to_vec(),
+                running_var.host(OP)?.to_vec(),
+            )
+        };
+        let invstd: Vec<f32> = var.iter().map(|&v| inverse_std(v, g.spec.eps)).collect();
+        let scale: Vec<f32> = weight
+            .host(OP)?
+            .iter()
+            .zip(&invstd)
+            .map(|(w, i)| w * i)
+            .collect();
+        let (shape, mut y) = DeviceTensor::host_output(x.dims())?;
+        self.normalize(g, xs, &mean, &scale, bias.host(OP)?, &mut y);
+        Ok(BatchNormOutput {
+            output: DeviceTensor::from_host(shape, y),
+            saved: BatchNormSaved {
+                mean: host_vec(g.c, mean)?,
+                invstd: host_vec(g.c, invstd)?,
+            },
+        })
+    }
+
+    fn batch_norm2d_backward(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        saved: &BatchNormSaved,
+        wanted: GradsWanted,
+    ) -> Result<BatchNormGrads> {
+        const OP: &str = "batch_norm2d_backward";
+        let (xs, gy) = (x.host(OP)?, grad_y.host(OP)?);
+        let (mean, invstd) = (saved.mean.host(OP)?, saved.invstd.host(OP)?);
+        let (mut sg, mut sgx) = (vec![0f32; g.c], vec![0f32; g.c]);
+        if g.spec.training || wanted.weight || wanted.bias {
+            self.backward_sums(g, xs, gy, mean, invstd, &mut sg, &mut sgx);
+        }
+        let input = if wanted.input {
+            let coef = backward_coefficients(g, weight.host(OP)?, invstd, &sg, &sgx);
+            let (shape, mut gx) = DeviceTensor::host_output(x.dims())?;
+            self.backward_input(g, xs, gy, mean, &coef, &mut gx);
+            Some(DeviceTensor::from_host(shape, gx))
+        } else {
+            None
+        };
+        Ok(BatchNormGrads {
+            input,
+            weight: wanted.weight.then(|| host_vec(g.c, sgx)).transpose()?,
+            bias: wanted.bias.then(|| host_vec(g.c, sg)).transpose()?,
+        })
+    }
+}
+
+impl Device {
+    /// Batch normalisation of `x` `[n, c, h, w]` with per-channel `weight` and `bias`; in
+    /// training mode (`spec.training`) the running statistics are updated in place.
+    pub fn batch_norm2d(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: &DeviceTensor,
+        running_mean: &mut DeviceTensor,
+        running_var: &mut DeviceTensor,
+        spec: &BatchNorm2dSpec,
+    ) -> Result<BatchNormOutput> {
+        let g = spec.check(
+            x.shape(),
+            &[
+                ("weight", weight.shape()),
+                ("bias", bias.shape()),
+                ("running_mean", running_mean.shape()),
+                ("running_var", running_var.shape()),
+            ],
+        )?;
+        self.backend()
+            .batch_norm2d(&g, x, weight, bias, running_mean, running_var)
+    }
+
+    /// Gradients of batch norm from the forward pass's input, weight and saved statistics,
+    /// computing only those in `wanted`.
+    pub fn batch_norm2d_backward(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        saved: &BatchNormSaved,
+        spec: &BatchNorm2dSpec,
+        wanted: GradsWanted,
+    ) -> Result<BatchNormGrads> {
+        let g = spec.check(
+            x.shape(),
+            &[
+                ("weight", weight.shape()),
+                ("saved mean", saved.mean.shape()),
+                ("saved invstd", saved.invstd.shape()),
+            ],
+        )?;
+        same_shape("batch_norm2d_backward", "grad_y", x.shape(), grad_y.shape())?;
+        self.backend()
+            .batch_norm2d_backward(&g, x, weight, grad_y, saved, wanted)
+    }
+}

@@ -1,0 +1,266 @@
+//! batch_norm2d: every device against the reference (training and eval, forward, running
+//! statistics and every gradient) over random shapes, the reference's backward against finite
+//! differences, nearly constant channels, and its errors.
+
+use conv_kernels::{BatchNorm2dSpec, Device, GradsWanted};
+use proptest::prelude::*;
+use tensor::{SeededRng, Tensor};
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn devices() -> Vec<Device> {
+    let mut d = vec![Device::cpu()];
+    d.extend(conv_kernels::testing::gpu_under_test());
+    d
+}
+
+/// Everything one forward and backward produce, on the host.
+struct BnOut {
+    y: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+    grad_x: Tensor,
+    grad_w: Tensor,
+    grad_b: Tensor,
+}
+
+struct BnCase {
+    x: Tensor,
+    w: Tensor,
+    b: Tensor,
+    rm: Tensor,
+    rv: Tensor,
+    gy: Tensor,
+}
+
+impl BnCase {
+    fn random(dims: [usize; 4], offset: f32, spread: f32, seed: u64) -> TestResult<Self> {
+        let mut rng = SeededRng::new(seed);
+        let c = dims[1];
+        let mut x = Tensor::randn(&dims, &mut rng)?;
+        for v in x.data_mut() {
+            *v = offset + spread * *v;
+        }
+        Ok(BnCase {
+            x,
+            w: Tensor::rand_uniform(&[c], 0.5, 1.5, &mut rng)?,
+            b: Tensor::randn(&[c], &mut rng)?,
+            rm: Tensor::randn(&[c], &mut rng)?,
+            rv: Tensor::rand_uniform(&[c], 0.5, 2.0, &mut rng)?,
+            gy: Tensor::randn(&dims, &mut rng)?,
+        })
+    }
+
+    fn run(&self, dev: &Device, spec: &BatchNorm2dSpec) -> TestResult<BnOut> {
+        let x = dev.upload(&self.x)?;
+        let w = dev.upload(&self.w)?;
+        let (mut rm, mut rv) = (dev.upload(&self.rm)?, dev.upload(&self.rv)?);
+        let out = dev.batch_norm2d(&x, &w, &dev.upload(&self.b)?, &mut rm, &mut rv, spec)?;
+        let g = dev.batch_norm2d_backward(
+            &x,
+            &w,
+            &dev.upload(&self.gy)?,
+            &out.saved,
+            spec,
+            GradsWanted::ALL,
+        )?;
+        Ok(BnOut {
+            y: out.output.to_host()?,
+            running_mean: rm.to_host()?,
+            running_var: rv.to_host()?,
+            grad_x: g.input.ok_or("no grad_x")?.to_host()?,
+            grad_w: g.weight.ok_or("no grad_w")?.to_host()?,
+            grad_b: g.bias.ok_or("no grad_b")?.to_host()?,
+        })
+    }
+}
+
+fn matches_reference(case: &BnCase, spec: &BatchNorm2dSpec, rtol: f32, atol: f32) -> TestResult {
+    let want = case.run(&Device::Reference, spec)?;
+    for dev in devices() {
+        let got = case.run(&dev, spec)?;
+        let pairs = [
+            ("y", &got.y, &want.y),
+            ("running_mean", &got.running_mean, &want.running_mean),
+            ("running_var", &got.running_var, &want.running_var),
+            ("grad_x", &got.grad_x, &want.grad_x),
+            ("grad_weight", &got.grad_w, &want.grad_w),
+            ("grad_bias", &got.grad_b, &want.grad_b),
+        ];
+        for (what, g, w) in pairs {
+            // Sums over many elements: scale atol with the tensor's size.
+            let scale = w.data().iter().fold(1f32, |m, v| m.max(v.abs()));
+            g.allclose(w, rtol, atol * scale).map_err(|m| {
+                format!("{what} on {} (training {}): {m}", dev.name(), spec.training)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batch_norm2d_matches_reference(
+        n in 1usize..5, c in 1usize..9, h in 1usize..9, w in 1usize..9,
+        training in any::<bool>(), seed in any::<u64>(),
+    ) {
+        prop_assume!(!training || n * h * w > 1);
+        let case = BnCase::random([n, c, h, w], 0.5, 2.0, seed).unwrap();
+        let spec = BatchNorm2dSpec { training, ..BatchNorm2dSpec::default() };
+        matches_reference(&case, &spec, 1e-3, 1e-4).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
+#[test]
+fn batch_norm2d_of_a_resnet_sized_batch_matches_reference() -> TestResult {
+    let case = BnCase::random([32, 16, 28, 28], 0.3, 1.0, 11)?;
+    matches_reference(&case, &BatchNorm2dSpec::default(), 1e-3, 1e-4)
+}
+
+#[test]
+fn nearly_constant_channels_stay_finite_and_agree() -> TestResult {
+    // Values 100 ± 1e-3: a one-pass E[x²] - E[x]² variance would cancel to garbage or a
+    // negative number; two passes keep it.
+    let case = BnCase::random([4, 3, 5, 5], 100.0, 1e-3, 12)?;
+    let spec = BatchNorm2dSpec::default();
+    let want = case.run(&Device::Reference, &spec)?;
+    for dev in devices() {
+        let got = case.run(&dev, &spec)?;
+        assert!(
+            got.y
+                .data()
+                .iter()
+                .chain(got.grad_x.data())
+                .all(|v| v.is_finite()),
+            "{}",
+            dev.name()
+        );
+        assert!(
+            got.running_var.data().iter().all(|&v| v > 0.0),
+            "{}",
+            dev.name()
+        );
+        got.y
+            .allclose(&want.y, 2e-2, 2e-2)
+            .map_err(|m| format!("y on {}: {m}", dev.name()))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn batch_norm2d_backward_matches_finite_differences() -> TestResult {
+    let dev = Device::Reference;
+    for training in [true, false] {
+        let case = BnCase::random([3, 2, 3, 2], 0.2, 1.5, 13 + training as u64)?;
+        let spec = BatchNorm2dSpec {
+            training,
+            ..BatchNorm2dSpec::default()
+        };
+        let out = case.run(&dev, &spec)?;
+        let loss = |x: &Tensor, w: &Tensor, b: &Tensor| -> TestResult<f64> {
+            let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+            let y = dev.batch_norm2d(
+                &dev.upload(x)?,
+                &dev.upload(w)?,
+                &dev.upload(b)?,
+                &mut rm,
+                &mut rv,
+                &spec,
+            )?;
+            let y = y.output.to_host()?;
+            Ok(y.data()
+                .iter()
+                .zip(case.gy.data())
+                .map(|(&a, &r)| f64::from(a) * f64::from(r))
+                .sum())
+        };
+        let check = |what: &str,
+                     t: &Tensor,
+                     analytic: &Tensor,
+                     f: &dyn Fn(&Tensor) -> TestResult<f64>|
+         -> TestResult {
+            for i in 0..t.numel() {
+                let (mut p, mut m) = (t.clone(), t.clone());
+                p.data_mut()[i] += 1e-2;
+                m.data_mut()[i] -= 1e-2;
+                let h = f64::from(p.data()[i]) - f64::from(m.data()[i]);
+                let numeric = (f(&p)? - f(&m)?) / h;
+                let got = f64::from(analytic.data()[i]);
+                if (got - numeric).abs() > 5e-3 + 5e-3 * numeric.abs() {
+                    return Err(
+                        format!("{what}[{i}] (training {training}): {got} vs {numeric}").into(),
+                    );
+                }
+            }
+            Ok(())
+        };
+        check("grad_x", &case.x, &out.grad_x, &|x| {
+            loss(x, &case.w, &case.b)
+        })?;
+        check("grad_weight", &case.w, &out.grad_w, &|w| {
+            loss(&case.x, w, &case.b)
+        })?;
+        check("grad_bias", &case.b, &out.grad_b, &|b| {
+            loss(&case.x, &case.w, b)
+        })?;
+    }
+    Ok(())
+}
+
+#[test]
+fn only_the_wanted_gradients_are_computed() -> TestResult {
+    let case = BnCase::random([2, 3, 4, 4], 0.0, 1.0, 14)?;
+    let spec = BatchNorm2dSpec::default();
+    for dev in devices() {
+        let x = dev.upload(&case.x)?;
+        let w = dev.upload(&case.w)?;
+        let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+        let out = dev.batch_norm2d(&x, &w, &dev.upload(&case.b)?, &mut rm, &mut rv, &spec)?;
+        let wanted = GradsWanted {
+            input: true,
+            weight: false,
+            bias: false,
+        };
+        let g =
+            dev.batch_norm2d_backward(&x, &w, &dev.upload(&case.gy)?, &out.saved, &spec, wanted)?;
+        assert!(g.input.is_some() && g.weight.is_none() && g.bias.is_none());
+    }
+    Ok(())
+}
+
+#[test]
+fn batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes() -> TestResult {
+    let dev = Device::cpu();
+    let c3 = dev.upload(&Tensor::full(&[3], 1.0)?)?;
+    let (mut rm, mut rv) = (c3.clone(), c3.clone());
+    let x = dev.upload(&Tensor::zeros(&[1, 3, 1, 1])?)?;
+    let spec = BatchNorm2dSpec::default();
+    let err = dev
+        .batch_norm2d(&x, &c3, &c3, &mut rm, &mut rv, &spec)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("more than 1 value per channel"),
+        "{err}"
+    );
+    let eval = BatchNorm2dSpec {
+        training: false,
+        ..spec
+    };
+    dev.batch_norm2d(&x, &c3, &c3, &mut rm, &mut rv, &eval)?;
+    let x4 = dev.upload(&Tensor::zeros(&[2, 4, 2, 2])?)?;
+    let err = dev
+        .batch_norm2d(&x4, &c3, &c3, &mut rm, &mut rv, &spec)
+        .unwrap_err();
+    assert!(err.to_string().contains("weight"), "{err}");
+    let bad = BatchNorm2dSpec {
+        momentum: 2.0,
+        ..spec
+    };
+    let err = dev
+        .batch_norm2d(&x, &c3, &c3, &mut rm, &mut rv, &bad)
+        .unwrap_err();
+    assert!(err.to_string().contains("momentum"), "{err}");
+    Ok(())
+}

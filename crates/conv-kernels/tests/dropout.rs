@@ -1,0 +1,93 @@
+//! dropout: the same seed gives the same mask on every device, the mask keeps about `1 - p`,
+//! backward with the same key is the same mask, and bad probabilities are refused.
+
+use conv_kernels::{Device, DropoutSpec};
+use proptest::prelude::*;
+use tensor::{SeededRng, Tensor};
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn devices() -> Vec<Device> {
+    let mut d = vec![Device::cpu()];
+    d.extend(conv_kernels::testing::gpu_under_test());
+    d
+}
+
+fn same_mask(len: usize, p: f32, seed: u64) -> TestResult {
+    let x = Tensor::randn(&[len], &mut SeededRng::new(seed ^ 1))?;
+    let spec = DropoutSpec { p, seed };
+    let want = Device::Reference
+        .dropout(&Device::Reference.upload(&x)?, &spec)?
+        .to_host()?;
+    for dev in devices() {
+        let got = dev.dropout(&dev.upload(&x)?, &spec)?.to_host()?;
+        assert_eq!(got.data(), want.data(), "dropout mask on {}", dev.name());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dropout_mask_is_the_same_on_every_device(len in 0usize..70_000, p in 0f32..=1.0, seed in any::<u64>()) {
+        same_mask(len, p, seed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
+#[test]
+fn dropout_keeps_one_minus_p_and_scales_them() -> TestResult {
+    let dev = Device::cpu();
+    let ones = dev.upload(&Tensor::full(&[200_000], 1.0)?)?;
+    let y = dev
+        .dropout(&ones, &DropoutSpec { p: 0.25, seed: 9 })?
+        .to_host()?;
+    let kept = y.data().iter().filter(|&&v| v != 0.0).count() as f64 / 2e5;
+    assert!((kept - 0.75).abs() < 0.005, "kept {kept}");
+    assert!(
+        y.data()
+            .iter()
+            .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6)
+    );
+    let all = dev
+        .dropout(&ones, &DropoutSpec { p: 1.0, seed: 9 })?
+        .to_host()?;
+    assert!(all.data().iter().all(|&v| v == 0.0));
+    let none = dev
+        .dropout(&ones, &DropoutSpec { p: 0.0, seed: 9 })?
+        .to_host()?;
+    assert!(none.data().iter().all(|&v| v == 1.0));
+    Ok(())
+}
+
+#[test]
+fn dropout_backward_uses_the_forward_mask() -> TestResult {
+    let dev = Device::cpu();
+    let mut rng = SeededRng::new(5);
+    let (x, gy) = (
+        Tensor::randn(&[1000], &mut rng)?,
+        Tensor::randn(&[1000], &mut rng)?,
+    );
+    let spec = DropoutSpec { p: 0.5, seed: 77 };
+    let y = dev.dropout(&dev.upload(&x)?, &spec)?.to_host()?;
+    let gx = dev.dropout(&dev.upload(&gy)?, &spec)?.to_host()?;
+    for i in 0..1000 {
+        assert_eq!(y.data()[i] == 0.0, gx.data()[i] == 0.0, "element {i}");
+    }
+    let other = dev
+        .dropout(&dev.upload(&x)?, &DropoutSpec { seed: 78, ..spec })?
+        .to_host()?;
+    assert_ne!(other.data(), y.data(), "another seed, another mask");
+    Ok(())
+}
+
+#[test]
+fn dropout_rejects_a_probability_outside_0_1() -> TestResult {
+    let dev = Device::cpu();
+    let x = dev.upload(&Tensor::zeros(&[4])?)?;
+    for p in [-0.1, 1.5, f32::NAN] {
+        let err = dev.dropout(&x, &DropoutSpec { p, seed: 0 }).unwrap_err();
+        assert!(err.to_string().contains("probability"), "{err}");
+    }
+    Ok(())
+}
