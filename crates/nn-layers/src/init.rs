@@ -51,6 +51,44 @@ pub fn kaiming_uniform(dims: &[usize], a: f32, rng: &mut SeededRng) -> Result<Te
     uniform(dims, -bound, bound, rng)
 }
 
+/// He/Kaiming normal for ReLU, fan-in mode: `N(0, 2/fan_in)` (`nn.init.kaiming_normal_(w)`).
+pub fn kaiming_normal(dims: &[usize], rng: &mut SeededRng) -> Result<Tensor> {
+    let (fan_in, _) = fans(dims)?;
+    if fan_in == 0 {
+        return zeros(dims);
+    }
+    let std = (2.0 / fan_in as f32).sqrt();
+    let mut t = Tensor::randn(dims, rng)?;
+    for v in t.data_mut() {
+        *v *= std;
+    }
+    Ok(t)
+}
+
+/// Re-initialises every convolution of `model` (its 4-D `*weight` parameters) with
+/// [`kaiming_normal`] and their biases with zeros, in parameter-name order (the
+/// `model.apply(init)` idiom; NiN's recipe, which stays at chance under PyTorch's default init).
+pub fn kaiming_normal_convs(
+    model: &dyn crate::Module,
+    device: &conv_kernels::Device,
+    rng: &mut SeededRng,
+) -> Result<()> {
+    let params = model.named_parameters();
+    for (name, p) in &params {
+        let Some(prefix) = name.strip_suffix("weight") else {
+            continue;
+        };
+        if p.dims().len() != 4 {
+            continue;
+        }
+        p.set(device.upload_owned(kaiming_normal(&p.dims(), rng)?)?)?;
+        if let Some((_, b)) = params.iter().find(|(n, _)| *n == format!("{prefix}bias")) {
+            b.set(device.upload_owned(zeros(&b.dims())?)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// PyTorch's default Conv2d/Linear weight: `kaiming_uniform(a = √5)`, i.e. `U(±1/√fan_in)`.
 pub fn default_weight(dims: &[usize], rng: &mut SeededRng) -> Result<Tensor> {
     kaiming_uniform(dims, 5f32.sqrt(), rng)

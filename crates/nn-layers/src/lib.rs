@@ -36,7 +36,9 @@ pub mod layers;
 pub mod lenet;
 pub mod loss;
 mod module;
+pub mod nin;
 pub mod optim;
+pub mod resnet;
 mod summary;
 
 pub use autograd::{Gradients, Param, Tape, Var};
@@ -44,8 +46,8 @@ pub use buffer::{Buffer, BufferKind, StateDict, StateTensor};
 pub use checkpoint::TrainingState;
 pub use error::{Mismatches, NnError, Result};
 pub use layers::{
-    AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Reshape, Sequential, Sigmoid,
-    Tanh,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU,
+    Reshape, Residual, Sequential, Sigmoid, Tanh, nin_block,
 };
 pub use module::{Module, ModuleRng, ModuleVisitor, TrainingFlag};
 pub use optim::{Adam, Optimizer, Sgd};

@@ -2,14 +2,15 @@ use crate::error::{Result, invalid};
 use crate::module::{Module, ModuleRng, ModuleVisitor, TrainingFlag};
 use crate::summary::LayerInfo;
 use autograd::Var;
-use tensor::Tensor;
+use conv_kernels::DropoutSpec;
 
 /// Dropout (`nn.Dropout(p)`): in training, zeroes each element with probability `p` and scales
 /// the rest by `1/(1-p)`; the identity in evaluation.
 ///
-/// The mask is drawn on the host from the layer's own seeded generator (its state is saved in
-/// checkpoints under the name `rng`) and uploaded: one host-to-device copy per forward pass,
-/// never a read-back. It is applied on the device.
+/// Each forward pass draws one 64-bit key from the layer's own seeded generator (its state is
+/// saved in checkpoints under the name `rng`); the mask itself is drawn on the device from that
+/// key (`conv_kernels::DropoutSpec`), so the same seed gives the same mask on every device and
+/// no mask crosses from the host.
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f32,
@@ -53,15 +54,8 @@ impl Module for Dropout {
         if !self.training.get() || self.p == 0.0 {
             return Ok(x.clone());
         }
-        let keep = 1.0 - self.p;
-        let mask: Vec<f32> = self.rng.with(|rng| {
-            (0..x.value().numel())
-                .map(|_| if rng.uniform01() < keep { 1.0 } else { 0.0 })
-                .collect()
-        });
-        let mask = x.device().upload_owned(Tensor::from_vec(x.dims(), mask)?)?;
-        let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
-        Ok(x.masked_scale(&mask, scale)?)
+        let seed = self.rng.with(|rng| rng.next_u64());
+        Ok(x.dropout(&DropoutSpec { p: self.p, seed })?)
     }
 
     fn visit(&self, v: &mut dyn ModuleVisitor) {
