@@ -91,3 +91,31 @@ fn dropout_rejects_a_probability_outside_0_1() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn dropout_on_the_gpu_sends_no_mask_from_the_host() -> TestResult {
+    if conv_kernels::testing::gpu_under_test().is_none() {
+        return Ok(());
+    }
+    // A context of its own: the shared one's counters also see this binary's other tests.
+    let opts = conv_kernels::GpuOptions {
+        allow_software: true,
+        ..conv_kernels::GpuOptions::default()
+    };
+    let ctx = conv_kernels::GpuContext::new(&opts)?;
+    let dev = Device::Gpu(std::sync::Arc::new(ctx));
+    let x = dev.upload(&Tensor::full(&[4096], 1.0)?)?;
+    let before = dev.transfer_stats();
+    let spec = DropoutSpec { p: 0.5, seed: 3 };
+    let y = dev.dropout(&x, &spec)?;
+    let gx = dev.dropout(&y, &spec)?;
+    dev.synchronize()?;
+    let after = dev.transfer_stats();
+    assert_eq!(
+        after.uploads, before.uploads,
+        "forward and backward upload nothing"
+    );
+    assert_eq!(after.downloads, before.downloads);
+    drop(gx);
+    Ok(())
+}
