@@ -1,18 +1,14 @@
-//! The PyTorch golden optimizer cases through `Sgd` and `Adam`: the parameter after every step.
-
-mod common;
+//! The PyTorch golden optimizer cases (of every golden directory) through `Sgd` and `Adam`,
+//! on every device (each its own test): the parameter after every step.
 
 use autograd::{Param, Tape};
-use common::for_each_device;
-use conv_kernels::{AdamConfig, SgdConfig};
+use conv_kernels::{AdamConfig, Device, SgdConfig};
+use fovea_test_support::{TestResult, golden, test_device};
 use nn_layers::{Adam, Optimizer, Sgd};
-use tensor::golden::{self, GoldenOp};
 
-#[test]
-fn optimizer_cases_match_pytorch() {
-    let cases = golden::load_cases(GoldenOp::Optimizer).unwrap();
-    for_each_device(|dev| {
-        for case in &cases {
+fn optimizer_cases_match_pytorch(dev: &Device) -> TestResult {
+    golden::replay(dev, "optimizer", |dev, case| -> TestResult {
+        {
             let p = Param::new(dev.upload(case.tensor("w")?)?);
             let params = vec![("w".to_string(), p.clone())];
             let lr = case.param_f64("lr")? as f32;
@@ -56,5 +52,6 @@ fn optimizer_cases_match_pytorch() {
             }
         }
         Ok(())
-    });
+    })
 }
+test_device!(optimizer_cases_match_pytorch);
