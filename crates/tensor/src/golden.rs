@@ -29,6 +29,7 @@ use crate::tensor::Tensor;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Environment variable listing the golden directories (separated by `:`) that replace the
@@ -467,18 +468,27 @@ impl Golden {
     }
 }
 
-/// The golden directories to use, in order: the `:`-separated entries of `$FOVEA_GOLDEN_DIR`
-/// when it is set and not blank (empty entries skipped), else [`DEFAULT_DIRS`]. Relative
-/// entries are resolved against the workspace root (tests run in their crate's directory).
+/// The golden directories to use, in order: [`dirs_from`] the value of `$FOVEA_GOLDEN_DIR`.
 pub fn default_dirs() -> Result<Vec<PathBuf>> {
-    let listed = std::env::var_os(GOLDEN_DIR_ENV)
+    dirs_from(std::env::var_os(GOLDEN_DIR_ENV).as_deref())
+}
+
+/// The golden directories a `FOVEA_GOLDEN_DIR` value names: its `:`-separated entries (empty
+/// ones skipped), or [`DEFAULT_DIRS`] when there is no value or no entry. Relative entries are
+/// resolved against the workspace root (tests run in their crate's directory).
+pub fn dirs_from(value: Option<&OsStr>) -> Result<Vec<PathBuf>> {
+    let listed: Vec<PathBuf> = value
         .map(|v| {
-            std::env::split_paths(&v)
+            std::env::split_paths(v)
                 .filter(|p| !p.as_os_str().is_empty())
-                .collect::<Vec<_>>()
+                .collect()
         })
-        .filter(|dirs| !dirs.is_empty());
-    let dirs = listed.unwrap_or_else(|| DEFAULT_DIRS.iter().map(PathBuf::from).collect());
+        .unwrap_or_default();
+    let dirs = if listed.is_empty() {
+        DEFAULT_DIRS.iter().map(PathBuf::from).collect()
+    } else {
+        listed
+    };
     if dirs.iter().all(|d| d.is_absolute()) {
         return Ok(dirs);
     }

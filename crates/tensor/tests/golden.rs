@@ -57,6 +57,28 @@ fn default_dirs_are_both_shared_sets_next_to_the_workspace() {
 }
 
 #[test]
+fn golden_dir_lists_several_directories() {
+    use std::ffi::OsStr;
+    use std::path::PathBuf;
+    let root = golden::workspace_root().unwrap();
+    let defaults = vec![
+        root.join("../shared/golden"),
+        root.join("../shared/golden-cnn"),
+    ];
+    assert_eq!(golden::dirs_from(None).unwrap(), defaults);
+    assert_eq!(golden::dirs_from(Some(OsStr::new(""))).unwrap(), defaults);
+    assert_eq!(golden::dirs_from(Some(OsStr::new("::"))).unwrap(), defaults);
+    assert_eq!(
+        golden::dirs_from(Some(OsStr::new("/a/one:/b/two"))).unwrap(),
+        vec![PathBuf::from("/a/one"), PathBuf::from("/b/two")]
+    );
+    assert_eq!(
+        golden::dirs_from(Some(OsStr::new("/a/one::rel/two:"))).unwrap(),
+        vec![PathBuf::from("/a/one"), root.join("rel/two")]
+    );
+}
+
+#[test]
 fn each_shipped_set_has_exactly_its_expected_ops() {
     for (dir, expected) in [
         ("../shared/golden", &PUBLIC_OPS[..]),

@@ -10,19 +10,25 @@
 use crate::check::TestResult;
 use conv_kernels::{Device, DeviceTensor};
 use std::fmt::Display;
-use tensor::golden;
+use std::path::PathBuf;
+use tensor::golden::{self, Golden};
 
 pub use tensor::golden::GoldenCase;
 
-/// Every case of `op` from every golden directory, in directory then manifest order; an error
-/// when no directory has one (or a directory or case fails to load).
+/// Every case of `op` from every golden directory ([`golden::default_dirs`]); see [`cases_in`].
 pub fn cases(op: &str) -> TestResult<Vec<GoldenCase>> {
-    let cases = golden::load_cases(op)?;
+    cases_in(&golden::default_dirs()?, op)
+}
+
+/// Every case of `op` from the directories `dirs`, in directory then manifest order; an error
+/// when none of them has one (or a directory or case fails to load).
+pub fn cases_in(dirs: &[PathBuf], op: &str) -> TestResult<Vec<GoldenCase>> {
+    let mut cases = Vec::new();
+    for dir in dirs {
+        cases.extend(Golden::open(dir)?.load_cases(op)?);
+    }
     if cases.is_empty() {
-        let dirs: Vec<String> = golden::default_dirs()?
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         return Err(format!(
             "no `{op}` golden cases in {} (set {} to directories that have some)",
             dirs.join(", "),

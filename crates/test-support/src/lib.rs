@@ -34,9 +34,10 @@
 //!
 //! /// Every golden `relu` case of every golden directory, within the case's tolerance.
 //! fn golden_relu(dev: &Device) -> TestResult {
-//!     golden::replay(dev, "relu", |dev, case| {
+//!     golden::replay(dev, "relu", |dev, case| -> TestResult {
 //!         let y = ops::activation(dev, case.tensor("x")?, Activation::Relu)?;
-//!         Ok(case.compare("y", &y)?)
+//!         case.compare("y", &y)?; // the case's tolerance; the error names case and tensor
+//!         Ok(())
 //!     })
 //! }
 //! // `golden_relu::reference`, `golden_relu::cpu` and `golden_relu::gpu`.
@@ -90,7 +91,7 @@ macro_rules! test_device {
         mod $name {
             $(
                 #[test]
-                fn $device() {
+                pub(super) fn $device() {
                     $crate::run_on($crate::__test_device_kind!($device), super::$name);
                 }
             )+
