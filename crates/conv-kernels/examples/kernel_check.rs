@@ -88,8 +88,8 @@ fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
     for (fwd, bwd, case) in [
         ("conv2d", "conv2d_backward", s.draw(&conv_case())?),
         (
-            "conv2d_1ch_groups",
-            "conv2d_1ch_groups_backward",
+            "conv2d_1ch",
+            "conv2d_1ch_backward",
             s.draw(&single_channel_conv_case())?,
         ),
     ] {

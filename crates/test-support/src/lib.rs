@@ -55,6 +55,8 @@
 //!
 //! `conv-kernels` takes this crate as a dev-dependency only (this crate depends on it).
 
+#![warn(missing_docs)]
+
 pub mod cases;
 pub mod check;
 mod device;
