@@ -10,7 +10,8 @@
 use autograd::Tape;
 use conv_kernels::{Device, SgdConfig};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fovea_benches::{SeedLenet, bench_devices};
+use fovea_benches::bench_devices;
+use fovea_test_support::lenet::{Arch, HandNet};
 use nn_layers::Module;
 use nn_layers::optim::{Optimizer, Sgd};
 use std::hint::black_box;
@@ -66,8 +67,8 @@ fn lenet_step(c: &mut Criterion) {
             256
         };
         let mut rng = SeededRng::new(0);
-        let mut net = SeedLenet::new(&dev, &mut rng).expect("params");
-        let (x, labels) = SeedLenet::random_batch(&dev, n, &mut rng).expect("batch");
+        let mut net = HandNet::new(&dev, Arch::seed_lenet(), &mut rng).expect("params");
+        let (x, labels) = net.random_batch(n, &mut rng).expect("batch");
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new(name, n), |b| {
             b.iter(|| black_box(net.train_step(&x, &labels, 0.1).expect("step")))
@@ -85,8 +86,8 @@ fn gpu_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("seed_lenet_train_step_gpu [examples/s]");
     for n in [64, 256] {
         let mut rng = SeededRng::new(0);
-        let mut net = SeedLenet::new(&dev, &mut rng).expect("params");
-        let (x, labels) = SeedLenet::random_batch(&dev, n, &mut rng).expect("batch");
+        let mut net = HandNet::new(&dev, Arch::seed_lenet(), &mut rng).expect("params");
+        let (x, labels) = net.random_batch(n, &mut rng).expect("batch");
         net.train_step(&x, &labels, 0.1).expect("warm-up step"); // compiles the pipelines
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("gpu", n), |b| {

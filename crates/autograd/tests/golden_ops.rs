@@ -1,28 +1,17 @@
-//! The PyTorch golden op cases through the autograd ops: forward values and, from the stored
-//! upstream gradient, every input gradient.
-
-mod common;
+//! The PyTorch golden op cases of every golden directory through the autograd ops, on every
+//! device (each its own test): forward values and, from the stored upstream gradient, every
+//! input gradient.
 
 use autograd::{Tape, Var};
-use common::for_each_device;
 use conv_kernels::{Activation, Conv2dSpec, Device, Pool2dSpec, PoolKind};
+use fovea_test_support::golden::{self, GoldenCase, compare_device as compare};
+use fovea_test_support::{TestResult, test_device};
 use tensor::Tensor;
-use tensor::golden::{self, GoldenCase, GoldenOp};
 
-type R = Result<(), Box<dyn std::error::Error>>;
+type R = TestResult;
 
-fn leaf(
-    tape: &Tape,
-    dev: &Device,
-    case: &GoldenCase,
-    name: &str,
-) -> Result<Var, Box<dyn std::error::Error>> {
+fn leaf(tape: &Tape, dev: &Device, case: &GoldenCase, name: &str) -> TestResult<Var> {
     Ok(tape.leaf(dev.upload(case.tensor(name)?)?))
-}
-
-fn compare(dev: &Device, case: &GoldenCase, name: &str, got: &conv_kernels::DeviceTensor) -> R {
-    case.compare(name, &dev.to_host(got)?)?;
-    Ok(())
 }
 
 /// Runs `forward` on the case's `x` (plus weight/bias when present), backward from `grad_y`.
@@ -63,93 +52,72 @@ fn run_case(
     Ok(())
 }
 
-#[test]
-fn conv2d_cases() {
-    let cases = golden::load_cases(GoldenOp::Conv2d).unwrap();
-    for_each_device(|dev| {
-        for case in &cases {
-            let spec = Conv2dSpec {
+fn conv2d_cases(dev: &Device) -> R {
+    golden::replay(dev, "conv2d", |dev, case| {
+        let spec = Conv2dSpec {
+            stride: case.param_usize2("stride")?,
+            padding: case.param_usize2("padding")?,
+            dilation: case.param_usize2("dilation")?,
+            groups: case.param_usize("groups")?,
+        };
+        run_case(dev, case, |v| v[0].conv2d(&v[1], v.get(2), &spec))
+    })
+}
+test_device!(conv2d_cases);
+
+fn pool_cases(dev: &Device) -> R {
+    for (op, kind) in [("avg_pool2d", PoolKind::Avg), ("max_pool2d", PoolKind::Max)] {
+        golden::replay(dev, op, |dev, case| {
+            let spec = Pool2dSpec {
+                kind,
+                kernel: case.param_usize2("kernel")?,
                 stride: case.param_usize2("stride")?,
                 padding: case.param_usize2("padding")?,
-                dilation: case.param_usize2("dilation")?,
-                groups: case.param_usize("groups")?,
             };
-            run_case(dev, case, |v| v[0].conv2d(&v[1], v.get(2), &spec))?;
-        }
-        Ok(())
-    });
-}
-
-#[test]
-fn pool_cases() {
-    for (op, kind) in [
-        (GoldenOp::AvgPool2d, PoolKind::Avg),
-        (GoldenOp::MaxPool2d, PoolKind::Max),
-    ] {
-        let cases = golden::load_cases(op).unwrap();
-        for_each_device(|dev| {
-            for case in &cases {
-                let spec = Pool2dSpec {
-                    kind,
-                    kernel: case.param_usize2("kernel")?,
-                    stride: case.param_usize2("stride")?,
-                    padding: case.param_usize2("padding")?,
-                };
-                run_case(dev, case, |v| v[0].pool2d(&spec))?;
-            }
-            Ok(())
-        });
+            run_case(dev, case, |v| v[0].pool2d(&spec))
+        })?;
     }
+    Ok(())
 }
+test_device!(pool_cases);
 
-#[test]
-fn linear_cases() {
-    let cases = golden::load_cases(GoldenOp::Linear).unwrap();
-    for_each_device(|dev| {
-        for case in &cases {
-            run_case(dev, case, |v| v[0].linear(&v[1], v.get(2)))?;
-        }
-        Ok(())
-    });
+fn linear_cases(dev: &Device) -> R {
+    golden::replay(dev, "linear", |dev, case| {
+        run_case(dev, case, |v| v[0].linear(&v[1], v.get(2)))
+    })
 }
+test_device!(linear_cases);
 
-#[test]
-fn activation_cases() {
+fn activation_cases(dev: &Device) -> R {
     for (op, act) in [
-        (GoldenOp::Sigmoid, Activation::Sigmoid),
-        (GoldenOp::Relu, Activation::Relu),
-        (GoldenOp::Tanh, Activation::Tanh),
+        ("sigmoid", Activation::Sigmoid),
+        ("relu", Activation::Relu),
+        ("tanh", Activation::Tanh),
     ] {
-        let cases = golden::load_cases(op).unwrap();
-        for_each_device(|dev| {
-            for case in &cases {
-                run_case(dev, case, |v| v[0].activation(act))?;
-            }
-            Ok(())
-        });
+        golden::replay(dev, op, |dev, case| {
+            run_case(dev, case, |v| v[0].activation(act))
+        })?;
     }
+    Ok(())
 }
+test_device!(activation_cases);
 
-#[test]
-fn cross_entropy_cases() {
-    let cases = golden::load_cases(GoldenOp::CrossEntropy).unwrap();
-    for_each_device(|dev| {
-        for case in &cases {
-            let labels: Vec<u32> = case.labels("labels")?.iter().map(|&l| l as u32).collect();
-            let labels = dev.upload_indices(&labels)?;
-            let tape = Tape::new(dev);
-            let logits = leaf(&tape, dev, case, "logits")?;
-            let out = logits.cross_entropy(&labels)?;
-            let loss = Tensor::from_vec(&[1], vec![dev.read_scalar(out.loss.value())?])?;
-            case.compare("loss", &loss)?;
-            let grads = out.loss.backward()?;
-            compare(
-                dev,
-                case,
-                "grad_logits",
-                grads.get(&logits).ok_or("no gradient")?,
-            )?;
-        }
-        Ok(())
-    });
+fn cross_entropy_cases(dev: &Device) -> R {
+    golden::replay(dev, "cross_entropy", |dev, case| -> R {
+        let labels: Vec<u32> = case.labels("labels")?.iter().map(|&l| l as u32).collect();
+        let labels = dev.upload_indices(&labels)?;
+        let tape = Tape::new(dev);
+        let logits = leaf(&tape, dev, case, "logits")?;
+        let out = logits.cross_entropy(&labels)?;
+        let loss = Tensor::from_vec(&[1], vec![dev.read_scalar(out.loss.value())?])?;
+        case.compare("loss", &loss)?;
+        let grads = out.loss.backward()?;
+        compare(
+            dev,
+            case,
+            "grad_logits",
+            grads.get(&logits).ok_or("no gradient")?,
+        )
+    })
 }
+test_device!(cross_entropy_cases);

@@ -1,10 +1,8 @@
-//! `gradcheck` for every differentiable op, on every device.
-
-mod common;
+//! `gradcheck` for every differentiable op, on every device (each its own test).
 
 use autograd::{GradcheckOptions, Var, gradcheck};
-use common::for_each_device;
 use conv_kernels::{Conv2dSpec, Device, MatmulSpec, Pool2dSpec, PoolKind};
+use fovea_test_support::test_device;
 use tensor::{SeededRng, Tensor};
 
 type R = Result<(), Box<dyn std::error::Error>>;
@@ -22,153 +20,131 @@ fn check(dev: &Device, inputs: &[Tensor], f: impl Fn(&[Var]) -> autograd::Result
     Ok(())
 }
 
-#[test]
-fn conv2d_with_bias_stride_and_padding() {
-    for_each_device(|dev| {
-        let spec = Conv2dSpec::new(2, 1);
-        let ins = [
-            randn(&[2, 3, 6, 5], 1),
-            randn(&[4, 3, 3, 3], 2),
-            randn(&[4], 3),
-        ];
-        check(dev, &ins, |v| v[0].conv2d(&v[1], Some(&v[2]), &spec))
-    });
+fn conv2d_with_bias_stride_and_padding(dev: &Device) -> R {
+    let spec = Conv2dSpec::new(2, 1);
+    let ins = [
+        randn(&[2, 3, 6, 5], 1),
+        randn(&[4, 3, 3, 3], 2),
+        randn(&[4], 3),
+    ];
+    check(dev, &ins, |v| v[0].conv2d(&v[1], Some(&v[2]), &spec))
 }
+test_device!(conv2d_with_bias_stride_and_padding);
 
-#[test]
-fn conv2d_groups_dilation_no_bias() {
-    for_each_device(|dev| {
-        let spec = Conv2dSpec {
-            stride: [1, 2],
-            padding: [1, 0],
-            dilation: [2, 1],
-            groups: 2,
-        };
-        let ins = [randn(&[1, 4, 7, 6], 4), randn(&[2, 2, 3, 2], 5)];
-        check(dev, &ins, |v| v[0].conv2d(&v[1], None, &spec))
-    });
+fn conv2d_groups_dilation_no_bias(dev: &Device) -> R {
+    let spec = Conv2dSpec {
+        stride: [1, 2],
+        padding: [1, 0],
+        dilation: [2, 1],
+        groups: 2,
+    };
+    let ins = [randn(&[1, 4, 7, 6], 4), randn(&[2, 2, 3, 2], 5)];
+    check(dev, &ins, |v| v[0].conv2d(&v[1], None, &spec))
 }
+test_device!(conv2d_groups_dilation_no_bias);
 
-#[test]
-fn avg_pool2d() {
-    for_each_device(|dev| {
-        let spec = Pool2dSpec::new(PoolKind::Avg, 3, 2, 1);
-        check(dev, &[randn(&[2, 2, 5, 5], 6)], |v| v[0].pool2d(&spec))
-    });
+fn avg_pool2d(dev: &Device) -> R {
+    let spec = Pool2dSpec::new(PoolKind::Avg, 3, 2, 1);
+    check(dev, &[randn(&[2, 2, 5, 5], 6)], |v| v[0].pool2d(&spec))
 }
+test_device!(avg_pool2d);
 
-#[test]
-fn max_pool2d() {
+fn max_pool2d(dev: &Device) -> R {
     // Random normals are distinct with overwhelming probability, so no tie sits within eps.
-    for_each_device(|dev| {
-        check(dev, &[randn(&[2, 2, 4, 6], 7)], |v| {
-            v[0].max_pool2d(2, 2, 0)
-        })?;
-        let spec = Pool2dSpec::new(PoolKind::Max, 3, 2, 1);
-        let opts = GradcheckOptions {
-            eps: 1e-3,
-            ..Default::default()
+    check(dev, &[randn(&[2, 2, 4, 6], 7)], |v| {
+        v[0].max_pool2d(2, 2, 0)
+    })?;
+    let spec = Pool2dSpec::new(PoolKind::Max, 3, 2, 1);
+    let opts = GradcheckOptions {
+        eps: 1e-3,
+        ..Default::default()
+    };
+    gradcheck(
+        dev,
+        &[randn(&[1, 2, 5, 5], 8)],
+        |v| v[0].pool2d(&spec),
+        &opts,
+    )?;
+    Ok(())
+}
+test_device!(max_pool2d);
+
+fn linear_with_and_without_bias(dev: &Device) -> R {
+    let ins = [randn(&[3, 5], 9), randn(&[4, 5], 10), randn(&[4], 11)];
+    check(dev, &ins, |v| v[0].linear(&v[1], Some(&v[2])))?;
+    check(dev, &ins[..2], |v| v[0].linear(&v[1], None))
+}
+test_device!(linear_with_and_without_bias);
+
+fn matmul_every_transpose(dev: &Device) -> R {
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { [4, 3] } else { [3, 4] };
+        let b = if tb { [2, 4] } else { [4, 2] };
+        let spec = MatmulSpec {
+            trans_a: ta,
+            trans_b: tb,
         };
-        gradcheck(
-            dev,
-            &[randn(&[1, 2, 5, 5], 8)],
-            |v| v[0].pool2d(&spec),
-            &opts,
-        )?;
-        Ok(())
-    });
+        let ins = [randn(&a, 12), randn(&b, 13)];
+        check(dev, &ins, |v| v[0].matmul(&v[1], &spec))?;
+    }
+    Ok(())
 }
+test_device!(matmul_every_transpose);
 
-#[test]
-fn linear_with_and_without_bias() {
-    for_each_device(|dev| {
-        let ins = [randn(&[3, 5], 9), randn(&[4, 5], 10), randn(&[4], 11)];
-        check(dev, &ins, |v| v[0].linear(&v[1], Some(&v[2])))?;
-        check(dev, &ins[..2], |v| v[0].linear(&v[1], None))
-    });
+fn activations(dev: &Device) -> R {
+    let x = [randn(&[3, 7], 14)];
+    check(dev, &x, |v| v[0].sigmoid())?;
+    check(dev, &x, |v| v[0].tanh())?;
+    // Keep ReLU's inputs away from its kink at 0.
+    let x = [x[0].map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })];
+    check(dev, &x, |v| v[0].relu())
 }
+test_device!(activations);
 
-#[test]
-fn matmul_every_transpose() {
-    for_each_device(|dev| {
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let a = if ta { [4, 3] } else { [3, 4] };
-            let b = if tb { [2, 4] } else { [4, 2] };
-            let spec = MatmulSpec {
-                trans_a: ta,
-                trans_b: tb,
-            };
-            let ins = [randn(&a, 12), randn(&b, 13)];
-            check(dev, &ins, |v| v[0].matmul(&v[1], &spec))?;
-        }
-        Ok(())
-    });
+fn add_scale_reshape_flatten(dev: &Device) -> R {
+    let ins = [randn(&[2, 3, 2], 15), randn(&[2, 3, 2], 16)];
+    check(dev, &ins, |v| v[0].add(&v[1])?.scale(-1.5))?;
+    check(dev, &ins[..1], |v| v[0].reshape(&[3, 4])?.sigmoid())?;
+    check(dev, &ins[..1], |v| v[0].flatten(1)?.tanh())
 }
+test_device!(add_scale_reshape_flatten);
 
-#[test]
-fn activations() {
-    for_each_device(|dev| {
-        let x = [randn(&[3, 7], 14)];
-        check(dev, &x, |v| v[0].sigmoid())?;
-        check(dev, &x, |v| v[0].tanh())?;
-        // Keep ReLU's inputs away from its kink at 0.
-        let x = [x[0].map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })];
-        check(dev, &x, |v| v[0].relu())
-    });
+fn cross_entropy(dev: &Device) -> R {
+    let labels = dev.upload_indices(&[0, 4, 2])?;
+    check(dev, &[randn(&[3, 5], 17)], |v| {
+        Ok(v[0].cross_entropy(&labels)?.loss)
+    })
 }
+test_device!(cross_entropy);
 
-#[test]
-fn add_scale_reshape_flatten() {
-    for_each_device(|dev| {
-        let ins = [randn(&[2, 3, 2], 15), randn(&[2, 3, 2], 16)];
-        check(dev, &ins, |v| v[0].add(&v[1])?.scale(-1.5))?;
-        check(dev, &ins[..1], |v| v[0].reshape(&[3, 4])?.sigmoid())?;
-        check(dev, &ins[..1], |v| v[0].flatten(1)?.tanh())
-    });
+fn masked_scale(dev: &Device) -> R {
+    let mask = Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0])?;
+    let mask = dev.upload(&mask)?;
+    check(dev, &[randn(&[2, 3], 18)], |v| {
+        v[0].masked_scale(&mask, 2.0)
+    })
 }
+test_device!(masked_scale);
 
-#[test]
-fn cross_entropy() {
-    for_each_device(|dev| {
-        let labels = dev.upload_indices(&[0, 4, 2])?;
-        check(dev, &[randn(&[3, 5], 17)], |v| {
-            Ok(v[0].cross_entropy(&labels)?.loss)
-        })
-    });
+fn a_small_network_end_to_end(dev: &Device) -> R {
+    let labels = dev.upload_indices(&[1, 0])?;
+    let ins = [
+        randn(&[2, 1, 6, 6], 19),
+        randn(&[3, 1, 3, 3], 20),
+        randn(&[3], 21),
+        randn(&[2, 12], 22),
+    ];
+    check(dev, &ins, |v| {
+        let h = v[0]
+            .conv2d(&v[1], Some(&v[2]), &Conv2dSpec::new(1, 0))?
+            .sigmoid()?
+            .avg_pool2d(2, 2, 0)?
+            .flatten(1)?
+            .linear(&v[3], None)?;
+        Ok(h.cross_entropy(&labels)?.loss)
+    })
 }
-
-#[test]
-fn masked_scale() {
-    for_each_device(|dev| {
-        let mask = Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0])?;
-        let mask = dev.upload(&mask)?;
-        check(dev, &[randn(&[2, 3], 18)], |v| {
-            v[0].masked_scale(&mask, 2.0)
-        })
-    });
-}
-
-#[test]
-fn a_small_network_end_to_end() {
-    for_each_device(|dev| {
-        let labels = dev.upload_indices(&[1, 0])?;
-        let ins = [
-            randn(&[2, 1, 6, 6], 19),
-            randn(&[3, 1, 3, 3], 20),
-            randn(&[3], 21),
-            randn(&[2, 12], 22),
-        ];
-        check(dev, &ins, |v| {
-            let h = v[0]
-                .conv2d(&v[1], Some(&v[2]), &Conv2dSpec::new(1, 0))?
-                .sigmoid()?
-                .avg_pool2d(2, 2, 0)?
-                .flatten(1)?
-                .linear(&v[3], None)?;
-            Ok(h.cross_entropy(&labels)?.loss)
-        })
-    });
-}
+test_device!(a_small_network_end_to_end);
 
 #[test]
 fn gradcheck_reports_a_wrong_gradient() {

@@ -1,70 +1,64 @@
 //! Tape semantics: accumulation, no_grad, errors.
 
-mod common;
-
 use autograd::{AutogradError, Param, Tape};
-use common::for_each_device;
 use conv_kernels::{Conv2dSpec, Device};
+use fovea_test_support::test_device;
 use tensor::{SeededRng, Tensor};
+
+type R = Result<(), Box<dyn std::error::Error>>;
 
 fn t(dims: &[usize], seed: u64) -> Tensor {
     Tensor::randn(dims, &mut SeededRng::new(seed)).unwrap()
 }
 
-#[test]
-fn gradients_accumulate_when_a_var_is_used_twice() {
-    for_each_device(|dev| {
-        let tape = Tape::new(dev);
-        let x = tape.leaf(dev.upload(&t(&[2, 3], 1))?);
-        // y = x + 3x, d<y, 1>/dx = 4
-        let y = x.add(&x.scale(3.0)?)?;
-        let grads = y.backward_with(dev.full(&[2, 3], 1.0)?)?;
-        let g = dev.to_host(grads.get(&x).unwrap())?;
-        assert!(g.data().iter().all(|&v| (v - 4.0).abs() < 1e-6), "{g:?}");
-        Ok(())
-    });
+fn gradients_accumulate_when_a_var_is_used_twice(dev: &Device) -> R {
+    let tape = Tape::new(dev);
+    let x = tape.leaf(dev.upload(&t(&[2, 3], 1))?);
+    // y = x + 3x, d<y, 1>/dx = 4
+    let y = x.add(&x.scale(3.0)?)?;
+    let grads = y.backward_with(dev.full(&[2, 3], 1.0)?)?;
+    let g = dev.to_host(grads.get(&x).unwrap())?;
+    assert!(g.data().iter().all(|&v| (v - 4.0).abs() < 1e-6), "{g:?}");
+    Ok(())
 }
+test_device!(gradients_accumulate_when_a_var_is_used_twice);
 
-#[test]
-fn a_param_used_twice_gets_the_sum_of_both_paths() {
-    for_each_device(|dev| {
-        let p = Param::new(dev.upload(&t(&[3, 3], 2))?);
-        let tape = Tape::new(dev);
-        let x = tape.constant(dev.upload(&t(&[2, 3], 3))?);
-        // Two uses of the parameter through two separate tape.param calls share one leaf.
-        let h = x.linear(&tape.param(&p), None)?;
-        let y = h.linear(&tape.param(&p), None)?;
-        let labels = dev.upload_indices(&[0, 2])?;
-        let grads = y.cross_entropy(&labels)?.loss.backward()?;
-        assert_eq!(grads.len(), 1);
-        assert_eq!(grads.param(&p).unwrap().dims(), &[3, 3]);
-        Ok(())
-    });
+fn a_param_used_twice_gets_the_sum_of_both_paths(dev: &Device) -> R {
+    let p = Param::new(dev.upload(&t(&[3, 3], 2))?);
+    let tape = Tape::new(dev);
+    let x = tape.constant(dev.upload(&t(&[2, 3], 3))?);
+    // Two uses of the parameter through two separate tape.param calls share one leaf.
+    let h = x.linear(&tape.param(&p), None)?;
+    let y = h.linear(&tape.param(&p), None)?;
+    let labels = dev.upload_indices(&[0, 2])?;
+    let grads = y.cross_entropy(&labels)?.loss.backward()?;
+    assert_eq!(grads.len(), 1);
+    assert_eq!(grads.param(&p).unwrap().dims(), &[3, 3]);
+    Ok(())
 }
+test_device!(a_param_used_twice_gets_the_sum_of_both_paths);
 
-#[test]
-fn no_grad_records_nothing() {
-    for_each_device(|dev| {
-        let tape = Tape::new(dev);
-        let w = tape.leaf(dev.upload(&t(&[4, 1, 3, 3], 4))?);
-        let before = tape.len();
-        {
-            let _guard = tape.no_grad();
-            assert!(!tape.is_recording());
-            let x = tape.constant(dev.upload(&t(&[1, 1, 5, 5], 5))?);
-            let y = x.conv2d(&w, None, &Conv2dSpec::default())?.sigmoid()?;
-            assert_eq!(y.dims(), &[1, 4, 3, 3]);
-            assert!(!y.requires_grad());
-            assert!(matches!(
-                y.backward_with(y.value().clone()),
-                Err(AutogradError::NoGradPath)
-            ));
-        }
-        assert_eq!(tape.len(), before);
-        assert!(tape.is_recording());
-        Ok(())
-    });
+fn no_grad_records_nothing(dev: &Device) -> R {
+    let tape = Tape::new(dev);
+    let w = tape.leaf(dev.upload(&t(&[4, 1, 3, 3], 4))?);
+    let before = tape.len();
+    {
+        let _guard = tape.no_grad();
+        assert!(!tape.is_recording());
+        let x = tape.constant(dev.upload(&t(&[1, 1, 5, 5], 5))?);
+        let y = x.conv2d(&w, None, &Conv2dSpec::default())?.sigmoid()?;
+        assert_eq!(y.dims(), &[1, 4, 3, 3]);
+        assert!(!y.requires_grad());
+        assert!(matches!(
+            y.backward_with(y.value().clone()),
+            Err(AutogradError::NoGradPath)
+        ));
+    }
+    assert_eq!(tape.len(), before);
+    assert!(tape.is_recording());
+    Ok(())
 }
+test_device!(no_grad_records_nothing);
 
 #[test]
 fn backward_on_a_non_scalar_is_an_error() {

@@ -1,15 +1,16 @@
 //! Many-case kernel check: every op on every requested device against the naive reference,
-//! over random shapes, printing the worst absolute and relative error per op and device.
+//! over random shapes, printing the worst absolute and relative error per op and device. The
+//! cases come from the property tests' strategies (`fovea_test_support::cases`), drawn from a
+//! fixed seed.
 //!
 //! Run through `cargo xtask test-kernels [--cases N] [--device cpu|gpu|all]`.
 
-use conv_kernels::{
-    Activation, AdamConfig, Conv2dSpec, Device, DeviceTensor, MatmulSpec, Pool2dSpec, PoolKind,
-    SgdConfig,
-};
+use conv_kernels::Device;
+use fovea_test_support::cases::*;
+use fovea_test_support::{TestResult, ops};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use tensor::{SeededRng, Tensor};
+use tensor::Tensor;
 
 /// Worst errors seen for one (op, device).
 #[derive(Default)]
@@ -20,8 +21,6 @@ struct Stats {
     failures: usize,
 }
 
-type Outputs = Vec<Tensor>;
-
 struct Checker<'a> {
     dev: &'a Device,
     stats: BTreeMap<&'static str, Stats>,
@@ -30,7 +29,20 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn record(&mut self, op: &'static str, got: &Outputs, want: &Outputs) {
+    /// Records a case of `op` under the checker's tolerance.
+    fn record(&mut self, op: &'static str, got: &[Tensor], want: &[Tensor]) {
+        self.record_within(op, got, want, self.rtol, self.atol);
+    }
+
+    /// Records a case of `op` whose error grows with its size, under its own tolerance.
+    fn record_within(
+        &mut self,
+        op: &'static str,
+        got: &[Tensor],
+        want: &[Tensor],
+        rtol: f32,
+        atol: f32,
+    ) {
         let s = self.stats.entry(op).or_default();
         s.cases += 1;
         let mut failed = false;
@@ -47,7 +59,7 @@ impl Checker<'_> {
                 if b.abs() > 1e-3 {
                     s.max_rel = s.max_rel.max(rel);
                 }
-                if abs > self.atol + self.rtol * b.abs() {
+                if abs > atol + rtol * b.abs() {
                     failed = true;
                 }
             }
@@ -58,177 +70,105 @@ impl Checker<'_> {
     }
 }
 
-fn host(dev: &Device, t: &DeviceTensor) -> Tensor {
-    dev.to_host(t).expect("read back")
+/// Runs `f` on `dev` and on the reference: `(got, want)`.
+fn run_both<T>(dev: &Device, f: impl Fn(&Device) -> TestResult<T>) -> TestResult<(T, T)> {
+    Ok((f(dev)?, f(&Device::Reference)?))
 }
 
-fn run_both(
-    dev: &Device,
-    f: &dyn Fn(&Device) -> conv_kernels::Result<Vec<DeviceTensor>>,
-) -> conv_kernels::Result<(Outputs, Outputs)> {
-    let want = f(&Device::Reference)?
-        .iter()
-        .map(|t| host(&Device::Reference, t))
-        .collect();
-    let got = f(dev)?.iter().map(|t| host(dev, t)).collect();
-    Ok((got, want))
+/// A one-element tensor holding `v`.
+fn scalar(v: f32) -> Tensor {
+    Tensor::from_vec(&[1], vec![v]).expect("one element")
 }
 
-fn upload(dev: &Device, t: &Tensor) -> conv_kernels::Result<DeviceTensor> {
-    dev.upload(t)
-}
-
-fn one_case(c: &mut Checker, rng: &mut SeededRng) -> conv_kernels::Result<()> {
+/// One random case of every op (drawn from the property tests' strategies), on `c.dev` and
+/// the reference.
+fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
     let dev = c.dev;
-    let r =
-        |rng: &mut SeededRng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
-    // conv2d forward and backward
-    let groups = [1, 2, 4][r(rng, 0, 2)];
-    let cin = groups * r(rng, 1, 8 / groups);
-    let cout = groups * r(rng, 1, 8 / groups);
-    let spec = Conv2dSpec {
-        stride: [r(rng, 1, 3), r(rng, 1, 3)],
-        padding: [r(rng, 0, 2), r(rng, 0, 2)],
-        dilation: [r(rng, 1, 2), r(rng, 1, 2)],
-        groups,
-    };
-    let n = r(rng, 1, 8);
-    let (h, w, kh, kw) = (r(rng, 1, 20), r(rng, 1, 20), r(rng, 1, 5), r(rng, 1, 5));
-    if spec.out_hw([h, w], [kh, kw]).is_ok() {
-        let x = Tensor::randn(&[n, cin, h, w], rng)?;
-        let wt = Tensor::randn(&[cout, cin / groups, kh, kw], rng)?;
-        let b = Tensor::randn(&[cout], rng)?;
-        let [oh, ow] = spec.out_hw([h, w], [kh, kw])?;
-        let gy = Tensor::randn(&[n, cout, oh, ow], rng)?;
-        let (got, want) = run_both(dev, &|d| {
-            let y = d.conv2d(
-                &upload(d, &x)?,
-                &upload(d, &wt)?,
-                Some(&upload(d, &b)?),
-                &spec,
-            )?;
-            Ok(vec![y])
+    // conv2d forward and backward, general and one input channel per group
+    for (fwd, bwd, case) in [
+        ("conv2d", "conv2d_backward", s.draw(&conv_case())?),
+        (
+            "conv2d_1ch",
+            "conv2d_1ch_backward",
+            s.draw(&single_channel_conv_case())?,
+        ),
+    ] {
+        let t = case.inputs()?;
+        let (got, want) = run_both(dev, |d| {
+            ops::conv2d(d, &t.x, &t.w, t.b.as_ref(), &t.grad_y, &case.spec)
         })?;
-        c.record("conv2d", &got, &want);
-        let (got, want) = run_both(dev, &|d| {
-            let g = d.conv2d_backward(
-                &upload(d, &x)?,
-                &upload(d, &wt)?,
-                &upload(d, &gy)?,
-                &spec,
-                conv_kernels::GradsWanted {
-                    input: true,
-                    weight: true,
-                    bias: true,
-                },
-            )?;
-            Ok(vec![
-                g.input.expect("asked"),
-                g.weight.expect("asked"),
-                g.bias.expect("asked"),
-            ])
-        })?;
-        c.record("conv2d_backward", &got, &want);
+        let split = |o: ops::ConvOut| {
+            let grads = [vec![o.grad_x, o.grad_w], o.grad_b.into_iter().collect()].concat();
+            ([o.y], grads)
+        };
+        let ((got_y, got_grads), (want_y, want_grads)) = (split(got), split(want));
+        c.record(fwd, &got_y, &want_y);
+        c.record(bwd, &got_grads, &want_grads);
     }
     // pooling
-    for kind in [PoolKind::Max, PoolKind::Avg] {
-        let k = r(rng, 1, 5);
-        let spec = Pool2dSpec::new(kind, k, r(rng, 1, 3), r(rng, 0, k / 2));
-        let (h, w) = (r(rng, 1, 20), r(rng, 1, 20));
-        let x = Tensor::randn(&[r(rng, 1, 8), r(rng, 1, 8), h, w], rng)?;
-        let Ok(g) = spec.check(x.shape()) else {
-            continue;
-        };
-        let gy = Tensor::randn(&g.output_dims(), rng)?;
-        let name = spec.op_name();
-        let (got, want) = run_both(dev, &|d| {
-            let out = d.pool2d(&upload(d, &x)?, &spec)?;
-            let gx = d.pool2d_backward(x.dims(), &upload(d, &gy)?, out.argmax.as_ref(), &spec)?;
-            Ok(vec![out.output, gx])
+    let case = s.draw(&pool_case())?;
+    let spec = case.spec();
+    let (x, gy) = case.inputs()?;
+    let (got, want) = run_both(dev, |d| ops::pool2d(d, &x, &gy, &spec))?;
+    c.record(spec.op_name(), &[got.y, got.grad_x], &[want.y, want.grad_x]);
+    // matmul with every transpose and bias; linear forward and backward
+    let case = s.draw(&matmul_case())?;
+    let (a, b, bias) = case.inputs();
+    let (got, want) = run_both(dev, |d| ops::matmul(d, &a, &b, bias.as_ref(), &case.spec))?;
+    c.record("matmul", &[got], &[want]);
+    let t = s.draw(&linear_case())?.inputs();
+    let (got, want) = run_both(dev, |d| ops::linear(d, &t.x, &t.w, t.b.as_ref(), &t.grad_y))?;
+    let all = |o: ops::LinearOut| {
+        [
+            vec![o.y, o.grad_x, o.grad_w],
+            o.grad_b.into_iter().collect(),
+        ]
+        .concat()
+    };
+    c.record("linear", &all(got), &all(want));
+    // activations, at ordinary and extreme magnitudes
+    let case = s.draw(&activation_case())?;
+    let (x, gy) = case.inputs();
+    let (got, want) = run_both(dev, |d| {
+        let y = ops::activation(d, &x, case.act)?;
+        let gx = ops::activation_backward(d, &y, &gy, case.act)?;
+        Ok([y, gx])
+    })?;
+    c.record(case.act.op_name(), &got, &want);
+    // softmax cross-entropy
+    let (logits, labels) = s.draw(&cross_entropy_case())?.inputs();
+    let (got, want) = run_both(dev, |d| ops::cross_entropy(d, &logits, &labels))?;
+    let all = |o: ops::CrossEntropyOut| [scalar(o.loss), scalar(o.correct), o.grad];
+    c.record("softmax_cross_entropy", &all(got), &all(want));
+    // optimizers: the parameter after every step
+    for (name, case) in [
+        ("sgd_step", s.draw(&sgd_case())?),
+        ("adam_step", s.draw(&adam_case())?),
+    ] {
+        let (w, grads) = case.inputs();
+        let (got, want) = run_both(dev, |d| match &case.sgd {
+            Some(cfg) => ops::sgd_steps(d, cfg, &w, &grads),
+            None => ops::adam_steps(d, &case.adam, &w, &grads),
         })?;
         c.record(name, &got, &want);
     }
-    // matmul with every transpose and bias
-    let (m, k, nn) = (r(rng, 1, 70), r(rng, 1, 70), r(rng, 1, 70));
-    let spec = MatmulSpec {
-        trans_a: rng.below(2) == 1,
-        trans_b: rng.below(2) == 1,
+    // element-wise helpers and reductions
+    let case = s.draw(&elementwise_case())?;
+    let (a, b) = case.inputs();
+    let (got, want) = run_both(dev, |d| ops::elementwise(d, &a, &b, case.alpha))?;
+    let all = |o: &ops::ElementwiseOut| {
+        [&o.add, &o.add_assign, &o.scale, &o.scale_by, &o.fill].map(Tensor::clone)
     };
-    let a = Tensor::randn(&if spec.trans_a { [k, m] } else { [m, k] }, rng)?;
-    let b = Tensor::randn(&if spec.trans_b { [nn, k] } else { [k, nn] }, rng)?;
-    let bias = Tensor::randn(&[nn], rng)?;
-    let (got, want) = run_both(dev, &|d| {
-        Ok(vec![d.matmul(
-            &upload(d, &a)?,
-            &upload(d, &b)?,
-            Some(&upload(d, &bias)?),
-            &spec,
-        )?])
-    })?;
-    c.record("matmul", &got, &want);
-    // activations, at ordinary and extreme magnitudes
-    for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
-        let scale = if rng.below(4) == 0 { 1e4 } else { 3.0 };
-        let x = Tensor::randn(&[r(rng, 1, 3000)], rng)?.map(|v| v * scale);
-        let gy = Tensor::randn(x.dims(), rng)?;
-        let (got, want) = run_both(dev, &|d| {
-            let y = d.activation(&upload(d, &x)?, act)?;
-            let gx = d.activation_backward(&y, &upload(d, &gy)?, act)?;
-            Ok(vec![y, gx])
-        })?;
-        c.record(act.op_name(), &got, &want);
-    }
-    // softmax cross-entropy
-    let (rows, classes) = (r(rng, 1, 300), r(rng, 1, 20));
-    let scale = if rng.below(4) == 0 { 1e4 } else { 5.0 };
-    let logits = Tensor::randn(&[rows, classes], rng)?.map(|v| v * scale);
-    let labels: Vec<u32> = (0..rows)
-        .map(|_| rng.below(classes as u64) as u32)
-        .collect();
-    let (got, want) = run_both(dev, &|d| {
-        let out =
-            d.softmax_cross_entropy(&upload(d, &logits)?, &d.upload_indices(&labels)?, true)?;
-        Ok(vec![out.loss, out.correct, out.grad_logits.expect("asked")])
-    })?;
-    c.record("softmax_cross_entropy", &got, &want);
-    // optimizers
-    let len = r(rng, 1, 5000);
-    let p = Tensor::randn(&[len], rng)?;
-    let g = Tensor::randn(&[len], rng)?;
-    let sgd = SgdConfig {
-        lr: 0.1,
-        momentum: 0.9,
-        weight_decay: 1e-3,
-        nesterov: rng.below(2) == 1,
-    };
-    let (got, want) = run_both(dev, &|d| {
-        let mut p = upload(d, &p)?;
-        let mut mom = d.zeros(&[len])?;
-        for _ in 0..3 {
-            d.sgd_step(&sgd, &mut p, &upload(d, &g)?, Some(&mut mom))?;
-        }
-        Ok(vec![p, mom])
-    })?;
-    c.record("sgd_step", &got, &want);
-    let adam = AdamConfig {
-        weight_decay: 1e-2,
-        ..AdamConfig::default()
-    };
-    let (got, want) = run_both(dev, &|d| {
-        let (mut p, mut m, mut v) = (upload(d, &p)?, d.zeros(&[len])?, d.zeros(&[len])?);
-        for step in 1..=3 {
-            d.adam_step(&adam, step, &mut p, &upload(d, &g)?, &mut m, &mut v)?;
-        }
-        Ok(vec![p, m, v])
-    })?;
-    c.record("adam_step", &got, &want);
-    // reductions and element-wise helpers
-    let (got, want) = run_both(dev, &|d| {
-        let pd = upload(d, &p)?;
-        let gd = upload(d, &g)?;
-        Ok(vec![d.sum(&pd)?, d.add(&pd, &gd)?, d.scale(&pd, 0.5)?])
-    })?;
-    c.record("sum_add_scale", &got, &want);
+    c.record("elementwise", &all(&got), &all(&want));
+    // Sums of `len` values in f32 lanes vs f64: |error| ≲ 1e-6 · Σ|a| (as the property test).
+    let bound = 1e-6 * a.data().iter().map(|v| v.abs()).sum::<f32>() + 1e-6;
+    c.record_within("sum", &[scalar(got.sum)], &[scalar(want.sum)], 0.0, bound);
+    // Per-channel sums of n·hw values (conv2d's bias gradient): absolute 1e-6 · n·hw.
+    let case = s.draw(&channel_sum_case())?;
+    let (gy, x, w) = case.inputs();
+    let (got, want) = run_both(dev, |d| ops::channel_sum(d, &gy, &x, &w))?;
+    let atol = 1e-6 * (case.n * case.hw) as f32;
+    c.record_within("channel_sum", &[got], &[want], 1e-5, atol);
     Ok(())
 }
 
@@ -291,9 +231,9 @@ fn main() -> ExitCode {
             atol: 1e-4,
             rtol: 1e-3,
         };
-        let mut rng = SeededRng::new(0x5eed);
+        let mut sampler = Sampler::new(0x5eed);
         for i in 0..cases {
-            if let Err(e) = one_case(&mut checker, &mut rng) {
+            if let Err(e) = one_case(&mut checker, &mut sampler) {
                 eprintln!("{name}: case {i} failed to run: {e}");
                 any_failed = true;
             }

@@ -28,8 +28,6 @@ pub mod gpu;
 mod host_buffer;
 pub mod ops;
 pub mod reference;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod window;
 
 pub use backend::Backend;

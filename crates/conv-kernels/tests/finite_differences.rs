@@ -8,10 +8,11 @@
 //! a larger ε keeps far below the tolerance.
 //! Tolerance: |analytic − numeric| ≤ 2e-3 + 2e-3·|numeric|.
 
-mod common;
-
-use common::*;
 use conv_kernels::{Activation, Conv2dSpec, Device, Pool2dSpec, PoolKind};
+use fovea_test_support::ops::{
+    activation, activation_backward, conv2d, cross_entropy, linear, pool2d,
+};
+use fovea_test_support::{TestResult, randn, uniform};
 use tensor::{SeededRng, Tensor};
 
 const EPS: f32 = 1e-2;

@@ -1,24 +1,14 @@
-//! PyTorch golden cases (through `tensor::golden`, so `FOVEA_GOLDEN_DIR` may point elsewhere),
-//! run on the reference and on every device under test, within each case's own tolerance.
+//! PyTorch golden cases of every golden directory (`FOVEA_GOLDEN_DIR` may list others), each
+//! op replayed on the reference, the CPU and the GPU as its own test, within each case's own
+//! tolerance.
 
-mod common;
-
-use common::*;
 use conv_kernels::{Activation, AdamConfig, Conv2dSpec, Device, Pool2dSpec, PoolKind, SgdConfig};
+use fovea_test_support::golden::{self, GoldenCase};
+use fovea_test_support::ops::{
+    activation, activation_backward, adam_steps, conv2d, cross_entropy, linear, pool2d, sgd_steps,
+};
+use fovea_test_support::{TestResult, test_device};
 use tensor::Tensor;
-use tensor::golden::{self, GoldenCase, GoldenOp};
-
-/// Runs `body` for every case of `op` on every device, naming the case and device on failure.
-fn for_cases(op: GoldenOp, body: impl Fn(&Device, &GoldenCase) -> TestResult) -> TestResult {
-    let cases = golden::load_cases(op)?;
-    for case in &cases {
-        for dev in all_devices() {
-            body(&dev, case)
-                .map_err(|e| format!("golden case `{}` on {}: {e}", case.name, dev.name()))?;
-        }
-    }
-    Ok(())
-}
 
 fn conv_case(dev: &Device, case: &GoldenCase) -> TestResult {
     let spec = Conv2dSpec {
@@ -202,47 +192,47 @@ fn optimizer_case(dev: &Device, case: &GoldenCase) -> TestResult {
     Ok(())
 }
 
-#[test]
-fn golden_conv2d() -> TestResult {
-    for_cases(GoldenOp::Conv2d, conv_case)
+fn golden_conv2d(dev: &Device) -> TestResult {
+    golden::replay(dev, "conv2d", conv_case)
 }
+test_device!(golden_conv2d);
 
-#[test]
-fn golden_avg_pool2d() -> TestResult {
-    for_cases(GoldenOp::AvgPool2d, pool_case(PoolKind::Avg))
+fn golden_avg_pool2d(dev: &Device) -> TestResult {
+    golden::replay(dev, "avg_pool2d", pool_case(PoolKind::Avg))
 }
+test_device!(golden_avg_pool2d);
 
-#[test]
-fn golden_max_pool2d() -> TestResult {
-    for_cases(GoldenOp::MaxPool2d, pool_case(PoolKind::Max))
+fn golden_max_pool2d(dev: &Device) -> TestResult {
+    golden::replay(dev, "max_pool2d", pool_case(PoolKind::Max))
 }
+test_device!(golden_max_pool2d);
 
-#[test]
-fn golden_linear() -> TestResult {
-    for_cases(GoldenOp::Linear, linear_case)
+fn golden_linear(dev: &Device) -> TestResult {
+    golden::replay(dev, "linear", linear_case)
 }
+test_device!(golden_linear);
 
-#[test]
-fn golden_sigmoid() -> TestResult {
-    for_cases(GoldenOp::Sigmoid, activation_case(Activation::Sigmoid))
+fn golden_sigmoid(dev: &Device) -> TestResult {
+    golden::replay(dev, "sigmoid", activation_case(Activation::Sigmoid))
 }
+test_device!(golden_sigmoid);
 
-#[test]
-fn golden_relu() -> TestResult {
-    for_cases(GoldenOp::Relu, activation_case(Activation::Relu))
+fn golden_relu(dev: &Device) -> TestResult {
+    golden::replay(dev, "relu", activation_case(Activation::Relu))
 }
+test_device!(golden_relu);
 
-#[test]
-fn golden_tanh() -> TestResult {
-    for_cases(GoldenOp::Tanh, activation_case(Activation::Tanh))
+fn golden_tanh(dev: &Device) -> TestResult {
+    golden::replay(dev, "tanh", activation_case(Activation::Tanh))
 }
+test_device!(golden_tanh);
 
-#[test]
-fn golden_cross_entropy() -> TestResult {
-    for_cases(GoldenOp::CrossEntropy, cross_entropy_case)
+fn golden_cross_entropy(dev: &Device) -> TestResult {
+    golden::replay(dev, "cross_entropy", cross_entropy_case)
 }
+test_device!(golden_cross_entropy);
 
-#[test]
-fn golden_optimizer() -> TestResult {
-    for_cases(GoldenOp::Optimizer, optimizer_case)
+fn golden_optimizer(dev: &Device) -> TestResult {
+    golden::replay(dev, "optimizer", optimizer_case)
 }
+test_device!(golden_optimizer);

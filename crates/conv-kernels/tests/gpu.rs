@@ -1,101 +1,54 @@
 //! GPU-specific behaviour: tensors stay on the device (pool and transfer counters), copy-on-write
 //! of shared buffers, device mixing errors, size limits and device selection. The kernels
 //! themselves are checked by the shared suites (`fast_vs_reference`, `golden`, ...), which run on
-//! the GPU through `common::devices_under_test`.
+//! the GPU as their own `…::gpu` tests.
 //!
-//! Without an adapter these tests print why and pass; with `FOVEA_REQUIRE_GPU=1` they fail.
+//! Each test here is `<name>::gpu` (`test_device!(<name>: gpu)`): without an adapter it prints
+//! why and passes; with `FOVEA_REQUIRE_GPU=1` it fails.
 
-mod common;
-
-use common::TestResult;
-use conv_kernels::testing::gpu_under_test;
 use conv_kernels::{
-    Activation, Conv2dSpec, Device, GpuContext, GpuOptions, KernelError, Pool2dSpec, PoolKind,
-    SgdConfig,
+    Activation, Device, DeviceKind, GpuContext, GpuOptions, KernelError, SgdConfig,
 };
+use fovea_test_support::lenet::{Arch, ConvLayer, HandNet};
+use fovea_test_support::{TestResult, gpu_under_test, test_device};
 use std::sync::Arc;
 use tensor::{SeededRng, Tensor};
 
-/// The shared GPU device, or `None` (after printing why) when there is none.
-fn gpu() -> Option<Device> {
-    gpu_under_test()
-}
-
 /// A private context, so counters are not disturbed by tests running in parallel.
-fn private_gpu() -> Option<Device> {
-    gpu()?;
+fn private_gpu() -> TestResult<Device> {
     let opts = GpuOptions {
         allow_software: true,
         ..GpuOptions::default()
     };
-    GpuContext::new(&opts)
-        .ok()
-        .map(|c| Device::Gpu(Arc::new(c)))
+    Ok(Device::Gpu(Arc::new(GpuContext::new(&opts)?)))
 }
 
-/// A small conv → sigmoid → avg-pool → linear → cross-entropy step with SGD, returning the loss
-/// and correct-count device scalars.
+/// The small net of these tests: conv(1→4, 5, pad 2) → sigmoid → avg-pool → linear(144→5) →
+/// cross-entropy, trained with SGD at lr 0.05 by test-support's hand-written step.
+fn small_net() -> Arch {
+    Arch {
+        input: [1, 12, 12],
+        convs: vec![ConvLayer {
+            out: 4,
+            kernel: 5,
+            padding: 2,
+        }],
+        linears: vec![5],
+    }
+}
+
+/// One step of the small net, returning the loss and correct-count device scalars.
 fn small_step(
-    dev: &Device,
-    params: &mut [conv_kernels::DeviceTensor],
+    net: &mut HandNet,
     x: &conv_kernels::DeviceTensor,
     labels: &conv_kernels::IndexTensor,
 ) -> TestResult<(conv_kernels::DeviceTensor, conv_kernels::DeviceTensor)> {
-    let n = x.dims()[0];
-    let conv = Conv2dSpec::new(1, 2);
-    let pool = Pool2dSpec::new(PoolKind::Avg, 2, 2, 0);
-    let a = dev.conv2d(x, &params[0], Some(&params[1]), &conv)?;
-    let s = dev.activation(&a, Activation::Sigmoid)?;
-    let q = dev.pool2d(&s, &pool)?.output;
-    let f = q.reshape(&[n, 4 * 6 * 6])?;
-    let logits = dev.linear(&f, &params[2], Some(&params[3]))?;
-    let ce = dev.softmax_cross_entropy(&logits, labels, true)?;
-    let lin = dev.linear_backward(
-        &f,
-        &params[2],
-        ce.grad_logits.as_ref().ok_or("no logits gradient")?,
-        conv_kernels::GradsWanted {
-            input: true,
-            weight: true,
-            bias: true,
-        },
-    )?;
-    let gq = lin
-        .input
-        .as_ref()
-        .ok_or("no input gradient")?
-        .reshape(q.dims())?;
-    let gs = dev.pool2d_backward(s.dims(), &gq, None, &pool)?;
-    let ga = dev.activation_backward(&s, &gs, Activation::Sigmoid)?;
-    let cg = dev.conv2d_backward(
-        x,
-        &params[0],
-        &ga,
-        &conv,
-        conv_kernels::GradsWanted {
-            input: false,
-            weight: true,
-            bias: true,
-        },
-    )?;
-    let grads = [
-        cg.weight.ok_or("no weight gradient")?,
-        cg.bias.ok_or("conv bias grad")?,
-        lin.weight.ok_or("no weight gradient")?,
-        lin.bias.ok_or("linear bias grad")?,
-    ];
-    let cfg = SgdConfig::plain(0.05);
-    for (p, g) in params.iter_mut().zip(&grads) {
-        dev.sgd_step(&cfg, p, g, None)?;
-    }
-    Ok((ce.loss, ce.correct))
+    let out = net.step(x, labels, 0.05)?;
+    Ok((out.loss, out.correct))
 }
 
-#[test]
-fn training_steps_reuse_buffers_and_read_back_only_scalars() -> TestResult {
-    let Some(dev) = private_gpu() else {
-        return Ok(());
-    };
+fn training_steps_reuse_buffers_and_read_back_only_scalars(_shared: &Device) -> TestResult {
+    let dev = private_gpu()?;
     let mut rng = SeededRng::new(7);
     let x = dev.upload(&Tensor::randn(&[8, 1, 12, 12], &mut rng)?)?;
     let labels = dev.upload_indices(&[0, 1, 2, 3, 4, 0, 1, 2])?;
@@ -103,17 +56,18 @@ fn training_steps_reuse_buffers_and_read_back_only_scalars() -> TestResult {
     for dims in [&[4, 1, 5, 5][..], &[4], &[5, 144], &[5]] {
         params.push(dev.upload(&Tensor::rand_uniform(dims, -0.3, 0.3, &mut rng)?)?);
     }
+    let mut net = HandNet::from_params(&dev, small_net(), params)?;
     let mut losses = Vec::new();
     {
         // Warm-up step: pipelines compiled, pool filled (its scalars dropped, as in a loop).
-        let (l, c) = small_step(&dev, &mut params, &x, &labels)?;
+        let (l, c) = small_step(&mut net, &x, &labels)?;
         losses.push(dev.read_scalar(&l)?);
         dev.read_scalar(&c)?;
     }
     let (pool0, xfer0) = (dev.pool_stats().ok_or("pool stats")?, dev.transfer_stats());
     let steps = 4;
     for _ in 0..steps {
-        let (l, c) = small_step(&dev, &mut params, &x, &labels)?;
+        let (l, c) = small_step(&mut net, &x, &labels)?;
         losses.push(dev.read_scalar(&l)?);
         let correct = dev.read_scalar(&c)?;
         assert!((0.0..=8.0).contains(&correct), "correct count {correct}");
@@ -140,12 +94,9 @@ fn training_steps_reuse_buffers_and_read_back_only_scalars() -> TestResult {
     );
     Ok(())
 }
+test_device!(training_steps_reuse_buffers_and_read_back_only_scalars: gpu);
 
-#[test]
-fn gpu_matches_cpu_over_training_steps() -> TestResult {
-    let Some(dev) = gpu() else {
-        return Ok(());
-    };
+fn gpu_matches_cpu_over_training_steps(dev: &Device) -> TestResult {
     let cpu = Device::cpu();
     let mut rng = SeededRng::new(3);
     let x = Tensor::randn(&[4, 1, 12, 12], &mut rng)?;
@@ -155,17 +106,18 @@ fn gpu_matches_cpu_over_training_steps() -> TestResult {
         host_params.push(Tensor::rand_uniform(dims, -0.3, 0.3, &mut rng)?);
     }
     let mut finals = Vec::new();
-    for d in [&cpu, &dev] {
-        let mut params: Vec<_> = host_params
+    for d in [&cpu, dev] {
+        let params: Vec<_> = host_params
             .iter()
             .map(|t| d.upload(t))
             .collect::<Result<_, _>>()?;
+        let mut net = HandNet::from_params(d, small_net(), params)?;
         let (xd, ld) = (d.upload(&x)?, d.upload_indices(&labels)?);
         for _ in 0..3 {
-            small_step(d, &mut params, &xd, &ld)?;
+            small_step(&mut net, &xd, &ld)?;
         }
         finals.push(
-            params
+            net.params()
                 .iter()
                 .map(|p| d.to_host(p))
                 .collect::<Result<Vec<_>, _>>()?,
@@ -178,12 +130,9 @@ fn gpu_matches_cpu_over_training_steps() -> TestResult {
     }
     Ok(())
 }
+test_device!(gpu_matches_cpu_over_training_steps: gpu);
 
-#[test]
-fn in_place_updates_do_not_touch_clones() -> TestResult {
-    let Some(dev) = gpu() else {
-        return Ok(());
-    };
+fn in_place_updates_do_not_touch_clones(dev: &Device) -> TestResult {
     let w = Tensor::new(tensor::Shape::new(&[3])?, vec![1.0, 2.0, 3.0])?;
     let mut p = dev.upload(&w)?;
     let saved = p.clone();
@@ -199,12 +148,9 @@ fn in_place_updates_do_not_touch_clones() -> TestResult {
     assert_eq!(dev.to_host(&saved)?.data(), &[1.0, 2.0, 3.0]);
     Ok(())
 }
+test_device!(in_place_updates_do_not_touch_clones: gpu);
 
-#[test]
-fn host_and_gpu_tensors_do_not_mix() -> TestResult {
-    let Some(dev) = gpu() else {
-        return Ok(());
-    };
+fn host_and_gpu_tensors_do_not_mix(dev: &Device) -> TestResult {
     let cpu = Device::cpu();
     let t = Tensor::new(tensor::Shape::new(&[2, 2])?, vec![1.0, 2.0, 3.0, 4.0])?;
     let (on_gpu, on_cpu) = (dev.upload(&t)?, cpu.upload(&t)?);
@@ -230,12 +176,9 @@ fn host_and_gpu_tensors_do_not_mix() -> TestResult {
     ));
     Ok(())
 }
+test_device!(host_and_gpu_tensors_do_not_mix: gpu);
 
-#[test]
-fn tensors_past_the_binding_limit_are_rejected() -> TestResult {
-    let Some(dev) = gpu() else {
-        return Ok(());
-    };
+fn tensors_past_the_binding_limit_are_rejected(dev: &Device) -> TestResult {
     let limit = dev.gpu_context().ok_or("gpu context")?.max_tensor_bytes();
     let too_many = (limit / 4 + 1) as usize;
     match dev.zeros(&[too_many]) {
@@ -248,30 +191,25 @@ fn tensors_past_the_binding_limit_are_rejected() -> TestResult {
         other => Err(format!("expected TooLarge, got {other:?}").into()),
     }
 }
+test_device!(tensors_past_the_binding_limit_are_rejected: gpu);
 
-#[test]
-fn large_sums_use_several_reduction_levels() -> TestResult {
-    let Some(dev) = gpu() else {
-        return Ok(());
-    };
+fn large_sums_use_several_reduction_levels(dev: &Device) -> TestResult {
     // 3·2^20 ones: three levels of 1024-wide partial sums, exact in f32.
     let n = 3 << 20;
     let s = dev.read_scalar(&dev.sum(&dev.full(&[n], 1.0)?)?)?;
     assert_eq!(s, n as f32);
     Ok(())
 }
+test_device!(large_sums_use_several_reduction_levels: gpu);
 
-#[test]
-fn empty_tensors_are_fine() -> TestResult {
-    let Some(dev) = gpu() else {
-        return Ok(());
-    };
+fn empty_tensors_are_fine(dev: &Device) -> TestResult {
     let e = dev.zeros(&[0, 3])?;
     let y = dev.activation(&e, Activation::Tanh)?;
     assert_eq!(dev.to_host(&y)?.numel(), 0);
     assert_eq!(dev.read_scalar(&dev.sum(&e)?)?, 0.0);
     Ok(())
 }
+test_device!(empty_tensors_are_fine: gpu);
 
 #[test]
 fn device_selection() -> TestResult {
@@ -280,14 +218,14 @@ fn device_selection() -> TestResult {
     assert!(Device::select("tpu").is_err());
     let auto = Device::auto();
     assert!(!auto.reason.is_empty() && !auto.reason.contains('\n'));
-    if let Some(dev) = gpu() {
+    if let Some(dev) = gpu_under_test() {
         let info = dev.gpu_context().ok_or("gpu context")?.info().clone();
         assert!(
             ["Vulkan", "Metal", "Dx12"].contains(&info.backend.as_str()),
             "{info:?}"
         );
         // A software adapter is only taken by auto() when FOVEA_DEVICE=gpu asks for it.
-        let asked = std::env::var("FOVEA_DEVICE").is_ok_and(|v| v.eq_ignore_ascii_case("gpu"));
+        let asked = matches!(DeviceKind::from_env(), Some(Ok(DeviceKind::Gpu)));
         if info.software && !asked {
             assert!(!auto.device.is_gpu(), "{}", auto.reason);
         }

@@ -1,8 +1,6 @@
 //! Fetching: cache, system directory and mirrors, all local. Mirrors are HTTP servers on
 //! 127.0.0.1 started by the tests; no test touches the network.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -11,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{gz, spec_for, synthetic_files, write};
 use datasets::checksum::md5_hex;
 use datasets::{
     DatasetError, DatasetSpec, FetchOptions, STANDARD_FILES, Source, Split, fetch, resolve_data_dir,
 };
+use fovea_test_support::idx::{gz, spec_for, synthetic_files, write};
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {

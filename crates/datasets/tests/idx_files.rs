@@ -1,12 +1,10 @@
 //! IDX files on disk: every element type, gz and raw, and every kind of corruption.
 
-mod common;
-
 use std::path::Path;
 
-use common::{gz, images_idx, labels_idx, write};
 use datasets::idx::{parse_idx, read_idx_bytes};
 use datasets::{Dataset, DatasetError, ElementType, IdxArray, IdxData, Split, read_idx};
+use fovea_test_support::idx::{gz, images_idx, labels_idx, write};
 
 fn every_type() -> Vec<IdxArray> {
     let dims = vec![2, 3, 4];

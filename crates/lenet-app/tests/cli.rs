@@ -595,7 +595,7 @@ fn real_data_one_epoch_on_the_cpu() {
 
 #[test]
 fn real_data_one_epoch_on_the_gpu() {
-    if conv_kernels::testing::gpu_under_test().is_none() {
+    if fovea_test_support::gpu_under_test().is_none() {
         return;
     }
     real_data_epoch("gpu");

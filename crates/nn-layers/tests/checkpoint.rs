@@ -1,11 +1,9 @@
 //! Checkpoints: round trips (F32 and F16), exact resumption, PyTorch files, and every kind of
 //! bad file reported as an error that lists what is wrong.
 
-mod common;
-
 use autograd::Tape;
-use common::for_each_device;
 use conv_kernels::{AdamConfig, Device, SgdConfig};
+use fovea_test_support::test_device;
 use nn_layers::checkpoint::{self, TrainingState};
 use nn_layers::{
     Adam, Dropout, Module, NnError, Optimizer, Sequential, Sgd, StateDict, StateTensor, lenet, loss,
@@ -61,71 +59,67 @@ fn max_diff(a: &StateDict, b: &StateDict) -> f32 {
         .fold(0.0, f32::max)
 }
 
-#[test]
-fn round_trip_f32_is_exact_and_resumes_identically() {
-    for_each_device(|dev| -> R {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("ckpt.safetensors");
-        let cfg = SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            nesterov: true,
-        };
-        let net = lenet::seed(dev, &mut SeededRng::new(1))?;
-        let mut opt = Sgd::new(dev, net.named_parameters(), cfg)?;
-        train_step(dev, &net, &mut opt, 10);
-        checkpoint::save(&path, dev, &net, Some(&opt), &state(), FloatStorage::F32)?;
+fn round_trip_f32_is_exact_and_resumes_identically(dev: &Device) -> R {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ckpt.safetensors");
+    let cfg = SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        nesterov: true,
+    };
+    let net = lenet::seed(dev, &mut SeededRng::new(1))?;
+    let mut opt = Sgd::new(dev, net.named_parameters(), cfg)?;
+    train_step(dev, &net, &mut opt, 10);
+    checkpoint::save(&path, dev, &net, Some(&opt), &state(), FloatStorage::F32)?;
 
-        let net2 = lenet::seed(dev, &mut SeededRng::new(2))?;
-        let mut opt2 = Sgd::new(dev, net2.named_parameters(), cfg)?;
-        let got = checkpoint::load(&path, dev, &net2, Some(&mut opt2))?;
-        assert_eq!(got, state());
-        assert_eq!(max_diff(&net.state_dict(dev)?, &net2.state_dict(dev)?), 0.0);
+    let net2 = lenet::seed(dev, &mut SeededRng::new(2))?;
+    let mut opt2 = Sgd::new(dev, net2.named_parameters(), cfg)?;
+    let got = checkpoint::load(&path, dev, &net2, Some(&mut opt2))?;
+    assert_eq!(got, state());
+    assert_eq!(max_diff(&net.state_dict(dev)?, &net2.state_dict(dev)?), 0.0);
 
-        // Same momentum buffers: the next step is identical.
-        let l1 = train_step(dev, &net, &mut opt, 11);
-        let l2 = train_step(dev, &net2, &mut opt2, 11);
-        assert_eq!(l1, l2);
-        assert_eq!(max_diff(&net.state_dict(dev)?, &net2.state_dict(dev)?), 0.0);
-        Ok(())
-    });
+    // Same momentum buffers: the next step is identical.
+    let l1 = train_step(dev, &net, &mut opt, 11);
+    let l2 = train_step(dev, &net2, &mut opt2, 11);
+    assert_eq!(l1, l2);
+    assert_eq!(max_diff(&net.state_dict(dev)?, &net2.state_dict(dev)?), 0.0);
+    Ok(())
 }
+test_device!(round_trip_f32_is_exact_and_resumes_identically);
 
-#[test]
-fn round_trip_f16_is_close_and_adam_state_survives() {
-    for_each_device(|dev| -> R {
-        let dir = tempfile::tempdir()?;
-        let (p32, p16) = (
-            dir.path().join("a.safetensors"),
-            dir.path().join("b.safetensors"),
-        );
-        let net = lenet::modern(dev, &mut SeededRng::new(3))?;
-        let mut opt = Adam::new(dev, net.named_parameters(), AdamConfig::default())?;
-        train_step(dev, &net, &mut opt, 20);
-        train_step(dev, &net, &mut opt, 21);
-        checkpoint::save(&p32, dev, &net, Some(&opt), &state(), FloatStorage::F32)?;
-        checkpoint::save(&p16, dev, &net, Some(&opt), &state(), FloatStorage::F16)?;
-        let (s32, s16) = (
-            std::fs::metadata(&p32)?.len(),
-            std::fs::metadata(&p16)?.len(),
-        );
-        assert!(s16 * 10 < s32 * 6, "f16 {s16} bytes vs f32 {s32}");
+fn round_trip_f16_is_close_and_adam_state_survives(dev: &Device) -> R {
+    let dir = tempfile::tempdir()?;
+    let (p32, p16) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    let net = lenet::modern(dev, &mut SeededRng::new(3))?;
+    let mut opt = Adam::new(dev, net.named_parameters(), AdamConfig::default())?;
+    train_step(dev, &net, &mut opt, 20);
+    train_step(dev, &net, &mut opt, 21);
+    checkpoint::save(&p32, dev, &net, Some(&opt), &state(), FloatStorage::F32)?;
+    checkpoint::save(&p16, dev, &net, Some(&opt), &state(), FloatStorage::F16)?;
+    let (s32, s16) = (
+        std::fs::metadata(&p32)?.len(),
+        std::fs::metadata(&p16)?.len(),
+    );
+    assert!(s16 * 10 < s32 * 6, "f16 {s16} bytes vs f32 {s32}");
 
-        let net2 = lenet::modern(dev, &mut SeededRng::new(4))?;
-        let mut opt2 = Adam::new(dev, net2.named_parameters(), AdamConfig::default())?;
-        checkpoint::load(&p16, dev, &net2, Some(&mut opt2))?;
-        assert_eq!(opt2.steps(), 2);
-        let (a, b) = (net.state_dict(dev)?, net2.state_dict(dev)?);
-        for (n, t) in &a {
-            // f16 keeps 11 significant bits: relative error <= 2^-11.
-            let (t, u) = (t.as_f32().unwrap(), b[n].as_f32().unwrap());
-            t.allclose(u, 4.9e-4, 1e-7)
-                .map_err(|m| format!("{n}: {m}"))?;
-        }
-        Ok(())
-    });
+    let net2 = lenet::modern(dev, &mut SeededRng::new(4))?;
+    let mut opt2 = Adam::new(dev, net2.named_parameters(), AdamConfig::default())?;
+    checkpoint::load(&p16, dev, &net2, Some(&mut opt2))?;
+    assert_eq!(opt2.steps(), 2);
+    let (a, b) = (net.state_dict(dev)?, net2.state_dict(dev)?);
+    for (n, t) in &a {
+        // f16 keeps 11 significant bits: relative error <= 2^-11.
+        let (t, u) = (t.as_f32().unwrap(), b[n].as_f32().unwrap());
+        t.allclose(u, 4.9e-4, 1e-7)
+            .map_err(|m| format!("{n}: {m}"))?;
+    }
+    Ok(())
 }
+test_device!(round_trip_f16_is_close_and_adam_state_survives);
 
 #[test]
 fn params_only_load_ignores_optimizer_state_and_dropout_rng_is_restored() -> R {

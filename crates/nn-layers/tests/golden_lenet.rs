@@ -2,13 +2,11 @@
 //! variant with Adam (lr 1e-3), replayed step by step from the stored initial parameters.
 //! Logits, loss, every gradient and the final parameters must match within the case tolerance.
 
-mod common;
-
 use autograd::Tape;
-use common::for_each_device;
 use conv_kernels::{AdamConfig, Device, SgdConfig};
+use fovea_test_support::golden::{self, GoldenCase};
+use fovea_test_support::test_device;
 use nn_layers::{Adam, Module, Optimizer, Sgd, StateDict, lenet, loss};
-use tensor::golden::{self, GoldenCase, GoldenOp};
 use tensor::{SeededRng, Tensor};
 
 type R = Result<(), Box<dyn std::error::Error>>;
@@ -87,9 +85,8 @@ fn replay(dev: &Device, case: &GoldenCase) -> R {
     Ok(())
 }
 
-#[test]
-fn lenet_seed_sgd_and_modern_adam_match_pytorch() {
-    let cases = golden::load_cases(GoldenOp::LenetTrainSteps).unwrap();
+fn lenet_seed_sgd_and_modern_adam_match_pytorch(dev: &Device) -> R {
+    let cases = golden::cases("lenet_train_steps").map_err(|e| e.to_string())?;
     let models: Vec<_> = cases
         .iter()
         .map(|c| c.param_str("model").unwrap())
@@ -98,10 +95,10 @@ fn lenet_seed_sgd_and_modern_adam_match_pytorch() {
         models.contains(&"seed") && models.contains(&"modern"),
         "{models:?}"
     );
-    for_each_device(|dev| {
-        for case in &cases {
-            replay(dev, case).map_err(|e| format!("{}: {e}", case.name))?;
-        }
-        Ok(())
-    });
+    golden::replay(dev, "lenet_train_steps", |dev, case| {
+        replay(dev, case).map_err(|e| format!("{}: {e}", case.name))
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(())
 }
+test_device!(lenet_seed_sgd_and_modern_adam_match_pytorch);

@@ -1,15 +1,15 @@
 //! Layers, modules and training behaviour.
 
-mod common;
-
 use autograd::Tape;
-use common::for_each_device;
 use conv_kernels::{Conv2dSpec, Device, SgdConfig};
+use fovea_test_support::test_device;
 use nn_layers::{
     Conv2d, Dropout, Flatten, LayerInfo, Linear, MaxPool2d, Module, NnError, Optimizer, ReLU,
     Reshape, Sequential, Sgd, StateDict, Tanh, lenet, loss,
 };
 use tensor::{SeededRng, Tensor};
+
+type R = Result<(), Box<dyn std::error::Error>>;
 
 #[test]
 fn sequential_names_match_pytorch_and_nest() {
@@ -79,34 +79,32 @@ fn reshape_infers_minus_one_and_rejects_bad_views() {
     assert!(Reshape::new(&[3, 7]).output_dims(&[2, 784]).is_err());
 }
 
-#[test]
-fn dropout_masks_in_training_and_passes_through_in_eval() {
-    for_each_device(|dev| {
-        let mut d = Dropout::new(0.25, 3)?;
-        let tape = Tape::new(dev);
-        let x = tape.leaf(dev.upload(&Tensor::ones(&[40, 50])?)?);
-        let y = dev.to_host(d.forward(&x)?.value())?;
-        let kept = y.data().iter().filter(|&&v| v != 0.0).count() as f32 / 2000.0;
-        assert!((kept - 0.75).abs() < 0.04, "kept {kept}");
-        assert!(
-            y.data()
-                .iter()
-                .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6)
-        );
-        // The gradient goes through the same mask.
-        let y_var = d.forward(&x)?;
-        let mask = dev.to_host(y_var.value())?;
-        let grads = y_var.backward_with(dev.full(&[40, 50], 1.0)?)?;
-        assert_eq!(dev.to_host(grads.get(&x).unwrap())?.data(), mask.data());
+fn dropout_masks_in_training_and_passes_through_in_eval(dev: &Device) -> R {
+    let mut d = Dropout::new(0.25, 3)?;
+    let tape = Tape::new(dev);
+    let x = tape.leaf(dev.upload(&Tensor::ones(&[40, 50])?)?);
+    let y = dev.to_host(d.forward(&x)?.value())?;
+    let kept = y.data().iter().filter(|&&v| v != 0.0).count() as f32 / 2000.0;
+    assert!((kept - 0.75).abs() < 0.04, "kept {kept}");
+    assert!(
+        y.data()
+            .iter()
+            .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6)
+    );
+    // The gradient goes through the same mask.
+    let y_var = d.forward(&x)?;
+    let mask = dev.to_host(y_var.value())?;
+    let grads = y_var.backward_with(dev.full(&[40, 50], 1.0)?)?;
+    assert_eq!(dev.to_host(grads.get(&x).unwrap())?.data(), mask.data());
 
-        d.eval();
-        let tape = Tape::new(dev);
-        let x = tape.constant(dev.upload(&Tensor::ones(&[3, 3])?)?);
-        assert_eq!(dev.to_host(d.forward(&x)?.value())?.sum(), 9.0);
-        assert!(Dropout::new(1.5, 0).is_err());
-        Ok(())
-    });
+    d.eval();
+    let tape = Tape::new(dev);
+    let x = tape.constant(dev.upload(&Tensor::ones(&[3, 3])?)?);
+    assert_eq!(dev.to_host(d.forward(&x)?.value())?.sum(), 9.0);
+    assert!(Dropout::new(1.5, 0).is_err());
+    Ok(())
 }
+test_device!(dropout_masks_in_training_and_passes_through_in_eval);
 
 #[test]
 fn training_mode_propagates_through_sequential() {
@@ -181,35 +179,33 @@ fn load_state_dict_reports_everything_and_changes_nothing() {
     );
 }
 
-#[test]
-fn both_lenets_learn_a_small_batch() {
-    for_each_device(|dev| {
-        for variant in [lenet::Variant::Seed, lenet::Variant::Modern] {
-            let mut rng = SeededRng::new(4);
-            let net = lenet::build(variant, dev, &mut rng)?;
-            let lr = if variant == lenet::Variant::Seed {
-                0.9
-            } else {
-                0.05
-            };
-            let mut opt = Sgd::new(dev, net.named_parameters(), SgdConfig::plain(lr))?;
-            let x = dev.upload(&Tensor::rand_uniform(&[16, 1, 28, 28], 0.0, 1.0, &mut rng)?)?;
-            let labels: Vec<u32> = (0..16).map(|i| (i % 2) as u32).collect();
-            let labels = dev.upload_indices(&labels)?;
-            let mut losses = Vec::new();
-            for _ in 0..30 {
-                let tape = Tape::new(dev);
-                let out = loss::cross_entropy(&net.forward(&tape.constant(x.clone()))?, &labels)?;
-                let grads = out.loss.backward()?;
-                opt.step(&grads)?;
-                losses.push(dev.read_scalar(out.loss.value())?);
-            }
-            let (first, last) = (losses[0], *losses.last().unwrap());
-            assert!(last < 0.8 * first, "{variant:?}: {losses:?}");
+fn both_lenets_learn_a_small_batch(dev: &Device) -> R {
+    for variant in [lenet::Variant::Seed, lenet::Variant::Modern] {
+        let mut rng = SeededRng::new(4);
+        let net = lenet::build(variant, dev, &mut rng)?;
+        let lr = if variant == lenet::Variant::Seed {
+            0.9
+        } else {
+            0.05
+        };
+        let mut opt = Sgd::new(dev, net.named_parameters(), SgdConfig::plain(lr))?;
+        let x = dev.upload(&Tensor::rand_uniform(&[16, 1, 28, 28], 0.0, 1.0, &mut rng)?)?;
+        let labels: Vec<u32> = (0..16).map(|i| (i % 2) as u32).collect();
+        let labels = dev.upload_indices(&labels)?;
+        let mut losses = Vec::new();
+        for _ in 0..30 {
+            let tape = Tape::new(dev);
+            let out = loss::cross_entropy(&net.forward(&tape.constant(x.clone()))?, &labels)?;
+            let grads = out.loss.backward()?;
+            opt.step(&grads)?;
+            losses.push(dev.read_scalar(out.loss.value())?);
         }
-        Ok(())
-    });
+        let (first, last) = (losses[0], *losses.last().unwrap());
+        assert!(last < 0.8 * first, "{variant:?}: {losses:?}");
+    }
+    Ok(())
 }
+test_device!(both_lenets_learn_a_small_batch);
 
 #[test]
 fn evaluation_under_no_grad_records_nothing() {

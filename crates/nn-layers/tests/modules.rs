@@ -1,11 +1,9 @@
 //! Composable modules: custom structs get nested names, state dicts with buffers, checkpoints,
 //! train/eval and RNG state from `visit` alone; models and parameters are `Send`.
 
-mod common;
-
 use autograd::{Param, Tape};
-use common::for_each_device;
 use conv_kernels::{Conv2dSpec, Device, SgdConfig};
+use fovea_test_support::test_device;
 use nn_layers::checkpoint::{self, TrainingState};
 use nn_layers::{
     Buffer, BufferKind, Conv2d, Dropout, Flatten, Linear, Module, ModuleVisitor, NnError,
@@ -222,94 +220,90 @@ fn train_and_eval_reach_every_nested_module() {
     assert_eq!(ReLU.training_mode(), None);
 }
 
-#[test]
-fn buffers_round_trip_through_state_dict_and_load_state_dict() {
-    for_each_device(|dev| -> R {
-        let net = Net::new(dev, 2)?;
-        let tape = Tape::new(dev);
-        for s in 0..3 {
-            net.forward(&input(dev, &tape, s))?;
-        }
-        let sd = net.state_dict(dev)?;
-        assert_eq!(sd["bn.num_batches_tracked"].as_i64(), Some(3));
-        assert_eq!(sd["bn.running_mean"].as_f32().unwrap().data(), [3.0, 3.0]);
+fn buffers_round_trip_through_state_dict_and_load_state_dict(dev: &Device) -> R {
+    let net = Net::new(dev, 2)?;
+    let tape = Tape::new(dev);
+    for s in 0..3 {
+        net.forward(&input(dev, &tape, s))?;
+    }
+    let sd = net.state_dict(dev)?;
+    assert_eq!(sd["bn.num_batches_tracked"].as_i64(), Some(3));
+    assert_eq!(sd["bn.running_mean"].as_f32().unwrap().data(), [3.0, 3.0]);
 
-        let other = Net::new(dev, 3)?;
-        assert_ne!(other.state_dict(dev)?, sd);
-        other.load_state_dict(dev, &sd)?;
-        assert_eq!(other.state_dict(dev)?, sd);
-        assert_eq!(other.bn.num_batches_tracked.get_i64()?, 3);
+    let other = Net::new(dev, 3)?;
+    assert_ne!(other.state_dict(dev)?, sd);
+    other.load_state_dict(dev, &sd)?;
+    assert_eq!(other.state_dict(dev)?, sd);
+    assert_eq!(other.bn.num_batches_tracked.get_i64()?, 3);
 
-        // Strict: a missing buffer, an extra one and a counter given as a float, all at once;
-        // nothing changes.
-        let fresh = Net::new(dev, 4)?;
-        let before = fresh.state_dict(dev)?;
-        let mut bad = sd.clone();
-        bad.remove("bn.running_var");
-        bad.insert("bn.num_batches_tracked".into(), Tensor::zeros(&[])?.into());
-        bad.insert("bn2.running_mean".into(), Tensor::zeros(&[2])?.into());
-        let err = fresh.load_state_dict(dev, &bad).unwrap_err();
-        let NnError::StateMismatch { mismatches, .. } = &err else {
-            panic!("{err}");
-        };
-        assert_eq!(mismatches.missing, ["bn.running_var"]);
-        assert_eq!(mismatches.unexpected, ["bn2.running_mean"]);
-        assert_eq!(
-            mismatches.wrong_dtype,
-            [(
-                "bn.num_batches_tracked".to_string(),
-                "F32".to_string(),
-                "I64".to_string()
-            )]
-        );
-        assert_eq!(fresh.state_dict(dev)?, before);
-        Ok(())
-    });
+    // Strict: a missing buffer, an extra one and a counter given as a float, all at once;
+    // nothing changes.
+    let fresh = Net::new(dev, 4)?;
+    let before = fresh.state_dict(dev)?;
+    let mut bad = sd.clone();
+    bad.remove("bn.running_var");
+    bad.insert("bn.num_batches_tracked".into(), Tensor::zeros(&[])?.into());
+    bad.insert("bn2.running_mean".into(), Tensor::zeros(&[2])?.into());
+    let err = fresh.load_state_dict(dev, &bad).unwrap_err();
+    let NnError::StateMismatch { mismatches, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(mismatches.missing, ["bn.running_var"]);
+    assert_eq!(mismatches.unexpected, ["bn2.running_mean"]);
+    assert_eq!(
+        mismatches.wrong_dtype,
+        [(
+            "bn.num_batches_tracked".to_string(),
+            "F32".to_string(),
+            "I64".to_string()
+        )]
+    );
+    assert_eq!(fresh.state_dict(dev)?, before);
+    Ok(())
 }
+test_device!(buffers_round_trip_through_state_dict_and_load_state_dict);
 
-#[test]
-fn buffers_params_and_rng_round_trip_through_a_checkpoint_file() {
-    for_each_device(|dev| -> R {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("net.safetensors");
-        let net = Net::new(dev, 5)?;
-        let mut opt = Sgd::new(dev, net.named_parameters(), SgdConfig::plain(0.1))?;
-        let labels = dev.upload_indices(&[0, 2])?;
-        for s in 0..2 {
-            let tape = Tape::new(dev);
-            let out = loss::cross_entropy(&net.forward(&input(dev, &tape, s))?, &labels)?;
-            opt.step(&out.loss.backward()?)?;
-        }
-        checkpoint::save(
-            &path,
-            dev,
-            &net,
-            Some(&opt),
-            &TrainingState::default(),
-            FloatStorage::F32,
-        )?;
-        // PyTorch's layout: the counter is an int64 scalar.
-        let file = TensorFile::open(&path)?;
-        assert_eq!(file.dtype("bn.num_batches_tracked")?, "I64");
-        assert!(file.dims("bn.num_batches_tracked")?.is_empty());
-        assert_eq!(file.i64("bn.num_batches_tracked")?.1, [2]);
-        assert_eq!(file.dtype("bn.running_mean")?, "F32");
-
-        let net2 = Net::new(dev, 6)?;
-        let mut opt2 = Sgd::new(dev, net2.named_parameters(), SgdConfig::plain(0.1))?;
-        checkpoint::load(&path, dev, &net2, Some(&mut opt2))?;
-        assert_eq!(net2.state_dict(dev)?, net.state_dict(dev)?);
-        assert_eq!(net2.rng_states(), net.rng_states());
-        // Same generator state: the next dropout masks, hence outputs, are identical.
+fn buffers_params_and_rng_round_trip_through_a_checkpoint_file(dev: &Device) -> R {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("net.safetensors");
+    let net = Net::new(dev, 5)?;
+    let mut opt = Sgd::new(dev, net.named_parameters(), SgdConfig::plain(0.1))?;
+    let labels = dev.upload_indices(&[0, 2])?;
+    for s in 0..2 {
         let tape = Tape::new(dev);
-        let x = input(dev, &tape, 9);
-        assert_eq!(
-            dev.to_host(net.forward(&x)?.value())?,
-            dev.to_host(net2.forward(&x)?.value())?
-        );
-        Ok(())
-    });
+        let out = loss::cross_entropy(&net.forward(&input(dev, &tape, s))?, &labels)?;
+        opt.step(&out.loss.backward()?)?;
+    }
+    checkpoint::save(
+        &path,
+        dev,
+        &net,
+        Some(&opt),
+        &TrainingState::default(),
+        FloatStorage::F32,
+    )?;
+    // PyTorch's layout: the counter is an int64 scalar.
+    let file = TensorFile::open(&path)?;
+    assert_eq!(file.dtype("bn.num_batches_tracked")?, "I64");
+    assert!(file.dims("bn.num_batches_tracked")?.is_empty());
+    assert_eq!(file.i64("bn.num_batches_tracked")?.1, [2]);
+    assert_eq!(file.dtype("bn.running_mean")?, "F32");
+
+    let net2 = Net::new(dev, 6)?;
+    let mut opt2 = Sgd::new(dev, net2.named_parameters(), SgdConfig::plain(0.1))?;
+    checkpoint::load(&path, dev, &net2, Some(&mut opt2))?;
+    assert_eq!(net2.state_dict(dev)?, net.state_dict(dev)?);
+    assert_eq!(net2.rng_states(), net.rng_states());
+    // Same generator state: the next dropout masks, hence outputs, are identical.
+    let tape = Tape::new(dev);
+    let x = input(dev, &tape, 9);
+    assert_eq!(
+        dev.to_host(net.forward(&x)?.value())?,
+        dev.to_host(net2.forward(&x)?.value())?
+    );
+    Ok(())
 }
+test_device!(buffers_params_and_rng_round_trip_through_a_checkpoint_file);
 
 /// `net`'s state dict written as `safetensors.torch.save_file` does, after `edit`.
 fn torch_file(

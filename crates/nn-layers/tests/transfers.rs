@@ -2,15 +2,13 @@
 //! proven with the backend's transfer counters.
 
 use autograd::Tape;
-use conv_kernels::{AdamConfig, SgdConfig};
+use conv_kernels::{AdamConfig, Device, SgdConfig};
+use fovea_test_support::test_device;
 use nn_layers::{Adam, Module, Optimizer, Sgd, lenet, loss};
 use tensor::{SeededRng, Tensor};
 
-#[test]
-fn a_gpu_training_step_reads_back_only_two_scalars() {
-    let Some(dev) = conv_kernels::testing::gpu_under_test() else {
-        return;
-    };
+fn a_gpu_training_step_reads_back_only_two_scalars(dev: &Device) {
+    let dev = dev.clone();
     eprintln!("transfer counters on {}", dev.name());
     for variant in [lenet::Variant::Seed, lenet::Variant::Modern] {
         let mut rng = SeededRng::new(0);
@@ -58,3 +56,4 @@ fn a_gpu_training_step_reads_back_only_two_scalars() {
         }
     }
 }
+test_device!(a_gpu_training_step_reads_back_only_two_scalars: gpu);

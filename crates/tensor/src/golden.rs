@@ -1,14 +1,20 @@
 //! Golden cases computed with PyTorch: the final word on what "correct" means.
 //!
 //! A golden directory holds `manifest.json` plus one `<case>.safetensors` per case (format in
-//! `../shared/golden/README.md`). [`Golden::open`] reads any such directory; [`Golden::open_default`]
-//! reads `$FOVEA_GOLDEN_DIR`, else `<workspace root>/../shared/golden`. An unknown op, a missing
-//! tensor or a stored shape that disagrees with the manifest is an error, never a skip.
+//! `../shared/golden/README.md`). [`Golden::open`] reads any such directory; [`default_dirs`]
+//! lists the directories tests read: `$FOVEA_GOLDEN_DIR` (several, separated by `:`), else
+//! `../shared/golden` and `../shared/golden-cnn` beside the workspace.
+//!
+//! Op names are plain strings (the manifest's `op`): this crate names no op, and a directory may
+//! hold ops nobody replays yet. A directory without cases of some op is no error (that op's list
+//! is empty); a missing tensor or a stored shape that disagrees with the manifest is an error,
+//! never a skip. Whether a set covers the ops it should is a test of that set.
 //!
 //! ```no_run
-//! use tensor::golden::{self, GoldenOp};
+//! use tensor::golden;
 //!
-//! for case in golden::load_cases(GoldenOp::Relu)? {
+//! // Every `relu` case of every golden directory.
+//! for case in golden::load_cases("relu")? {
 //!     let x = case.tensor("x")?;
 //!     let y = x.map(|v| v.max(0.0));
 //!     case.compare("y", &y)?;
@@ -23,82 +29,18 @@ use crate::tensor::Tensor;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// Environment variable naming a golden directory that replaces the default one.
+/// Environment variable listing the golden directories (separated by `:`) that replace the
+/// default ones; relative entries are taken from the workspace root.
 pub const GOLDEN_DIR_ENV: &str = "FOVEA_GOLDEN_DIR";
+
+/// The default golden directories, relative to the workspace root.
+pub const DEFAULT_DIRS: [&str; 2] = ["../shared/golden", "../shared/golden-cnn"];
 
 /// The manifest format version this reader understands.
 pub const FORMAT: u64 = 1;
-
-/// The operation a golden case exercises (the manifest's `op`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GoldenOp {
-    /// `conv2d`: forward and backward of a 2-D convolution.
-    Conv2d,
-    /// `avg_pool2d`: average pooling forward and backward.
-    AvgPool2d,
-    /// `max_pool2d`: max pooling forward and backward.
-    MaxPool2d,
-    /// `linear`: `y = x @ weight.T + bias` forward and backward.
-    Linear,
-    /// `sigmoid` activation forward and backward.
-    Sigmoid,
-    /// `relu` activation forward and backward.
-    Relu,
-    /// `tanh` activation forward and backward.
-    Tanh,
-    /// `cross_entropy`: mean softmax cross-entropy and its gradient.
-    CrossEntropy,
-    /// `optimizer`: several SGD or Adam steps on one parameter.
-    Optimizer,
-    /// `lenet_train_steps`: a few full LeNet training steps.
-    LenetTrainSteps,
-}
-
-impl GoldenOp {
-    /// Every op, in manifest-README order.
-    pub const ALL: [GoldenOp; 10] = [
-        GoldenOp::Conv2d,
-        GoldenOp::AvgPool2d,
-        GoldenOp::MaxPool2d,
-        GoldenOp::Linear,
-        GoldenOp::Sigmoid,
-        GoldenOp::Relu,
-        GoldenOp::Tanh,
-        GoldenOp::CrossEntropy,
-        GoldenOp::Optimizer,
-        GoldenOp::LenetTrainSteps,
-    ];
-
-    /// The op's name as the manifest spells it (`conv2d`, `avg_pool2d`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GoldenOp::Conv2d => "conv2d",
-            GoldenOp::AvgPool2d => "avg_pool2d",
-            GoldenOp::MaxPool2d => "max_pool2d",
-            GoldenOp::Linear => "linear",
-            GoldenOp::Sigmoid => "sigmoid",
-            GoldenOp::Relu => "relu",
-            GoldenOp::Tanh => "tanh",
-            GoldenOp::CrossEntropy => "cross_entropy",
-            GoldenOp::Optimizer => "optimizer",
-            GoldenOp::LenetTrainSteps => "lenet_train_steps",
-        }
-    }
-
-    /// The op with manifest name `name`, if it is one this crate knows.
-    pub fn from_name(name: &str) -> Option<GoldenOp> {
-        GoldenOp::ALL.into_iter().find(|op| op.as_str() == name)
-    }
-}
-
-impl fmt::Display for GoldenOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Element-wise tolerance of a case: `|got - want| <= atol + rtol * |want|`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -164,8 +106,10 @@ struct RawManifest {
 pub struct GoldenCase {
     /// Case name (also the stem of its `.safetensors` file).
     pub name: String,
-    /// The op exercised.
-    pub op: GoldenOp,
+    /// The op exercised, as the manifest names it (`conv2d`, `batch_norm2d`, ...).
+    pub op: String,
+    /// The golden directory the case was read from.
+    pub dir: PathBuf,
     /// The op's settings, as written in the manifest (a JSON object).
     pub params: Value,
     /// Names of the tensors fed forward.
@@ -322,14 +266,15 @@ fn as_usize(v: &Value) -> Option<usize> {
 pub struct Golden {
     dir: PathBuf,
     made_with: String,
-    cases: Vec<(GoldenOp, RawCase)>,
+    cases: Vec<RawCase>,
 }
 
 impl Golden {
     /// Opens the golden directory `dir` (any directory in the manifest format).
     ///
-    /// Fails on an unreadable or malformed manifest, an unknown format version or op, a duplicate
-    /// or path-like case name, or a case whose input/upstream/output names lack a shape.
+    /// Fails on an unreadable or malformed manifest, an unknown format version, an op name that
+    /// is not lower-case `snake_case`, a duplicate or path-like case name, or a case whose
+    /// input/upstream/output names lack a shape. Which ops appear is not checked here.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let manifest_path = dir.join("manifest.json");
@@ -339,7 +284,7 @@ impl Golden {
         };
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
             file_err(format!(
-                "cannot read the golden manifest ({e}); set {GOLDEN_DIR_ENV} to a golden directory"
+                "cannot read the golden manifest ({e}); set {GOLDEN_DIR_ENV} to golden directories separated by `:`"
             ))
         })?;
         let raw: RawManifest =
@@ -364,14 +309,12 @@ impl Golden {
             if !seen.insert(case.name.clone()) {
                 return Err(err("case listed twice in the manifest".into()));
             }
-            let op = GoldenOp::from_name(&case.op).ok_or_else(|| {
-                let known: Vec<_> = GoldenOp::ALL.iter().map(|op| op.as_str()).collect();
-                err(format!(
-                    "unknown op `{}` (known: {})",
-                    case.op,
-                    known.join(", ")
-                ))
-            })?;
+            if !is_op_name(&case.op) {
+                return Err(err(format!(
+                    "op `{}` is not a lower-case snake_case name",
+                    case.op
+                )));
+            }
             if !(case.params.is_object() || case.params.is_null()) {
                 return Err(err(format!(
                     "params should be an object, found {}",
@@ -388,7 +331,7 @@ impl Golden {
                     return Err(err(format!("tensor `{name}` has no entry in `shapes`")));
                 }
             }
-            cases.push((op, case));
+            cases.push(case);
         }
         Ok(Self {
             dir,
@@ -397,9 +340,9 @@ impl Golden {
         })
     }
 
-    /// Opens [`default_dir`]: `$FOVEA_GOLDEN_DIR`, else `<workspace root>/../shared/golden`.
-    pub fn open_default() -> Result<Self> {
-        Self::open(default_dir()?)
+    /// Opens every directory of [`default_dirs`], in order.
+    pub fn open_default() -> Result<Vec<Self>> {
+        default_dirs()?.iter().map(Self::open).collect()
     }
 
     /// The directory this was opened from.
@@ -414,57 +357,55 @@ impl Golden {
 
     /// All case names, in manifest order.
     pub fn case_names(&self) -> Vec<&str> {
-        self.cases.iter().map(|(_, c)| c.name.as_str()).collect()
+        self.cases.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// The distinct op names of the manifest, sorted.
+    pub fn ops(&self) -> BTreeSet<&str> {
+        self.cases.iter().map(|c| c.op.as_str()).collect()
     }
 
     /// The names of the cases of `op`, in manifest order (possibly none).
-    pub fn case_names_for(&self, op: GoldenOp) -> Vec<&str> {
+    pub fn case_names_for(&self, op: &str) -> Vec<&str> {
         self.cases
             .iter()
-            .filter(|(o, _)| *o == op)
-            .map(|(_, c)| c.name.as_str())
+            .filter(|c| c.op == op)
+            .map(|c| c.name.as_str())
             .collect()
     }
 
     /// Loads the case `name` with its tensors, checking each against the manifest.
     pub fn case(&self, name: &str) -> Result<GoldenCase> {
-        let (op, raw) = self
-            .cases
-            .iter()
-            .find(|(_, c)| c.name == name)
-            .ok_or_else(|| TensorError::Golden {
-                case: name.to_string(),
-                reason: format!(
-                    "no such case in {}",
-                    self.dir.join("manifest.json").display()
-                ),
-            })?;
-        self.load(*op, raw)
+        let raw =
+            self.cases
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| TensorError::Golden {
+                    case: name.to_string(),
+                    reason: format!(
+                        "no such case in {}",
+                        self.dir.join("manifest.json").display()
+                    ),
+                })?;
+        self.load(raw)
     }
 
-    /// Loads every case of `op`; having none is an error, so a test cannot silently pass.
-    pub fn load_cases(&self, op: GoldenOp) -> Result<Vec<GoldenCase>> {
-        let cases: Vec<_> = self
-            .cases
+    /// Loads every case of `op`, in manifest order; a directory without any is no error (the
+    /// list is empty: another directory may hold them).
+    pub fn load_cases(&self, op: &str) -> Result<Vec<GoldenCase>> {
+        self.cases
             .iter()
-            .filter(|(o, _)| *o == op)
-            .map(|(o, c)| self.load(*o, c))
-            .collect::<Result<_>>()?;
-        if cases.is_empty() {
-            return Err(TensorError::Golden {
-                case: self.dir.join("manifest.json").display().to_string(),
-                reason: format!("no `{op}` cases"),
-            });
-        }
-        Ok(cases)
+            .filter(|c| c.op == op)
+            .map(|c| self.load(c))
+            .collect()
     }
 
     /// Loads every case in the manifest.
     pub fn load_all(&self) -> Result<Vec<GoldenCase>> {
-        self.cases.iter().map(|(o, c)| self.load(*o, c)).collect()
+        self.cases.iter().map(|c| self.load(c)).collect()
     }
 
-    fn load(&self, op: GoldenOp, raw: &RawCase) -> Result<GoldenCase> {
+    fn load(&self, raw: &RawCase) -> Result<GoldenCase> {
         let err = |reason: String| TensorError::Golden {
             case: raw.name.clone(),
             reason,
@@ -506,7 +447,8 @@ impl Golden {
         }
         Ok(GoldenCase {
             name: raw.name.clone(),
-            op,
+            op: raw.op.clone(),
+            dir: self.dir.clone(),
             params: if raw.params.is_null() {
                 Value::Object(Default::default())
             } else {
@@ -526,13 +468,40 @@ impl Golden {
     }
 }
 
-/// The golden directory to use: `$FOVEA_GOLDEN_DIR` when set and non-empty, else
-/// `<workspace root>/../shared/golden`.
-pub fn default_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os(GOLDEN_DIR_ENV).filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+/// The golden directories to use, in order: [`dirs_from`] the value of `$FOVEA_GOLDEN_DIR`.
+pub fn default_dirs() -> Result<Vec<PathBuf>> {
+    dirs_from(std::env::var_os(GOLDEN_DIR_ENV).as_deref())
+}
+
+/// The golden directories a `FOVEA_GOLDEN_DIR` value names: its `:`-separated entries (empty
+/// ones skipped), or [`DEFAULT_DIRS`] when there is no value or no entry. Relative entries are
+/// resolved against the workspace root (tests run in their crate's directory).
+pub fn dirs_from(value: Option<&OsStr>) -> Result<Vec<PathBuf>> {
+    let listed: Vec<PathBuf> = value
+        .map(|v| {
+            std::env::split_paths(v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let dirs = if listed.is_empty() {
+        DEFAULT_DIRS.iter().map(PathBuf::from).collect()
+    } else {
+        listed
+    };
+    if dirs.iter().all(|d| d.is_absolute()) {
+        return Ok(dirs);
     }
-    Ok(workspace_root()?.join("..").join("shared").join("golden"))
+    let root = workspace_root()?;
+    Ok(dirs.into_iter().map(|d| root.join(d)).collect())
+}
+
+/// True for a lower-case `snake_case` op name (`conv2d`, `batch_norm2d`).
+fn is_op_name(op: &str) -> bool {
+    op.starts_with(|c: char| c.is_ascii_lowercase())
+        && op
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The workspace root: the nearest directory at or above this crate (or the running crate's
@@ -566,12 +535,21 @@ pub fn workspace_root() -> Result<PathBuf> {
     })
 }
 
-/// Opens the default golden directory and loads every case of `op` (none is an error).
-pub fn load_cases(op: GoldenOp) -> Result<Vec<GoldenCase>> {
-    Golden::open_default()?.load_cases(op)
+/// Loads every case of `op` from every directory of [`default_dirs`], in directory then
+/// manifest order (possibly none: checking that a test replays something is the test's job).
+pub fn load_cases(op: &str) -> Result<Vec<GoldenCase>> {
+    let mut cases = Vec::new();
+    for g in Golden::open_default()? {
+        cases.extend(g.load_cases(op)?);
+    }
+    Ok(cases)
 }
 
-/// Opens the default golden directory and loads every case.
+/// Loads every case of every directory of [`default_dirs`].
 pub fn load_all() -> Result<Vec<GoldenCase>> {
-    Golden::open_default()?.load_all()
+    let mut cases = Vec::new();
+    for g in Golden::open_default()? {
+        cases.extend(g.load_all()?);
+    }
+    Ok(cases)
 }

@@ -1,6 +1,5 @@
-//! Helpers shared by the integration tests: synthetic IDX files and a fake dataset spec.
-
-#![allow(dead_code)]
+//! Synthetic IDX files and a fake dataset spec whose checksums are those of the files (the
+//! fixtures of the `datasets` tests).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,65 +1,9 @@
-//! Shared test layer: the devices under test, "run op X on device d" helpers returning host
-//! tensors, and tolerance-checked comparisons. Test bodies take a `&Device` and are run on
-//! [`devices_under_test`] and compared against `Device::Reference`, so a new backend is tested
-//! by adding it to that one function.
-#![allow(dead_code)] // each test binary uses a different subset of the helpers
+//! "Run op X on device d": each op's forward (and backward) on one device, uploads and
+//! read-backs included, returning host tensors to compare against the reference's.
 
+use crate::check::TestResult;
 use conv_kernels::{Activation, AdamConfig, Conv2dSpec, Device, MatmulSpec, Pool2dSpec, SgdConfig};
-use proptest::test_runner::Config as ProptestConfig;
-use tensor::{SeededRng, Tensor};
-
-/// Errors from a test body (kernel, tensor or comparison errors), with their message.
-pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-pub use conv_kernels::testing::devices_under_test;
-
-/// The reference device plus [`devices_under_test`] (for tests that check every backend).
-pub fn all_devices() -> Vec<Device> {
-    let mut d = vec![Device::Reference];
-    d.extend(devices_under_test());
-    d
-}
-
-/// Proptest settings: `PROPTEST_CASES` when set, else 32 cases so `cargo test` stays quick.
-pub fn proptest_config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
-    ProptestConfig {
-        cases,
-        max_global_rejects: 100_000,
-        ..ProptestConfig::default()
-    }
-}
-
-/// `|got - want| <= atol + rtol * |want|` element-wise, with a message naming `what` and `dev`.
-pub fn check_close(
-    dev: &Device,
-    what: &str,
-    got: &Tensor,
-    want: &Tensor,
-    rtol: f32,
-    atol: f32,
-) -> TestResult {
-    got.allclose(want, rtol, atol)
-        .map_err(|m| format!("{} on {}: {m} (rtol {rtol}, atol {atol})", what, dev.name()).into())
-}
-
-/// Largest absolute value of a tensor (for tolerances scaled to the data).
-pub fn max_abs(t: &Tensor) -> f32 {
-    t.data().iter().fold(0.0, |m, v| m.max(v.abs()))
-}
-
-/// A tensor of standard normal values.
-pub fn randn(dims: &[usize], rng: &mut SeededRng) -> Tensor {
-    Tensor::randn(dims, rng).expect("valid test shape")
-}
-
-/// A tensor of values uniform in `[low, high)`.
-pub fn uniform(dims: &[usize], low: f32, high: f32, rng: &mut SeededRng) -> Tensor {
-    Tensor::rand_uniform(dims, low, high, rng).expect("valid test shape")
-}
+use tensor::Tensor;
 
 /// Results of a convolution forward and backward on one device.
 pub struct ConvOut {
@@ -292,4 +236,22 @@ pub fn elementwise(dev: &Device, a: &Tensor, b: &Tensor, alpha: f32) -> TestResu
         sum,
         fill: dev.to_host(&filled)?,
     })
+}
+
+/// The per-channel sum of `grad_y` (`[n, c, hw, 1]`) as conv2d's bias gradient, on `dev`, with
+/// `x` `[n, 1, hw, 1]` and a 1×1 weight `w` `[c, 1, 1, 1]` (the weight gradient is computed
+/// too, the input gradient is not).
+pub fn channel_sum(dev: &Device, grad_y: &Tensor, x: &Tensor, w: &Tensor) -> TestResult<Tensor> {
+    let g = dev.conv2d_backward(
+        &dev.upload(x)?,
+        &dev.upload(w)?,
+        &dev.upload(grad_y)?,
+        &Conv2dSpec::default(),
+        conv_kernels::GradsWanted {
+            input: false,
+            weight: true,
+            bias: true,
+        },
+    )?;
+    Ok(dev.to_host(&g.bias.ok_or("no bias gradient")?)?)
 }
