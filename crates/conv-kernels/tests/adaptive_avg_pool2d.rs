@@ -1,18 +1,13 @@
-//! adaptive_avg_pool2d: every device against the reference over random shapes and output
-//! sizes, the reference's backward against finite differences (the op is linear, so central
-//! differences are exact up to rounding), and its errors.
+//! adaptive_avg_pool2d: the CPU and the GPU (each its own test) against the reference over
+//! random shapes and output sizes, the golden cases on every device, the reference's backward
+//! against finite differences (the op is linear, so central differences are exact up to
+//! rounding), and its errors.
 
 use conv_kernels::{AdaptiveAvgPool2dSpec, Device};
+use fovea_test_support::cases::proptest_config;
+use fovea_test_support::{TestResult, check_close, golden, test_device};
 use proptest::prelude::*;
 use tensor::{SeededRng, Tensor};
-
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![Device::cpu()];
-    d.extend(conv_kernels::testing::gpu_under_test());
-    d
-}
 
 /// Forward and backward on `dev`, as host tensors.
 fn run(
@@ -26,39 +21,47 @@ fn run(
     Ok((y.to_host()?, gx.to_host()?))
 }
 
-fn matches_reference(n: usize, c: usize, hw: [usize; 2], out: [usize; 2], seed: u64) -> TestResult {
+fn matches_reference(dev: &Device, dims: [usize; 4], out: [usize; 2], seed: u64) -> TestResult {
     let mut rng = SeededRng::new(seed);
-    let x = Tensor::randn(&[n, c, hw[0], hw[1]], &mut rng)?;
-    let gy = Tensor::randn(&[n, c, out[0], out[1]], &mut rng)?;
+    let x = Tensor::randn(&dims, &mut rng)?;
+    let gy = Tensor::randn(&[dims[0], dims[1], out[0], out[1]], &mut rng)?;
     let spec = AdaptiveAvgPool2dSpec::new(out[0], out[1]);
     let (y0, gx0) = run(&Device::Reference, &x, &gy, &spec)?;
-    for dev in devices() {
-        let (y, gx) = run(&dev, &x, &gy, &spec)?;
-        y.allclose(&y0, 1e-5, 1e-6)
-            .map_err(|m| format!("y on {}: {m}", dev.name()))?;
-        gx.allclose(&gx0, 1e-5, 1e-6)
-            .map_err(|m| format!("grad_x on {}: {m}", dev.name()))?;
-    }
-    Ok(())
+    let (y, gx) = run(dev, &x, &gy, &spec)?;
+    // f32 window sums (at most 784 terms) against f64 ones.
+    check_close(dev, "adaptive_avg_pool2d y", &y, &y0, 1e-5, 1e-6)?;
+    check_close(dev, "adaptive_avg_pool2d grad_x", &gx, &gx0, 1e-5, 1e-6)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
-
-    #[test]
-    fn adaptive_avg_pool2d_matches_reference(
+fn adaptive_avg_pool2d_matches_reference(dev: &Device) {
+    proptest!(proptest_config(), |(
         n in 1usize..4, c in 1usize..6, h in 1usize..12, w in 1usize..12,
         oh in 1usize..8, ow in 1usize..8, seed in any::<u64>(),
-    ) {
-        matches_reference(n, c, [h, w], [oh, ow], seed).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    }
+    )| {
+        matches_reference(dev, [n, c, h, w], [oh, ow], seed)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    });
 }
+test_device!(adaptive_avg_pool2d_matches_reference: cpu, gpu);
 
-#[test]
-fn global_average_pooling_of_a_large_plane_matches_reference() -> TestResult {
-    matches_reference(3, 5, [28, 28], [1, 1], 1)?;
-    matches_reference(2, 64, [7, 7], [1, 1], 2)
+fn global_average_pooling_of_large_planes_matches_reference(dev: &Device) -> TestResult {
+    matches_reference(dev, [3, 5, 28, 28], [1, 1], 1)?;
+    matches_reference(dev, [2, 64, 7, 7], [1, 1], 2)
 }
+test_device!(global_average_pooling_of_large_planes_matches_reference: cpu, gpu);
+
+/// Every golden `adaptive_avg_pool2d` case, forward and backward.
+fn golden_adaptive_avg_pool2d(dev: &Device) -> TestResult {
+    golden::replay(dev, "adaptive_avg_pool2d", |dev, case| -> TestResult {
+        let [oh, ow] = case.param_usize2("output_size")?;
+        let spec = AdaptiveAvgPool2dSpec::new(oh, ow);
+        let (y, gx) = run(dev, case.tensor("x")?, case.tensor("grad_y")?, &spec)?;
+        case.compare("y", &y)?;
+        case.compare("grad_x", &gx)?;
+        Ok(())
+    })
+}
+test_device!(golden_adaptive_avg_pool2d);
 
 #[test]
 fn adaptive_avg_pool2d_backward_matches_finite_differences() -> TestResult {
@@ -93,9 +96,7 @@ fn adaptive_avg_pool2d_backward_matches_finite_differences() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn adaptive_avg_pool2d_rejects_bad_settings_and_shapes() -> TestResult {
-    let dev = Device::cpu();
+fn adaptive_avg_pool2d_rejects_bad_settings_and_shapes(dev: &Device) -> TestResult {
     let x = dev.upload(&Tensor::zeros(&[1, 2, 4, 4])?)?;
     let err = dev
         .adaptive_avg_pool2d(&x, &AdaptiveAvgPool2dSpec::new(0, 1))
@@ -116,3 +117,4 @@ fn adaptive_avg_pool2d_rejects_bad_settings_and_shapes() -> TestResult {
     assert!(err.to_string().contains("grad_y"), "{err}");
     Ok(())
 }
+test_device!(adaptive_avg_pool2d_rejects_bad_settings_and_shapes);

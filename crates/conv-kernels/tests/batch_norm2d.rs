@@ -1,18 +1,12 @@
-//! batch_norm2d: every device against the reference (training and eval, forward, running
-//! statistics and every gradient) over random shapes, the reference's backward against finite
+//! batch_norm2d: the CPU and the GPU (each its own test) against the reference (training and eval, forward, running
+//! statistics and every gradient) over random shapes, the golden cases on every device, the reference's backward against finite
 //! differences, nearly constant channels, and its errors.
 
 use conv_kernels::{BatchNorm2dSpec, Device, GradsWanted};
+use fovea_test_support::cases::proptest_config;
+use fovea_test_support::{TestResult, golden, test_device};
 use proptest::prelude::*;
 use tensor::{SeededRng, Tensor};
-
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![Device::cpu()];
-    d.extend(conv_kernels::testing::gpu_under_test());
-    d
-}
 
 /// Everything one forward and backward produce, on the host.
 struct BnOut {
@@ -75,79 +69,108 @@ impl BnCase {
     }
 }
 
-fn matches_reference(case: &BnCase, spec: &BatchNorm2dSpec, rtol: f32, atol: f32) -> TestResult {
+fn matches_reference(
+    dev: &Device,
+    case: &BnCase,
+    spec: &BatchNorm2dSpec,
+    rtol: f32,
+    atol: f32,
+) -> TestResult {
     let want = case.run(&Device::Reference, spec)?;
-    for dev in devices() {
-        let got = case.run(&dev, spec)?;
-        let pairs = [
-            ("y", &got.y, &want.y),
-            ("running_mean", &got.running_mean, &want.running_mean),
-            ("running_var", &got.running_var, &want.running_var),
-            ("grad_x", &got.grad_x, &want.grad_x),
-            ("grad_weight", &got.grad_w, &want.grad_w),
-            ("grad_bias", &got.grad_b, &want.grad_b),
-        ];
-        for (what, g, w) in pairs {
-            // Sums over many elements: scale atol with the tensor's size.
-            let scale = w.data().iter().fold(1f32, |m, v| m.max(v.abs()));
-            g.allclose(w, rtol, atol * scale).map_err(|m| {
-                format!("{what} on {} (training {}): {m}", dev.name(), spec.training)
-            })?;
-        }
+    let got = case.run(dev, spec)?;
+    let pairs = [
+        ("y", &got.y, &want.y),
+        ("running_mean", &got.running_mean, &want.running_mean),
+        ("running_var", &got.running_var, &want.running_var),
+        ("grad_x", &got.grad_x, &want.grad_x),
+        ("grad_weight", &got.grad_w, &want.grad_w),
+        ("grad_bias", &got.grad_b, &want.grad_b),
+    ];
+    for (what, g, w) in pairs {
+        // f32 sums over up to n·h·w terms against f64 ones: atol scaled to the tensor.
+        let scale = w.data().iter().fold(1f32, |m, v| m.max(v.abs()));
+        g.allclose(w, rtol, atol * scale)
+            .map_err(|m| format!("{what} (training {}): {m}", spec.training))?;
     }
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
-
-    #[test]
-    fn batch_norm2d_matches_reference(
+fn batch_norm2d_matches_reference(dev: &Device) {
+    proptest!(proptest_config(), |(
         n in 1usize..5, c in 1usize..9, h in 1usize..9, w in 1usize..9,
         training in any::<bool>(), seed in any::<u64>(),
-    ) {
+    )| {
         prop_assume!(!training || n * h * w > 1);
         let case = BnCase::random([n, c, h, w], 0.5, 2.0, seed).unwrap();
         let spec = BatchNorm2dSpec { training, ..BatchNorm2dSpec::default() };
-        matches_reference(&case, &spec, 1e-3, 1e-4).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    }
+        matches_reference(dev, &case, &spec, 1e-3, 1e-4)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    });
 }
+test_device!(batch_norm2d_matches_reference: cpu, gpu);
 
-#[test]
-fn batch_norm2d_of_a_resnet_sized_batch_matches_reference() -> TestResult {
+fn batch_norm2d_of_a_resnet_sized_batch_matches_reference(dev: &Device) -> TestResult {
     let case = BnCase::random([32, 16, 28, 28], 0.3, 1.0, 11)?;
-    matches_reference(&case, &BatchNorm2dSpec::default(), 1e-3, 1e-4)
+    matches_reference(dev, &case, &BatchNorm2dSpec::default(), 1e-3, 1e-4)
 }
+test_device!(batch_norm2d_of_a_resnet_sized_batch_matches_reference: cpu, gpu);
 
-#[test]
-fn nearly_constant_channels_stay_finite_and_agree() -> TestResult {
+fn nearly_constant_channels_stay_finite_and_agree(dev: &Device) -> TestResult {
     // Values 100 ± 1e-3: a one-pass E[x²] - E[x]² variance would cancel to garbage or a
     // negative number; two passes keep it.
     let case = BnCase::random([4, 3, 5, 5], 100.0, 1e-3, 12)?;
     let spec = BatchNorm2dSpec::default();
     let want = case.run(&Device::Reference, &spec)?;
-    for dev in devices() {
-        let got = case.run(&dev, &spec)?;
-        assert!(
-            got.y
-                .data()
-                .iter()
-                .chain(got.grad_x.data())
-                .all(|v| v.is_finite()),
-            "{}",
-            dev.name()
-        );
-        assert!(
-            got.running_var.data().iter().all(|&v| v > 0.0),
-            "{}",
-            dev.name()
-        );
-        got.y
-            .allclose(&want.y, 2e-2, 2e-2)
-            .map_err(|m| format!("y on {}: {m}", dev.name()))?;
-    }
+    let got = case.run(dev, &spec)?;
+    let finite = got
+        .y
+        .data()
+        .iter()
+        .chain(got.grad_x.data())
+        .all(|v| v.is_finite());
+    assert!(finite, "y and grad_x are finite");
+    assert!(got.running_var.data().iter().all(|&v| v > 0.0));
+    got.y
+        .allclose(&want.y, 2e-2, 2e-2)
+        .map_err(|m| format!("y: {m}"))?;
     Ok(())
 }
+test_device!(nearly_constant_channels_stay_finite_and_agree: cpu, gpu);
+
+/// Every golden `batch_norm2d` case (training and eval): output, running statistics, and the
+/// gradients from the case's `grad_y`.
+fn golden_batch_norm2d(dev: &Device) -> TestResult {
+    golden::replay(dev, "batch_norm2d", |dev, case| -> TestResult {
+        let spec = BatchNorm2dSpec {
+            eps: case.param_f64("eps")? as f32,
+            momentum: case.param_f64("momentum")? as f32,
+            training: case.param_bool("training")?,
+        };
+        let bn = BnCase {
+            x: case.tensor("x")?.clone(),
+            w: case.tensor("weight")?.clone(),
+            b: case.tensor("bias")?.clone(),
+            rm: case.tensor("running_mean")?.clone(),
+            rv: case.tensor("running_var")?.clone(),
+            gy: case.tensor("grad_y")?.clone(),
+        };
+        let out = bn.run(dev, &spec)?;
+        case.compare("y", &out.y)?;
+        case.compare("grad_x", &out.grad_x)?;
+        case.compare("grad_weight", &out.grad_w)?;
+        case.compare("grad_bias", &out.grad_b)?;
+        if spec.training {
+            case.compare("running_mean_out", &out.running_mean)?;
+            case.compare("running_var_out", &out.running_var)?;
+        } else {
+            // Eval leaves the running statistics alone.
+            assert_eq!(out.running_mean.data(), bn.rm.data());
+            assert_eq!(out.running_var.data(), bn.rv.data());
+        }
+        Ok(())
+    })
+}
+test_device!(golden_batch_norm2d);
 
 #[test]
 fn batch_norm2d_backward_matches_finite_differences() -> TestResult {
@@ -209,30 +232,28 @@ fn batch_norm2d_backward_matches_finite_differences() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn only_the_wanted_gradients_are_computed() -> TestResult {
+fn only_the_wanted_gradients_are_computed(dev: &Device) -> TestResult {
     let case = BnCase::random([2, 3, 4, 4], 0.0, 1.0, 14)?;
     let spec = BatchNorm2dSpec::default();
-    for dev in devices() {
-        let x = dev.upload(&case.x)?;
-        let w = dev.upload(&case.w)?;
-        let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
-        let out = dev.batch_norm2d(&x, &w, &dev.upload(&case.b)?, &mut rm, &mut rv, &spec)?;
-        let wanted = GradsWanted {
-            input: true,
-            weight: false,
-            bias: false,
-        };
-        let g =
-            dev.batch_norm2d_backward(&x, &w, &dev.upload(&case.gy)?, &out.saved, &spec, wanted)?;
-        assert!(g.input.is_some() && g.weight.is_none() && g.bias.is_none());
-    }
+    let x = dev.upload(&case.x)?;
+    let w = dev.upload(&case.w)?;
+    let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+    let out = dev.batch_norm2d(&x, &w, &dev.upload(&case.b)?, &mut rm, &mut rv, &spec)?;
+    let wanted = GradsWanted {
+        input: true,
+        weight: false,
+        bias: false,
+    };
+    let gy = dev.upload(&case.gy)?;
+    let g = dev.batch_norm2d_backward(&x, &w, &gy, &out.saved, &spec, wanted)?;
+    assert!(g.input.is_some() && g.weight.is_none() && g.bias.is_none());
     Ok(())
 }
+test_device!(only_the_wanted_gradients_are_computed);
 
-#[test]
-fn batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes() -> TestResult {
-    let dev = Device::cpu();
+fn batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes(
+    dev: &Device,
+) -> TestResult {
     let c3 = dev.upload(&Tensor::full(&[3], 1.0)?)?;
     let (mut rm, mut rv) = (c3.clone(), c3.clone());
     let x = dev.upload(&Tensor::zeros(&[1, 3, 1, 1])?)?;
@@ -264,3 +285,4 @@ fn batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes() -> Te
     assert!(err.to_string().contains("momentum"), "{err}");
     Ok(())
 }
+test_device!(batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes);

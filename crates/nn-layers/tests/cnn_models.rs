@@ -3,16 +3,9 @@
 //! batch-norm buffers travel through `state_dict`, and eval mode uses the running statistics.
 
 use conv_kernels::{AdamConfig, Device, SgdConfig};
+use fovea_test_support::{TestResult, test_device};
 use nn_layers::{Adam, BufferKind, Module, Sequential, Sgd, Tape, nin, optim::Optimizer, resnet};
 use tensor::{SeededRng, Tensor};
-
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![Device::cpu()];
-    d.extend(conv_kernels::testing::gpu_under_test());
-    d
-}
 
 /// The `param_names` of the golden `resnet_small_sgd` case (PyTorch's `named_parameters`).
 fn resnet_param_names() -> Vec<String> {
@@ -153,11 +146,10 @@ fn train(
     Ok((mean(&losses[..k]), mean(&losses[steps - k..])))
 }
 
-#[test]
-fn resnet_small_training_lowers_the_loss_on_every_device() -> TestResult {
-    for dev in devices() {
-        let net = resnet::resnet_small(&dev, &mut SeededRng::new(1))?;
-        let (first, last) = train(&dev, &net, &mut *sgd(&dev, &net, 0.05)?, 12)?;
+fn resnet_small_training_lowers_the_loss(dev: &Device) -> TestResult {
+    {
+        let net = resnet::resnet_small(dev, &mut SeededRng::new(1))?;
+        let (first, last) = train(dev, &net, &mut *sgd(dev, &net, 0.05)?, 12)?;
         assert!(last < 0.7 * first, "{}: loss {first} -> {last}", dev.name());
         let nbt = net
             .named_buffers()
@@ -167,25 +159,27 @@ fn resnet_small_training_lowers_the_loss_on_every_device() -> TestResult {
     }
     Ok(())
 }
+test_device!(resnet_small_training_lowers_the_loss: cpu, gpu);
 
-#[test]
-fn nin_small_training_lowers_the_loss_on_every_device() -> TestResult {
-    for dev in devices() {
-        let net = nin::nin_small(&dev, &mut SeededRng::new(1), 0.0)?;
+fn nin_small_training_lowers_the_loss(dev: &Device) -> TestResult {
+    {
+        let net = nin::nin_small(dev, &mut SeededRng::new(1), 0.0)?;
         nn_layers::init::kaiming_normal_convs(&net, &dev, &mut SeededRng::new(2))?;
         let mut adam = Adam::new(
-            &dev,
+            dev,
             net.named_parameters(),
             AdamConfig {
                 lr: 2e-3,
                 ..AdamConfig::default()
             },
         )?;
-        let (first, last) = train(&dev, &net, &mut adam, 40)?;
+        let (first, last) = train(dev, &net, &mut adam, 40)?;
         assert!(last < 0.8 * first, "{}: loss {first} -> {last}", dev.name());
     }
     Ok(())
 }
+
+test_device!(nin_small_training_lowers_the_loss: cpu, gpu);
 
 #[test]
 fn batch_norm_buffers_round_trip_and_eval_uses_them() -> TestResult {

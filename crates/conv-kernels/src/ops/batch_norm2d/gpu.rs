@@ -87,14 +87,10 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
             self.alloc(OP, g.c)?,
         );
         {
-            let (rm, rv) = if g.spec.training {
-                (
-                    running_mean.gpu_mut(self, OP)?,
-                    running_var.gpu_mut(self, OP)?,
-                )
-            } else {
-                (running_mean.gpu(self, OP)?, running_var.gpu(self, OP)?)
-            };
+            // Bound read-write in both modes (eval only reads them): a running statistic that
+            // shares its buffer with another operand is copied first, as a write would need.
+            let rm = running_mean.gpu_mut(self, OP)?;
+            let rv = running_var.gpu_mut(self, OP)?;
             let wb = weight.gpu(self, OP)?;
             let b = [
                 (1, xb),
