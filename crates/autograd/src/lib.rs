@@ -43,7 +43,6 @@ mod dropout;
 mod error;
 pub mod gradcheck;
 mod linear;
-mod mask;
 mod matmul;
 mod pool;
 mod reshape;

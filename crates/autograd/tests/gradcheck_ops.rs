@@ -1,7 +1,10 @@
 //! `gradcheck` for every differentiable op, on every device (each its own test).
 
 use autograd::{GradcheckOptions, Var, gradcheck};
-use conv_kernels::{Conv2dSpec, Device, MatmulSpec, Pool2dSpec, PoolKind};
+use conv_kernels::{
+    AdaptiveAvgPool2dSpec, BatchNorm2dSpec, Conv2dSpec, Device, DropoutSpec, MatmulSpec,
+    Pool2dSpec, PoolKind,
+};
 use fovea_test_support::test_device;
 use tensor::{SeededRng, Tensor};
 
@@ -117,14 +120,58 @@ fn cross_entropy(dev: &Device) -> R {
 }
 test_device!(cross_entropy);
 
-fn masked_scale(dev: &Device) -> R {
-    let mask = Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0])?;
-    let mask = dev.upload(&mask)?;
-    check(dev, &[randn(&[2, 3], 18)], |v| {
-        v[0].masked_scale(&mask, 2.0)
+fn dropout(dev: &Device) -> R {
+    // The mask is a function of the seed: the same one for every evaluation.
+    let spec = DropoutSpec { p: 0.4, seed: 11 };
+    check(dev, &[randn(&[2, 3, 4], 18)], |v| v[0].dropout(&spec))
+}
+test_device!(dropout);
+
+fn batch_norm2d(dev: &Device) -> R {
+    for training in [true, false] {
+        let spec = BatchNorm2dSpec {
+            training,
+            ..BatchNorm2dSpec::default()
+        };
+        let ins = [randn(&[3, 2, 3, 2], 23), randn(&[2], 24), randn(&[2], 25)];
+        check(dev, &ins, |v| {
+            // Fresh running statistics per evaluation: training updates them in place.
+            let mut rm = dev.upload(&Tensor::from_vec(&[2], vec![0.1, -0.2])?)?;
+            let mut rv = dev.upload(&Tensor::from_vec(&[2], vec![0.8, 1.5])?)?;
+            v[0].batch_norm2d(&v[1], &v[2], &mut rm, &mut rv, &spec)
+        })?;
+    }
+    Ok(())
+}
+test_device!(batch_norm2d);
+
+fn adaptive_avg_pool2d(dev: &Device) -> R {
+    let spec = AdaptiveAvgPool2dSpec::new(2, 3);
+    check(dev, &[randn(&[2, 2, 5, 4], 26)], |v| {
+        v[0].adaptive_avg_pool2d(&spec)
+    })?;
+    check(dev, &[randn(&[2, 3, 4, 4], 27)], |v| {
+        v[0].global_avg_pool2d()
     })
 }
-test_device!(masked_scale);
+test_device!(adaptive_avg_pool2d);
+
+fn cat_of_channels(dev: &Device) -> R {
+    let ins = [randn(&[2, 1, 3, 3], 28), randn(&[2, 3, 3, 3], 29)];
+    check(dev, &ins, |v| Var::cat(&[&v[0], &v[1]], 1))
+}
+test_device!(cat_of_channels);
+
+fn a_residual_connection(dev: &Device) -> R {
+    // y = relu(conv(x) + x): the gradient of x accumulates through both paths.
+    let ins = [randn(&[1, 2, 4, 4], 30), randn(&[2, 2, 3, 3], 31)];
+    check(dev, &ins, |v| {
+        v[0].conv2d(&v[1], None, &Conv2dSpec::new(1, 1))?
+            .add(&v[0])?
+            .tanh()
+    })
+}
+test_device!(a_residual_connection);
 
 fn a_small_network_end_to_end(dev: &Device) -> R {
     let labels = dev.upload_indices(&[1, 0])?;
