@@ -20,8 +20,11 @@
 //! # Ok::<(), conv_kernels::KernelError>(())
 //! ```
 
+use autograd::Tape;
 use conv_kernels::Device;
 use fovea_test_support::TestDevice;
+use nn_layers::{Module, Optimizer};
+use tensor::Tensor;
 
 /// The devices every benchmark group runs on, with the name used in benchmark ids
 /// (`reference`, `cpu`, `gpu`): test-support's [`TestDevice::ALL`].
@@ -43,4 +46,24 @@ pub fn bench_devices() -> Vec<(String, Device)> {
 pub fn synced<T>(dev: &Device, value: T) -> T {
     dev.synchronize().expect("device failed while benchmarking");
     value
+}
+
+/// One training step as `lenet train` runs it: forward on a fresh tape, cross-entropy,
+/// backward, the optimizer's step, and the loss and correct count read back (two scalars).
+pub fn app_step(
+    dev: &Device,
+    model: &dyn Module,
+    opt: &mut dyn Optimizer,
+    images: &Tensor,
+    labels: &[u32],
+) -> nn_layers::Result<f32> {
+    let tape = Tape::new(dev);
+    let x = tape.constant(dev.upload(images)?);
+    let labels = dev.upload_indices(labels)?;
+    let out = model.forward(&x)?.cross_entropy(&labels)?;
+    let grads = out.loss.backward()?;
+    opt.step(&grads)?;
+    let loss = dev.read_scalar(out.loss.value())?;
+    dev.read_scalar(&out.correct)?;
+    Ok(loss)
 }

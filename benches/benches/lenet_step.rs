@@ -7,35 +7,15 @@
 //!
 //! Throughput is in images ("elem/s" = examples/s). The reference runs batch 16.
 
-use autograd::Tape;
 use conv_kernels::{Device, SgdConfig};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fovea_benches::bench_devices;
+use fovea_benches::{app_step, bench_devices};
 use fovea_test_support::lenet::{Arch, HandNet};
 use nn_layers::Module;
-use nn_layers::optim::{Optimizer, Sgd};
+use nn_layers::optim::Sgd;
 use std::hint::black_box;
 use std::time::Duration;
 use tensor::{SeededRng, Tensor};
-
-/// One `lenet train` step: forward on a fresh tape, backward, SGD, two scalars read back.
-fn app_step(
-    dev: &Device,
-    model: &dyn Module,
-    opt: &mut Sgd,
-    images: &Tensor,
-    labels: &[u32],
-) -> nn_layers::Result<f32> {
-    let tape = Tape::new(dev);
-    let x = tape.constant(dev.upload(images)?);
-    let labels = dev.upload_indices(labels)?;
-    let out = model.forward(&x)?.cross_entropy(&labels)?;
-    let grads = out.loss.backward()?;
-    opt.step(&grads)?;
-    let loss = dev.read_scalar(out.loss.value())?;
-    dev.read_scalar(&out.correct)?;
-    Ok(loss)
-}
 
 fn lenet_app_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("seed_lenet_app_step [examples/s]");
