@@ -2,6 +2,7 @@
 
 mod bench;
 mod ci;
+mod compare;
 mod download;
 mod test_kernels;
 mod train;
@@ -28,6 +29,8 @@ enum Command {
     TestKernels(test_kernels::TestKernelsArgs),
     /// Run the criterion benchmarks.
     Bench(bench::BenchArgs),
+    /// Fovea against PyTorch, step-only examples/sec, run in alternation.
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::TestKernels(args) => test_kernels::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }
