@@ -194,6 +194,15 @@ pub enum DatasetError {
         /// The number of batches or items.
         len: usize,
     },
+    /// A loader setting that does not fit the data (a crop padding as large as the image, a
+    /// normalisation std of zero, ...); raised when the loader is configured, before any work.
+    #[error("{setting}: {reason}")]
+    InvalidSetting {
+        /// The setting (`augment`, `normalize`).
+        setting: &'static str,
+        /// What is wrong, with what was expected and what was found.
+        reason: String,
+    },
     /// The background batch thread stopped unexpectedly.
     #[error("the data loader's prefetch thread stopped unexpectedly")]
     PrefetchThread,

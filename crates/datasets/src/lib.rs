@@ -1,6 +1,8 @@
 //! Datasets for Fovea: the IDX file format, Fashion-MNIST and MNIST fetched from every reachable
 //! source and verified by checksum, custom MNIST-style directories, and a shuffling
-//! [`DataLoader`] that turns u8 images into f32 batches on a background thread.
+//! [`DataLoader`] that turns u8 images into f32 batches on a background thread, with seeded
+//! training-time augmentation ([`Augment`]: random crop and flip) and input normalisation
+//! ([`Normalize`]).
 //!
 //! ```
 //! use datasets::{DataLoader, Dataset, FashionMnist, FetchOptions, Split};
@@ -24,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod augment;
 pub mod checksum;
 pub mod dataset;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod loader;
 pub mod mnist;
 pub mod spec;
 
+pub use augment::{Augment, Normalize};
 pub use checksum::Checksum;
 pub use dataset::{Dataset, STANDARD_FILES, Split};
 pub use error::{Attempt, DatasetError, Result, Unavailable};

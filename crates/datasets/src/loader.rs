@@ -1,4 +1,5 @@
-//! Batching a [`Dataset`] into f32 tensors: seeded shuffle, `drop_last`, background prefetch.
+//! Batching a [`Dataset`] into f32 tensors: seeded shuffle, `drop_last`, background prefetch,
+//! training-time augmentation and input normalisation ([`crate::augment`]).
 //!
 //! The shuffle is a Fisher–Yates shuffle written here on ChaCha8 (`next_u64` with rejection
 //! sampling), so the same seed gives the same order on every platform and every version of
@@ -13,14 +14,16 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use tensor::Tensor;
 
+use crate::augment::{self, Augment, Normalize, byte_table};
 use crate::dataset::Dataset;
 use crate::error::{DatasetError, Result};
 
-/// One batch: images as `[B, 1, rows, cols]` f32 in `0..=1` (byte / 255), labels, and the dataset
-/// indices the items came from.
+/// One batch: images as `[B, 1, rows, cols]` f32 in `0..=1` (byte / 255, then normalised when
+/// the loader normalises), labels, and the dataset indices the items came from.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// `[B, 1, rows, cols]`, each pixel `byte as f32 / 255`.
+    /// `[B, 1, rows, cols]`, each pixel `byte as f32 / 255` (then `(x - mean) / std` when the
+    /// loader normalises).
     pub images: Tensor,
     /// Class labels.
     pub labels: Vec<u32>,
@@ -78,21 +81,43 @@ pub fn shuffled_indices(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
-/// Byte to f32 in `0..=1`, by division as PyTorch's `ToTensor` does, through a table.
-fn byte_table() -> [f32; 256] {
-    std::array::from_fn(|b| b as f32 / 255.0)
+/// How the items of one epoch are augmented: the settings, the seed and the epoch, and the
+/// position in the epoch of the batch's first item.
+#[derive(Clone, Copy)]
+struct AugmentAt {
+    augment: Augment,
+    seed: u64,
+    epoch: u64,
+    first_position: usize,
 }
 
-/// Builds the batch of the given dataset items.
-fn make_batch(ds: &Dataset, indices: &[usize], table: &[f32; 256]) -> Result<Batch> {
+/// Builds the batch of the given dataset items, augmenting them when `aug` says so; pixels go
+/// through `table` (byte to f32, normalised).
+fn make_batch(
+    ds: &Dataset,
+    indices: &[usize],
+    table: &[f32; 256],
+    aug: Option<AugmentAt>,
+) -> Result<Batch> {
     let size = ds.image_size();
     let mut data = Vec::with_capacity(indices.len() * size);
     let mut labels = Vec::with_capacity(indices.len());
-    for &i in indices {
+    let mut scratch = Vec::with_capacity(size);
+    for (k, &i) in indices.iter().enumerate() {
         let (image, label) = ds.get(i).ok_or(DatasetError::IndexOutOfRange {
             index: i,
             len: ds.len(),
         })?;
+        let image = match aug {
+            Some(a) => {
+                let choice = augment::choice(&a.augment, a.seed, a.epoch, a.first_position + k);
+                scratch.clear();
+                a.augment
+                    .apply(image, ds.rows(), ds.cols(), choice, &mut scratch);
+                &scratch[..]
+            }
+            None => image,
+        };
         data.extend(image.iter().map(|&b| table[usize::from(b)]));
         labels.push(u32::from(label));
     }
@@ -105,7 +130,11 @@ fn make_batch(ds: &Dataset, indices: &[usize], table: &[f32; 256]) -> Result<Bat
 }
 
 /// Splits a dataset into batches, optionally shuffled with a seed, optionally dropping the last
-/// partial batch, with the next batch prepared on a background thread.
+/// partial batch, optionally augmented and normalised, with the next batch prepared on a
+/// background thread.
+///
+/// Augmentation is a training setting: [`DataLoader::epoch`] applies it, [`DataLoader::get`]
+/// never does, and an evaluation loader is simply built without [`DataLoader::augment`].
 #[derive(Debug, Clone)]
 pub struct DataLoader {
     dataset: Arc<Dataset>,
@@ -113,6 +142,8 @@ pub struct DataLoader {
     seed: Option<u64>,
     drop_last: bool,
     prefetch: bool,
+    augment: Augment,
+    normalize: Option<Normalize>,
 }
 
 impl DataLoader {
@@ -127,7 +158,36 @@ impl DataLoader {
             seed: None,
             drop_last: false,
             prefetch: true,
+            augment: Augment::NONE,
+            normalize: None,
         })
+    }
+
+    /// Augment every item of [`DataLoader::epoch`] (random crop of the zero-padded image, random
+    /// flip; see [`crate::augment`]), drawing from the loader's seed (0 when unshuffled) and the
+    /// epoch. Settings that do not fit the dataset's images are an error here, before any batch.
+    pub fn augment(mut self, augment: Augment) -> Result<Self> {
+        augment.check(self.dataset.rows(), self.dataset.cols())?;
+        self.augment = augment;
+        Ok(self)
+    }
+
+    /// Normalise every pixel after scaling it to `0..=1`: `(x - mean) / std`, in every batch
+    /// (training and [`DataLoader::get`]). A non-positive or non-finite std is an error here.
+    pub fn normalize(mut self, normalize: Normalize) -> Result<Self> {
+        normalize.check()?;
+        self.normalize = Some(normalize);
+        Ok(self)
+    }
+
+    /// The augmentation settings ([`Augment::NONE`] unless set).
+    pub fn augmentation(&self) -> Augment {
+        self.augment
+    }
+
+    /// The normalisation, if any.
+    pub fn normalization(&self) -> Option<Normalize> {
+        self.normalize
     }
 
     /// Shuffle every epoch, deterministically from `seed` (see [`shuffled_indices`]).
@@ -181,7 +241,8 @@ impl DataLoader {
         }
     }
 
-    /// Batch `i` in dataset order (unshuffled), e.g. for evaluation.
+    /// Batch `i` in dataset order (unshuffled, never augmented, normalised when set), e.g. for
+    /// evaluation.
     pub fn get(&self, i: usize) -> Result<Batch> {
         let len = self.len();
         if i >= len {
@@ -190,20 +251,13 @@ impl DataLoader {
         let start = i * self.batch_size;
         let end = (start + self.batch_size).min(self.dataset.len());
         let indices: Vec<usize> = (start..end).collect();
-        make_batch(&self.dataset, &indices, &byte_table())
+        make_batch(&self.dataset, &indices, &byte_table(self.normalize), None)
     }
 
-    /// The batches of epoch `epoch`, in that epoch's order.
+    /// The batches of epoch `epoch`, in that epoch's order, augmented when set.
     pub fn epoch(&self, epoch: u64) -> Epoch {
-        let order = self.order(epoch);
-        let batches = self.len();
-        let plan = Plan {
-            dataset: Arc::clone(&self.dataset),
-            order,
-            batch_size: self.batch_size,
-            batches,
-            table: byte_table(),
-        };
+        let plan = self.plan(epoch);
+        let batches = plan.batches;
         let state = if self.prefetch && batches > 0 {
             // One batch in the channel plus one being built: the next batch is always ready.
             let (tx, rx) = sync_channel(1);
@@ -216,7 +270,7 @@ impl DataLoader {
                     handle: Some(h),
                 },
                 // Spawning failed (resource limits): nothing is lost, build batches inline.
-                Err(_) => State::Inline(Box::new(self.inline_plan(epoch))),
+                Err(_) => State::Inline(Box::new(self.plan(epoch))),
             }
         } else {
             State::Inline(Box::new(plan))
@@ -229,13 +283,18 @@ impl DataLoader {
         }
     }
 
-    fn inline_plan(&self, epoch: u64) -> Plan {
+    fn plan(&self, epoch: u64) -> Plan {
         Plan {
             dataset: Arc::clone(&self.dataset),
             order: self.order(epoch),
             batch_size: self.batch_size,
             batches: self.len(),
-            table: byte_table(),
+            table: byte_table(self.normalize),
+            augment: (!self.augment.is_none()).then_some((
+                self.augment,
+                self.seed.unwrap_or(0),
+                epoch,
+            )),
         }
     }
 }
@@ -247,13 +306,21 @@ struct Plan {
     batch_size: usize,
     batches: usize,
     table: [f32; 256],
+    /// Settings, seed and epoch, when the epoch is augmented.
+    augment: Option<(Augment, u64, u64)>,
 }
 
 impl Plan {
     fn batch(&self, i: usize) -> Result<Batch> {
         let start = i * self.batch_size;
         let end = (start + self.batch_size).min(self.order.len());
-        make_batch(&self.dataset, &self.order[start..end], &self.table)
+        let aug = self.augment.map(|(augment, seed, epoch)| AugmentAt {
+            augment,
+            seed,
+            epoch,
+            first_position: start,
+        });
+        make_batch(&self.dataset, &self.order[start..end], &self.table, aug)
     }
 
     fn produce(self, tx: SyncSender<Result<Batch>>) {

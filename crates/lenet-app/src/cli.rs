@@ -1,7 +1,7 @@
 //! The command line: subcommands, options and value checks. Defaults a model trains with come
 //! from its recipe in [`crate::models`].
 
-use crate::config::{OptimizerKind, ScheduleKind};
+use crate::config::{AugmentSpec, NormalizeSpec, OptimizerKind, ScheduleKind};
 use crate::data::DatasetKind;
 use crate::device::DeviceKind;
 use crate::models::ModelKind;
@@ -64,6 +64,21 @@ pub struct TrainArgs {
     /// Learning-rate schedule (default: the model's recipe: constant for seed, as d2l; cosine for modern).
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleKind>,
+    /// SGD momentum (default: the model's recipe: 0.9 for resnet-small, else 0).
+    #[arg(long, value_parser = parse_momentum)]
+    pub momentum: Option<f32>,
+    /// L2 weight decay; batch norm's weights and biases are never decayed (default: the model's recipe: 5e-4 for resnet-small, else 0).
+    #[arg(long, value_parser = parse_weight_decay)]
+    pub weight_decay: Option<f32>,
+    /// Nesterov momentum, `--nesterov` or `--nesterov false` (default: the model's recipe: on for resnet-small).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub nesterov: Option<bool>,
+    /// Training augmentation: `none`, or `crop:P` (random crop of the image padded by P zeros) and/or `flip` (random horizontal flip), comma-separated (default: the model's recipe: crop:2,flip for nin-small and resnet-small, none for LeNet).
+    #[arg(long, value_name = "SPEC")]
+    pub augment: Option<AugmentSpec>,
+    /// Input normalisation `MEAN,STD` of pixels in 0..1, or `none` (default: the model's recipe: 0.2860,0.3530 for nin-small and resnet-small, none for LeNet).
+    #[arg(long, value_parser = parse_normalize, value_name = "MEAN,STD")]
+    pub normalize: Option<NormalizeFlag>,
     /// Examples per batch (default: the model's recipe, 256).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub batch_size: Option<u32>,
@@ -90,12 +105,47 @@ pub struct TrainArgs {
     pub data: DataArgs,
 }
 
+/// `--normalize`'s value: statistics, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NormalizeFlag(pub Option<NormalizeSpec>);
+
+/// A command-line value that parsed but does not fit the other settings (`--momentum` with
+/// Adam); `lenet` reports it as clap does a usage error: one line naming the flag, exit 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// The flag (`--momentum`).
+    pub flag: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl UsageError {
+    /// An error about `flag`.
+    pub fn new(flag: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            flag,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.flag, self.message)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// Options of `lenet eval`.
 #[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
-    /// Checkpoint file (model.safetensors of a run, or a run directory).
+    /// Checkpoint file (checkpoint.safetensors of a run, a run directory, or a bare PyTorch state_dict saved with safetensors).
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// The checkpoint's network: must match a Fovea checkpoint's; says which network a bare PyTorch state_dict holds (default there: seed).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
     /// Where to write confusion.png (default: beside the checkpoint).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -107,9 +157,12 @@ pub struct EvalArgs {
 /// Options of `lenet predict`.
 #[derive(Args, Debug, Clone)]
 pub struct PredictArgs {
-    /// Checkpoint file (or a run directory).
+    /// Checkpoint file (or a run directory, or a bare PyTorch state_dict).
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// The checkpoint's network (see `lenet eval --help`).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
     /// PNG images to classify.
     #[arg(required_unless_present = "test_index")]
     pub images: Vec<PathBuf>,
@@ -135,9 +188,12 @@ pub struct SummaryArgs {
 /// Options of `lenet inspect`.
 #[derive(Args, Debug, Clone)]
 pub struct InspectArgs {
-    /// Checkpoint file (or a run directory).
+    /// Checkpoint file (or a run directory, or a bare PyTorch state_dict).
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// The checkpoint's network (see `lenet eval --help`).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
     /// Test-set item whose feature maps to draw.
     #[arg(long, default_value_t = 0)]
     pub test_index: usize,
@@ -158,6 +214,33 @@ fn parse_lr(s: &str) -> Result<f32, String> {
         ));
     }
     Ok(v)
+}
+
+/// Accepts a momentum in `[0, 1)`.
+fn parse_momentum(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(0.0..1.0).contains(&v) {
+        return Err(format!(
+            "the momentum must be at least 0 and below 1, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+/// Accepts a finite weight decay of at least 0.
+fn parse_weight_decay(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!(
+            "the weight decay must be a finite number of at least 0, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+/// Accepts `none` or `MEAN,STD`.
+fn parse_normalize(s: &str) -> Result<NormalizeFlag, String> {
+    NormalizeSpec::parse(s).map(NormalizeFlag)
 }
 
 #[cfg(test)]
@@ -192,6 +275,16 @@ mod tests {
             &["train", "--model", "resnet"],
             &["train", "--device", "tpu"],
             &["train", "--epochs", "0"],
+            &["train", "--momentum", "1"],
+            &["train", "--momentum", "-0.1"],
+            &["train", "--weight-decay", "-1"],
+            &["train", "--weight-decay", "NaN"],
+            &["train", "--augment", "rotate"],
+            &["train", "--augment", "crop:0"],
+            &["train", "--normalize", "0.3"],
+            &["train", "--normalize", "0.3,0"],
+            &["train", "--nesterov", "maybe"],
+            &["eval", "--checkpoint", "x", "--model", "vgg"],
             &["predict", "--checkpoint", "x"],
         ] {
             let err = parse(bad).unwrap_err();

@@ -1,15 +1,20 @@
 //! A run's settings, [`RunConfig`]: resolved once from the command line and the model's recipe,
 //! saved as `config.json` and read back by `--resume`. Choices are typed enums that serialise
-//! under their command-line names (`seed`, `sgd`, `cosine`, `fashion-mnist`).
+//! under their command-line names (`seed`, `sgd`, `cosine`, `fashion-mnist`). Settings added
+//! after the first format (momentum, weight decay, Nesterov, augmentation, normalisation) have
+//! serde defaults that mean what older runs did (none of them), and are left out of the file
+//! when at that default, so LeNet's configs read exactly as before.
 
-use crate::cli::TrainArgs;
+use crate::cli::{TrainArgs, UsageError};
 use crate::data::DatasetKind;
 use crate::file_out::write_atomic;
 use crate::models::ModelKind;
 use anyhow::{Context, anyhow};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 /// Which optimizer.
 #[derive(ValueEnum, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +61,152 @@ impl ScheduleKind {
     }
 }
 
+/// Training-time augmentation: the value of `--augment` and of `augment` in `config.json`,
+/// written `none`, `crop:P`, `flip` or `crop:P,flip` (random crop of the image padded by `P`
+/// zeros on each side, back to its size; random horizontal flip).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AugmentSpec {
+    /// Crop padding in pixels (0: no crop).
+    pub crop: usize,
+    /// Random horizontal flip.
+    pub flip: bool,
+}
+
+impl AugmentSpec {
+    /// No augmentation.
+    pub const NONE: AugmentSpec = AugmentSpec {
+        crop: 0,
+        flip: false,
+    };
+
+    /// True when nothing is augmented.
+    pub fn is_none(&self) -> bool {
+        *self == Self::NONE
+    }
+
+    /// The data loader's settings.
+    pub fn loader(&self) -> datasets::Augment {
+        datasets::Augment {
+            crop_padding: self.crop,
+            flip: self.flip,
+        }
+    }
+}
+
+impl FromStr for AugmentSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut spec = AugmentSpec::NONE;
+        if s.trim() == "none" {
+            return Ok(spec);
+        }
+        for part in s.split(',').map(str::trim) {
+            if part == "flip" {
+                spec.flip = true;
+            } else if let Some(p) = part.strip_prefix("crop:") {
+                spec.crop = p.parse::<usize>().ok().filter(|&p| p > 0).ok_or_else(|| {
+                    format!("`{part}`: the crop padding must be a whole number above 0")
+                })?;
+            } else {
+                return Err(format!(
+                    "unknown augmentation `{part}` (expected `none`, or `crop:P` and/or `flip`, comma-separated)"
+                ));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for AugmentSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.crop, self.flip) {
+            (0, false) => write!(f, "none"),
+            (0, true) => write!(f, "flip"),
+            (p, false) => write!(f, "crop:{p}"),
+            (p, true) => write!(f, "crop:{p},flip"),
+        }
+    }
+}
+
+impl TryFrom<String> for AugmentSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<AugmentSpec> for String {
+    fn from(a: AugmentSpec) -> String {
+        a.to_string()
+    }
+}
+
+/// Input normalisation `x' = (x - mean) / std` after scaling pixels to `0..=1`: part of a
+/// model's data pipeline, saved in `config.json` and in checkpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NormalizeSpec {
+    /// Subtracted from every pixel.
+    pub mean: f32,
+    /// Divides every pixel after the subtraction.
+    pub std: f32,
+}
+
+/// Fashion-MNIST's training-set statistics (pixels scaled to `0..=1`).
+pub const FASHION_MNIST_STATS: NormalizeSpec = NormalizeSpec {
+    mean: 0.2860,
+    std: 0.3530,
+};
+
+impl NormalizeSpec {
+    /// The data loader's settings.
+    pub fn loader(&self) -> datasets::Normalize {
+        datasets::Normalize {
+            mean: self.mean,
+            std: self.std,
+        }
+    }
+
+    /// Normalises one value already scaled to `0..=1`.
+    pub fn apply(&self, x: f32) -> f32 {
+        self.loader().apply(x)
+    }
+
+    /// `MEAN,STD` (as `--normalize` takes it and checkpoints store it), or `none`.
+    pub fn describe(n: Option<NormalizeSpec>) -> String {
+        match n {
+            Some(n) => format!("{},{}", n.mean, n.std),
+            None => "none".into(),
+        }
+    }
+
+    /// Parses [`NormalizeSpec::describe`]'s form: `none`, or `MEAN,STD` with a finite mean and a
+    /// finite std above 0.
+    pub fn parse(s: &str) -> Result<Option<NormalizeSpec>, String> {
+        if s.trim() == "none" {
+            return Ok(None);
+        }
+        let bad = || format!("`{s}`: expected `none` or MEAN,STD (e.g. 0.2860,0.3530)");
+        let (m, d) = s.split_once(',').ok_or_else(bad)?;
+        let mean: f32 = m.trim().parse().map_err(|_| bad())?;
+        let std: f32 = d.trim().parse().map_err(|_| bad())?;
+        let n = NormalizeSpec { mean, std };
+        n.loader().check().map_err(|_| {
+            format!("`{s}`: the mean must be finite and the std finite and above 0")
+        })?;
+        Ok(Some(n))
+    }
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
 /// The settings of a run, saved as `config.json` and reused by `--resume`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunConfig {
@@ -78,14 +229,33 @@ pub struct RunConfig {
     /// The learning-rate schedule.
     #[serde(default)]
     pub schedule: ScheduleKind,
+    /// SGD momentum (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub momentum: f32,
+    /// L2 weight decay (batch norm's weights and biases are never decayed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f32,
+    /// Nesterov momentum (SGD).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub nesterov: bool,
+    /// Training-time augmentation (never applied to evaluation).
+    #[serde(default, skip_serializing_if = "AugmentSpec::is_none")]
+    pub augment: AugmentSpec,
+    /// Input normalisation, applied by train, eval, predict and inspect alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<NormalizeSpec>,
 }
 
 impl RunConfig {
-    /// The settings `lenet train` runs with: each flag given, else the model's recipe.
-    pub fn from_args(a: &TrainArgs) -> Self {
+    /// The settings `lenet train` runs with: each flag given, else the model's recipe (the
+    /// recipe's optimizer settings only when its optimizer is the one used). Optimizer flags
+    /// that do not apply to the optimizer are usage errors naming the flag.
+    pub fn from_args(a: &TrainArgs) -> Result<Self, UsageError> {
         let recipe = a.model.spec().recipe;
         let optimizer = a.optimizer.unwrap_or(recipe.optimizer);
-        RunConfig {
+        let own = optimizer == recipe.optimizer;
+        let pick = |flag: Option<f32>, value: f32| flag.unwrap_or(if own { value } else { 0.0 });
+        let cfg = RunConfig {
             model: a.model,
             optimizer,
             epochs: a.epochs.unwrap_or(recipe.epochs),
@@ -95,7 +265,43 @@ impl RunConfig {
             dataset: a.data.dataset,
             limit: a.limit,
             schedule: a.schedule.unwrap_or(recipe.schedule),
+            momentum: pick(a.momentum, recipe.momentum),
+            weight_decay: pick(a.weight_decay, recipe.weight_decay),
+            nesterov: a.nesterov.unwrap_or(own && recipe.nesterov),
+            augment: a.augment.unwrap_or(recipe.augment),
+            normalize: match &a.normalize {
+                Some(flag) => flag.0,
+                None => recipe.normalize,
+            },
+        };
+        if optimizer != OptimizerKind::Sgd {
+            for (flag, given) in [
+                ("--momentum", a.momentum.is_some_and(|m| m != 0.0)),
+                ("--nesterov", a.nesterov == Some(true)),
+            ] {
+                if given {
+                    return Err(UsageError::new(
+                        flag,
+                        format!(
+                            "applies to sgd, but the optimizer is {}",
+                            choice_name(optimizer)
+                        ),
+                    ));
+                }
+            }
         }
+        if cfg.nesterov && cfg.momentum == 0.0 {
+            return Err(UsageError::new(
+                "--nesterov",
+                "needs a momentum above 0 (--momentum)",
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// The data loader's normalisation.
+    pub fn loader_normalize(&self) -> Option<datasets::Normalize> {
+        self.normalize.map(|n| n.loader())
     }
 
     /// The learning rate for optimizer step `step` (from 0) of `total`.
@@ -186,7 +392,15 @@ mod tests {
         let Command::Train(t) = cli.unwrap().command else {
             panic!("not train")
         };
-        RunConfig::from_args(&t)
+        RunConfig::from_args(&t).unwrap()
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(std::iter::once("lenet").chain(args.iter().copied()));
+        let Command::Train(t) = cli.unwrap().command else {
+            panic!("not train")
+        };
+        RunConfig::from_args(&t).unwrap_err().to_string()
     }
 
     /// A config exactly as the version before typed enums wrote it.
@@ -216,11 +430,17 @@ mod tests {
                 dataset: DatasetKind::FashionMnist,
                 limit: None,
                 schedule: ScheduleKind::Constant,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: false,
+                augment: AugmentSpec::NONE,
+                normalize: None,
             }
         );
+        // Modern's recipe is the old config's but for the rate (4e-3 reaches 0.90).
         assert_eq!(
             resolved(&["train", "--model", "modern"]),
-            RunConfig::from_json(TODAYS_FORMAT).unwrap()
+            RunConfig::from_json(&TODAYS_FORMAT.replace("0.001", "0.004")).unwrap()
         );
         // The rate follows the optimizer, the schedule follows the model, as before.
         let c = resolved(&["train", "--model", "modern", "--optimizer", "sgd"]);
@@ -271,7 +491,12 @@ mod tests {
     #[test]
     fn bad_values_name_the_field_and_the_accepted_values() {
         for (from, to, field, accepted) in [
-            ("\"modern\"", "\"resnet\"", "model", "`seed` or `modern`"),
+            (
+                "\"modern\"",
+                "\"resnet\"",
+                "model",
+                "`seed`, `modern`, `nin-small`, `resnet-small`",
+            ),
             ("\"adam\"", "\"rmsprop\"", "optimizer", "`sgd` or `adam`"),
             (
                 "\"cosine\"",
@@ -301,6 +526,177 @@ mod tests {
             .to_string();
         assert!(err.starts_with("missing field `lr`"), "{err}");
         assert!(RunConfig::from_json("[1, 2]").is_err());
+    }
+
+    #[test]
+    fn cnn_recipes_and_their_flags() {
+        let c = resolved(&["train", "--model", "resnet-small"]);
+        assert_eq!(
+            (c.optimizer, c.lr, c.schedule, c.batch_size, c.epochs),
+            (OptimizerKind::Sgd, 0.1, ScheduleKind::Cosine, 128, 10)
+        );
+        assert_eq!((c.momentum, c.weight_decay, c.nesterov), (0.9, 5e-4, true));
+        assert_eq!(
+            c.augment,
+            AugmentSpec {
+                crop: 2,
+                flip: true
+            }
+        );
+        assert_eq!(c.normalize, Some(FASHION_MNIST_STATS));
+        let c = resolved(&["train", "--model", "nin-small"]);
+        assert_eq!(
+            (c.optimizer, c.lr, c.batch_size),
+            (OptimizerKind::Adam, 2e-3, 128)
+        );
+        assert_eq!((c.momentum, c.weight_decay, c.nesterov), (0.0, 0.0, false));
+        assert_eq!(c.normalize, Some(FASHION_MNIST_STATS));
+        // Every flag overrides its recipe value.
+        let c = resolved(&[
+            "train",
+            "--model",
+            "resnet-small",
+            "--momentum",
+            "0.5",
+            "--weight-decay",
+            "0",
+            "--nesterov",
+            "false",
+            "--augment",
+            "none",
+            "--normalize",
+            "none",
+        ]);
+        assert_eq!((c.momentum, c.weight_decay, c.nesterov), (0.5, 0.0, false));
+        assert_eq!((c.augment, c.normalize), (AugmentSpec::NONE, None));
+        let c = resolved(&[
+            "train",
+            "--momentum",
+            "0.9",
+            "--nesterov",
+            "--augment",
+            "flip,crop:3",
+            "--normalize",
+            "0.5,0.25",
+        ]);
+        assert_eq!((c.momentum, c.nesterov), (0.9, true));
+        assert_eq!(
+            c.augment,
+            AugmentSpec {
+                crop: 3,
+                flip: true
+            }
+        );
+        assert_eq!(
+            c.normalize,
+            Some(NormalizeSpec {
+                mean: 0.5,
+                std: 0.25
+            })
+        );
+        // Another optimizer than the recipe's starts from its own defaults.
+        let c = resolved(&["train", "--model", "resnet-small", "--optimizer", "adam"]);
+        assert_eq!(
+            (c.lr, c.momentum, c.weight_decay, c.nesterov),
+            (1e-3, 0.0, 0.0, false)
+        );
+        let c = resolved(&["train", "--optimizer", "adam", "--weight-decay", "1e-4"]);
+        assert_eq!(c.weight_decay, 1e-4);
+        // Flags that do not apply name themselves.
+        assert!(
+            usage_error(&["train", "--model", "nin-small", "--momentum", "0.9"])
+                .starts_with("--momentum: applies to sgd, but the optimizer is adam"),
+        );
+        assert!(
+            usage_error(&["train", "--optimizer", "adam", "--nesterov"]).starts_with("--nesterov")
+        );
+        assert!(usage_error(&["train", "--nesterov"]).starts_with("--nesterov: needs a momentum"));
+    }
+
+    #[test]
+    fn new_fields_round_trip_and_old_configs_mean_none_of_them() {
+        let c = resolved(&["train", "--model", "resnet-small", "--limit", "256"]);
+        let json = serde_json::to_string_pretty(&c).unwrap();
+        for field in [
+            "\"momentum\": 0.9",
+            "\"weight_decay\": 0.0005",
+            "\"nesterov\": true",
+            "\"augment\": \"crop:2,flip\"",
+            "\"normalize\": {",
+            "\"mean\": 0.286",
+        ] {
+            assert!(json.contains(field), "{field} in {json}");
+        }
+        assert_eq!(RunConfig::from_json(&json).unwrap(), c);
+        // A config written before these fields existed: none of them.
+        let old = RunConfig::from_json(TODAYS_FORMAT).unwrap();
+        assert_eq!(
+            (
+                old.momentum,
+                old.weight_decay,
+                old.nesterov,
+                old.augment,
+                old.normalize
+            ),
+            (0.0, 0.0, false, AugmentSpec::NONE, None)
+        );
+        // Bad values name their field.
+        let bad = json.replace("\"crop:2,flip\"", "\"rotate\"");
+        let err = format!("{:#}", RunConfig::from_json(&bad).unwrap_err());
+        assert!(
+            err.contains("field `augment`") && err.contains("rotate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn augment_and_normalize_values_parse_and_print() {
+        for (text, spec) in [
+            ("none", AugmentSpec::NONE),
+            (
+                "flip",
+                AugmentSpec {
+                    crop: 0,
+                    flip: true,
+                },
+            ),
+            (
+                "crop:2",
+                AugmentSpec {
+                    crop: 2,
+                    flip: false,
+                },
+            ),
+            (
+                "crop:2,flip",
+                AugmentSpec {
+                    crop: 2,
+                    flip: true,
+                },
+            ),
+        ] {
+            assert_eq!(text.parse::<AugmentSpec>().unwrap(), spec);
+            assert_eq!(spec.to_string(), text);
+        }
+        for bad in ["crop:0", "crop:x", "crop", "mirror", ""] {
+            assert!(bad.parse::<AugmentSpec>().is_err(), "{bad}");
+        }
+        assert_eq!(NormalizeSpec::parse("none").unwrap(), None);
+        assert_eq!(
+            NormalizeSpec::parse("0.286, 0.353").unwrap(),
+            Some(NormalizeSpec {
+                mean: 0.286,
+                std: 0.353
+            })
+        );
+        for bad in ["0.2", "0.2,0", "0.2,-1", "a,b", "0.1,inf", "nan,1"] {
+            assert!(NormalizeSpec::parse(bad).is_err(), "{bad}");
+        }
+        let n = Some(FASHION_MNIST_STATS);
+        assert_eq!(
+            NormalizeSpec::parse(&NormalizeSpec::describe(n)).unwrap(),
+            n
+        );
     }
 
     #[test]

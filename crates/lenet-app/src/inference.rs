@@ -1,6 +1,8 @@
 //! Running a model without recording gradients: test accuracy (the training loop's per-epoch
-//! evaluation, d2l's `evaluate_accuracy_gpu`), class probabilities and predicted classes.
+//! evaluation, d2l's `evaluate_accuracy_gpu`), class probabilities and predicted classes. Inputs
+//! are normalised as the model was trained (`normalize`); evaluation is never augmented.
 
+use crate::config::NormalizeSpec;
 use crate::models::Net;
 use autograd::Tape;
 use conv_kernels::Device;
@@ -11,10 +13,35 @@ use tensor::Tensor;
 /// Batch size for evaluation (large: nothing is kept for backward).
 const EVAL_BATCH: usize = 1000;
 
-/// Accuracy of `model` on `ds`, reading back one correct-count scalar per batch.
-pub fn accuracy(model: &Net, device: &Device, ds: Arc<Dataset>) -> anyhow::Result<f64> {
-    let n = ds.len();
+/// An evaluation loader over `ds`: in order, normalised, never augmented.
+fn eval_loader(ds: Arc<Dataset>, normalize: Option<NormalizeSpec>) -> anyhow::Result<DataLoader> {
     let loader = DataLoader::new(ds, EVAL_BATCH)?;
+    Ok(match normalize {
+        Some(n) => loader.normalize(n.loader())?,
+        None => loader,
+    })
+}
+
+/// Pixels scaled to `0..=1`, normalised when `normalize` says so: a model's input.
+pub fn model_input(
+    pixels: impl IntoIterator<Item = f32>,
+    normalize: Option<NormalizeSpec>,
+) -> Vec<f32> {
+    match normalize {
+        Some(n) => pixels.into_iter().map(|x| n.apply(x)).collect(),
+        None => pixels.into_iter().collect(),
+    }
+}
+
+/// Accuracy of `model` on `ds`, reading back one correct-count scalar per batch.
+pub fn accuracy(
+    model: &Net,
+    device: &Device,
+    ds: Arc<Dataset>,
+    normalize: Option<NormalizeSpec>,
+) -> anyhow::Result<f64> {
+    let n = ds.len();
+    let loader = eval_loader(ds, normalize)?;
     let mut correct = 0f64;
     for batch in loader.epoch(0) {
         let batch = batch?;
@@ -28,7 +55,8 @@ pub fn accuracy(model: &Net, device: &Device, ds: Arc<Dataset>) -> anyhow::Resul
     Ok(correct / n.max(1) as f64)
 }
 
-/// Class probabilities (softmax of the logits) for a batch of `[n, 1, 28, 28]` inputs.
+/// Class probabilities (softmax of the logits) for a batch of `[n, 1, 28, 28]` model inputs
+/// (already normalised: see [`model_input`]).
 pub fn probabilities(model: &Net, device: &Device, images: Tensor) -> anyhow::Result<Tensor> {
     let tape = Tape::new(device);
     let _guard = tape.no_grad();
@@ -51,8 +79,13 @@ pub fn probabilities(model: &Net, device: &Device, images: Tensor) -> anyhow::Re
 }
 
 /// The predicted class of every item of `ds`, in order.
-pub fn predictions(model: &Net, device: &Device, ds: Arc<Dataset>) -> anyhow::Result<Vec<usize>> {
-    let loader = DataLoader::new(ds, EVAL_BATCH)?;
+pub fn predictions(
+    model: &Net,
+    device: &Device,
+    ds: Arc<Dataset>,
+    normalize: Option<NormalizeSpec>,
+) -> anyhow::Result<Vec<usize>> {
+    let loader = eval_loader(ds, normalize)?;
     let mut out = Vec::new();
     for batch in loader.epoch(0) {
         let probs = probabilities(model, device, batch?.images)?;

@@ -1,6 +1,7 @@
 //! The `lenet` binary: train, evaluate, inspect and explain LeNet on Fashion-MNIST.
 //!
-//! Usage errors exit with status 2 (clap), runtime errors with status 1 and one line on stderr.
+//! Usage errors exit with status 2 (clap's, and [`cli::UsageError`]s found once the settings are
+//! resolved), runtime errors with status 1 and one line on stderr.
 
 mod cli;
 mod commands;
@@ -41,7 +42,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<cli::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

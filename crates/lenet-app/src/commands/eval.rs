@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 /// Runs `lenet eval`; returns the test accuracy.
 pub fn run(args: EvalArgs) -> anyhow::Result<f64> {
-    let r = restore(&args.checkpoint, &args.data)?;
+    let r = restore(&args.checkpoint, args.model, &args.data)?;
     let data = data::load(&args.data, &[Split::Test])?;
     let test = Arc::new(data.test);
-    let preds = predictions(&r.model, &r.device, test.clone())?;
+    let preds = predictions(&r.model, &r.device, test.clone(), r.normalize)?;
     let k = data.class_names.len();
     let mut matrix = vec![vec![0u64; k]; k];
     for (i, &p) in preds.iter().enumerate() {

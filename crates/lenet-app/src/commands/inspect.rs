@@ -3,6 +3,7 @@
 use crate::cli::InspectArgs;
 use crate::data;
 use crate::file_out::write_gray_png;
+use crate::inference::model_input;
 use crate::restore::restore;
 use anyhow::{Context, bail};
 use autograd::Tape;
@@ -47,7 +48,7 @@ fn write_grid(
 
 /// Runs `lenet inspect`; returns the files written.
 pub fn run(args: InspectArgs) -> anyhow::Result<Vec<PathBuf>> {
-    let r = restore(&args.checkpoint, &args.data)?;
+    let r = restore(&args.checkpoint, args.model, &args.data)?;
     let out_dir = match &args.out {
         Some(d) => d.clone(),
         None => r.path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -55,12 +56,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut written = Vec::new();
-    // Every conv layer's weights, `[out, in, kh, kw]`, in model order: filters_conv1.png, ...
+    // The conv weights the model's view draws, `[out, in, kh, kw]`, in model order:
+    // filters_conv1.png, ... (LeNet: every conv; the deeper models: the first).
     let conv_weights: Vec<Tensor> = r
         .model
-        .named_parameters()
+        .filters()
         .into_iter()
-        .filter(|(n, p)| n.ends_with("weight") && p.dims().len() == 4)
         .map(|(_, p)| Ok(r.device.to_host(&p.value())?))
         .collect::<anyhow::Result<_>>()?;
     if conv_weights.is_empty() {
@@ -71,7 +72,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Vec<PathBuf>> {
         // One row per output channel, one column per input channel.
         let tiles: Vec<&[f32]> = w.data().chunks(kh * kw).collect();
         let path = out_dir.join(format!("filters_conv{}.png", k + 1));
-        write_grid(&path, &tiles, kh, kw, i.max(if o <= 8 { o } else { i }))?;
+        // One input channel: the filters in rows of up to 8.
+        let cols = if i == 1 { o.min(8) } else { i };
+        write_grid(&path, &tiles, kh, kw, cols)?;
         written.push(path);
     }
     let data = data::load(&args.data, &[Split::Test])?;
@@ -82,11 +85,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Vec<PathBuf>> {
             data.test.len()
         );
     };
-    let x = Tensor::from_vec(
-        &[1, 1, 28, 28],
-        img.iter().map(|&b| b as f32 / 255.0).collect(),
-    )?;
+    let pixels = img.iter().map(|&b| b as f32 / 255.0);
+    let x = Tensor::from_vec(&[1, 1, 28, 28], model_input(pixels, r.normalize))?;
     let input_path = out_dir.join(format!("input_{}.png", args.test_index));
+    // Each tile is drawn scaled to its own range, so the normalised input looks as the image.
     write_grid(&input_path, &[x.data()], 28, 28, 1)?;
     written.push(input_path);
     let tape = Tape::new(&r.device);

@@ -3,7 +3,7 @@
 use crate::cli::PredictArgs;
 use crate::data;
 use crate::image_input::{SIDE, load_png_as_input};
-use crate::inference::probabilities;
+use crate::inference::{model_input, probabilities};
 use crate::restore::restore;
 use anyhow::bail;
 use datasets::Split;
@@ -11,12 +11,13 @@ use tensor::Tensor;
 
 /// Runs `lenet predict`; returns the top-3 (class, probability) per input.
 pub fn run(args: PredictArgs) -> anyhow::Result<Vec<Vec<(usize, f32)>>> {
-    let r = restore(&args.checkpoint, &args.data)?;
+    let r = restore(&args.checkpoint, args.model, &args.data)?;
     let mut inputs: Vec<(String, Vec<f32>)> = Vec::new();
     let class_names = data::class_names(&args.data);
     if args.test_index.is_empty() {
         for path in &args.images {
-            inputs.push((path.display().to_string(), load_png_as_input(path)?));
+            let pixels = load_png_as_input(path)?;
+            inputs.push((path.display().to_string(), model_input(pixels, r.normalize)));
         }
     } else {
         let data = data::load(&args.data, &[Split::Test])?;
@@ -31,7 +32,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<Vec<Vec<(usize, f32)>>> {
                 "test item {i} (true class: {})",
                 class_names.get(label as usize).map_or("?", String::as_str)
             );
-            inputs.push((name, img.iter().map(|&b| b as f32 / 255.0).collect()));
+            let pixels = img.iter().map(|&b| b as f32 / 255.0);
+            inputs.push((name, model_input(pixels, r.normalize)));
         }
     }
     let n = inputs.len();

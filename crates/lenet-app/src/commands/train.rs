@@ -6,13 +6,14 @@
 //! curves, checkpoint; finally report.
 
 use crate::cli::{DataArgs, TrainArgs};
-use crate::config::{OptimizerKind, RunConfig, choice_name};
+use crate::config::{NormalizeSpec, OptimizerKind, RunConfig, choice_name};
 use crate::data::{self, take_first};
 use crate::device::choose_device;
 use crate::inference::accuracy;
 use crate::metrics::{self, EpochMetrics};
 use crate::models::Net;
 use crate::plot::{CurvePoint, draw_curves};
+use crate::restore::NORMALIZE_KEY;
 use crate::run_dir::{RunDir, read_points, write_points};
 use anyhow::{Context, bail};
 use autograd::Tape;
@@ -20,7 +21,7 @@ use conv_kernels::{AdamConfig, Device, SgdConfig};
 use datasets::{DataLoader, Dataset, Split};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_layers::checkpoint::{self, TrainingState};
-use nn_layers::optim::{Adam, Optimizer, Sgd};
+use nn_layers::optim::{Adam, Optimizer, Sgd, batch_norm_parameters};
 use std::sync::Arc;
 use std::time::Instant;
 use tensor::{FloatStorage, SeededRng};
@@ -33,11 +34,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (device, reason) = choose_device(args.data.device)?;
     println!("training on {} ({reason})", device.name());
     let (train_set, test_set) = load_data(cfg, &args.data)?;
+    let loader = train_loader(cfg, train_set)?;
     let mut net = cfg.model.build(&device, &mut SeededRng::new(cfg.seed))?;
     let mut optimizer = build_optimizer(cfg, &device, &net)?;
     let mut progress = open_run_dir(&plan, &device, &net, optimizer.as_mut())?;
 
-    let loader = DataLoader::new(train_set, cfg.batch_size as usize)?.shuffle(cfg.seed);
     let mut totals = Totals::default();
     for epoch in progress.state.epoch as u32 + 1..=cfg.epochs {
         let stats = train_epoch(
@@ -50,7 +51,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             &mut progress,
         )?;
         totals.add(&stats);
-        let test_acc = evaluate(&mut net, &device, &test_set)?;
+        let test_acc = evaluate(&mut net, &device, &test_set, cfg)?;
         let m = stats.metrics(epoch, test_acc);
         println!(
             "epoch {epoch:>3}/{}: loss {:.3}, train acc {:.3}, test acc {:.3}, {:.1} examples/sec",
@@ -102,7 +103,7 @@ fn plan_run(args: &TrainArgs) -> anyhow::Result<Plan> {
         }
         None => Plan {
             dir: RunDir::new(args.out.as_deref()),
-            cfg: RunConfig::from_args(args),
+            cfg: RunConfig::from_args(args)?,
             resuming: false,
         },
     };
@@ -129,7 +130,21 @@ fn load_data(cfg: &RunConfig, args: &DataArgs) -> anyhow::Result<(Arc<Dataset>, 
     Ok((Arc::new(train), Arc::new(data.test)))
 }
 
-/// The run's optimizer over the network's parameters, at the run's base learning rate.
+/// The training loader: shuffled from the run's seed, augmented and normalised as the run
+/// says (augmentation settings that do not fit the images fail here, before any epoch).
+fn train_loader(cfg: &RunConfig, train_set: Arc<Dataset>) -> anyhow::Result<DataLoader> {
+    let loader = DataLoader::new(train_set, cfg.batch_size as usize)?
+        .shuffle(cfg.seed)
+        .augment(cfg.augment.loader())
+        .with_context(|| format!("--augment {}", cfg.augment))?;
+    Ok(match cfg.loader_normalize() {
+        Some(n) => loader.normalize(n)?,
+        None => loader,
+    })
+}
+
+/// The run's optimizer over the network's parameters, at the run's base learning rate, with
+/// its momentum and weight decay; batch norm's weights and biases are not decayed.
 fn build_optimizer(
     cfg: &RunConfig,
     device: &Device,
@@ -137,12 +152,24 @@ fn build_optimizer(
 ) -> anyhow::Result<Box<dyn Optimizer>> {
     let params = net.named_parameters();
     Ok(match cfg.optimizer {
-        OptimizerKind::Sgd => Box::new(Sgd::new(device, params, SgdConfig::plain(cfg.lr))?),
+        OptimizerKind::Sgd => {
+            let sgd = SgdConfig {
+                lr: cfg.lr,
+                momentum: cfg.momentum,
+                weight_decay: cfg.weight_decay,
+                nesterov: cfg.nesterov,
+            };
+            let norm = batch_norm_parameters(net.module());
+            Box::new(Sgd::new_with(device, params, sgd, |name| {
+                norm.iter().any(|n| n == name)
+            })?)
+        }
         OptimizerKind::Adam => Box::new(Adam::new(
             device,
             params,
             AdamConfig {
                 lr: cfg.lr,
+                weight_decay: cfg.weight_decay,
                 ..AdamConfig::default()
             },
         )?),
@@ -193,6 +220,11 @@ fn open_run_dir(
     let extra = &mut progress.state.extra;
     extra.insert("model".into(), plan.cfg.model.name());
     extra.insert("dataset".into(), choice_name(plan.cfg.dataset));
+    extra.insert(
+        NORMALIZE_KEY.into(),
+        NormalizeSpec::describe(plan.cfg.normalize),
+    );
+    extra.insert("augment".into(), plan.cfg.augment.to_string());
     Ok(progress)
 }
 
@@ -302,10 +334,16 @@ fn train_epoch(
     Ok(s)
 }
 
-/// Test accuracy after an epoch (d2l's `evaluate_accuracy_gpu`), in evaluation mode.
-fn evaluate(net: &mut Net, device: &Device, test: &Arc<Dataset>) -> anyhow::Result<f64> {
+/// Test accuracy after an epoch (d2l's `evaluate_accuracy_gpu`), in evaluation mode, with the
+/// run's normalisation and no augmentation.
+fn evaluate(
+    net: &mut Net,
+    device: &Device,
+    test: &Arc<Dataset>,
+    cfg: &RunConfig,
+) -> anyhow::Result<f64> {
     net.eval();
-    accuracy(net, device, test.clone())
+    accuracy(net, device, test.clone(), cfg.normalize)
 }
 
 /// Writes the metrics, the curve points and the chart, then the checkpoint: a kill in between

@@ -11,6 +11,24 @@ use autograd::{Gradients, Param};
 use conv_kernels::DeviceTensor;
 use std::collections::BTreeMap;
 
+/// The full names of the parameters that belong to a `BatchNorm2d` of `model` (its `weight` and
+/// `bias`, `layer1.0.bn1.weight`, `0.1.bias`, ...), found by module kind rather than by name, for
+/// [`Sgd::new_with`]'s no-weight-decay set.
+pub fn batch_norm_parameters(model: &dyn crate::Module) -> Vec<String> {
+    let mut prefixes = Vec::new();
+    model.for_each_module(&mut |name, m| {
+        if m.kind() == "BatchNorm2d" {
+            prefixes.push(format!("{name}."));
+        }
+    });
+    model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())))
+        .collect()
+}
+
 /// A first-order optimizer over a fixed list of named parameters.
 pub trait Optimizer {
     /// `sgd` or `adam` (saved in checkpoints).
