@@ -461,7 +461,7 @@ fn settings_that_do_not_fit_are_refused_before_anything_is_written() {
 
 #[test]
 fn resnet_small_trains_on_the_gpu() {
-    if conv_kernels::testing::gpu_under_test().is_none() {
+    if fovea_test_support::gpu_under_test().is_none() {
         return;
     }
     let f = fixture(32);

@@ -164,7 +164,7 @@ test_device!(resnet_small_training_lowers_the_loss: cpu, gpu);
 fn nin_small_training_lowers_the_loss(dev: &Device) -> TestResult {
     {
         let net = nin::nin_small(dev, &mut SeededRng::new(1), 0.0)?;
-        nn_layers::init::kaiming_normal_convs(&net, &dev, &mut SeededRng::new(2))?;
+        nn_layers::init::kaiming_normal_convs(&net, dev, &mut SeededRng::new(2))?;
         let mut adam = Adam::new(
             dev,
             net.named_parameters(),
