@@ -14,7 +14,7 @@ pub struct BenchArgs {
 /// Runs the kernel and training-step benchmarks, then the data-loading one.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for package in ["fovea-benches", "datasets"] {
+    for package in ["fovea-benches", "fovea-datasets"] {
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(workspace_root())
             .args(["bench", "--package", package, "--"]);
