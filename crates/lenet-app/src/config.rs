@@ -304,6 +304,50 @@ impl RunConfig {
         self.normalize.map(|n| n.loader())
     }
 
+    /// Refuses `--resume` with a flag that disagrees with this (saved) config, naming the flag:
+    /// a resumed run continues exactly as it was started. Flags with a default (`--model`,
+    /// `--seed`, `--dataset`) are compared only when they differ from it, as only then were they
+    /// surely given.
+    pub fn check_resume_flags(&self, a: &TrainArgs) -> Result<(), UsageError> {
+        fn differs<T: PartialEq + std::fmt::Debug>(
+            flag: &'static str,
+            given: Option<T>,
+            saved: &T,
+        ) -> Result<(), UsageError> {
+            match given {
+                Some(g) if &g != saved => Err(UsageError::new(
+                    flag,
+                    format!(
+                        "{g:?} disagrees with the resumed run's config.json ({saved:?}); \
+                         drop the flag to continue the run as it was started"
+                    ),
+                )),
+                _ => Ok(()),
+            }
+        }
+        // The defaults of the three flags that have one (see `TrainArgs` and `DataArgs`).
+        let model = (a.model != ModelKind::Seed).then_some(a.model);
+        differs("--model", model, &self.model)?;
+        differs("--seed", (a.seed != 0).then_some(a.seed), &self.seed)?;
+        let dataset = (a.data.dataset != DatasetKind::FashionMnist).then_some(a.data.dataset);
+        differs("--dataset", dataset, &self.dataset)?;
+        differs("--optimizer", a.optimizer, &self.optimizer)?;
+        differs("--epochs", a.epochs, &self.epochs)?;
+        differs("--lr", a.lr, &self.lr)?;
+        differs("--batch-size", a.batch_size, &self.batch_size)?;
+        differs("--limit", a.limit.map(Some), &self.limit)?;
+        differs("--schedule", a.schedule, &self.schedule)?;
+        differs("--momentum", a.momentum, &self.momentum)?;
+        differs("--weight-decay", a.weight_decay, &self.weight_decay)?;
+        differs("--nesterov", a.nesterov, &self.nesterov)?;
+        differs("--augment", a.augment, &self.augment)?;
+        differs(
+            "--normalize",
+            a.normalize.as_ref().map(|n| n.0),
+            &self.normalize,
+        )
+    }
+
     /// The learning rate for optimizer step `step` (from 0) of `total`.
     pub fn lr_at(&self, step: u64, total: u64) -> f32 {
         self.schedule.lr_at(self.lr, step, total)

@@ -600,3 +600,45 @@ fn real_data_one_epoch_on_the_gpu() {
     }
     real_data_epoch("gpu");
 }
+
+#[test]
+fn resume_refuses_flags_that_disagree_with_the_saved_run() {
+    let f = fixture();
+    ok(&as_strs(&train_args(
+        &f,
+        "run",
+        &["--epochs", "2", "--stop-after-epoch", "1"],
+    )));
+    let dir = f.root.join("run");
+    let before = std::fs::read(dir.join("metrics.csv")).unwrap();
+    let resume = |extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            "train",
+            "--device",
+            "cpu",
+            "--dataset",
+            "idx",
+            "--data-dir",
+            f.data.to_str().unwrap(),
+            "--resume",
+            dir.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect()
+    };
+    for (flag, value) in [
+        ("--lr", "0.5"),
+        ("--epochs", "5"),
+        ("--batch-size", "8"),
+        ("--model", "modern"),
+    ] {
+        fails(&as_strs(&resume(&[flag, value])), 2, flag);
+    }
+    // Nothing was written by the refused runs.
+    assert_eq!(std::fs::read(dir.join("metrics.csv")).unwrap(), before);
+    // Flags that agree with the saved run are fine.
+    let saved = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(saved.contains("\"epochs\": 2"), "{saved}");
+    let out = ok(&as_strs(&resume(&["--epochs", "2"])));
+    assert!(out.contains("resuming"), "{out}");
+}

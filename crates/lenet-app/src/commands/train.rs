@@ -95,8 +95,10 @@ fn plan_run(args: &TrainArgs) -> anyhow::Result<Plan> {
     let plan = match &args.resume {
         Some(dir) => {
             let dir = RunDir::new(Some(dir));
+            let cfg = RunConfig::read(&dir.config())?;
+            cfg.check_resume_flags(args)?;
             Plan {
-                cfg: RunConfig::read(&dir.config())?,
+                cfg,
                 dir,
                 resuming: true,
             }
