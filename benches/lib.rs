@@ -22,8 +22,11 @@
 
 use autograd::Tape;
 use conv_kernels::Device;
+use conv_kernels::{AdamConfig, SgdConfig};
 use fovea_test_support::TestDevice;
-use nn_layers::{Module, Optimizer};
+use nn_layers::optim::{Adam, Sgd};
+use nn_layers::{Module, Optimizer, Sequential, lenet, nin, resnet};
+use tensor::SeededRng;
 use tensor::Tensor;
 
 /// The devices every benchmark group runs on, with the name used in benchmark ids
@@ -66,4 +69,59 @@ pub fn app_step(
     let loss = dev.read_scalar(out.loss.value())?;
     dev.read_scalar(&out.correct)?;
     Ok(loss)
+}
+
+/// The model `name` (`seed`, `modern`, `resnet-small`, `nin-small`) with its optimizer and
+/// batch size as `lenet train`'s recipe has them: what `step_rate` and the `cnn_step` bench time.
+pub fn recipe(
+    name: &str,
+    dev: &Device,
+    rng: &mut SeededRng,
+) -> nn_layers::Result<(Sequential, Box<dyn Optimizer>, usize)> {
+    let sgd = |m: &Sequential, cfg| -> nn_layers::Result<Box<dyn Optimizer>> {
+        Ok(Box::new(Sgd::new(dev, m.named_parameters(), cfg)?))
+    };
+    let adam = |m: &Sequential, lr| -> nn_layers::Result<Box<dyn Optimizer>> {
+        let cfg = AdamConfig {
+            lr,
+            ..AdamConfig::default()
+        };
+        Ok(Box::new(Adam::new(dev, m.named_parameters(), cfg)?))
+    };
+    Ok(match name {
+        "seed" => {
+            let m = lenet::seed(dev, rng)?;
+            let o = sgd(&m, SgdConfig::plain(0.9))?;
+            (m, o, 256)
+        }
+        "modern" => {
+            let m = lenet::modern(dev, rng)?;
+            let o = adam(&m, 4e-3)?;
+            (m, o, 256)
+        }
+        "resnet-small" => {
+            let m = resnet::resnet_small(dev, rng)?;
+            let cfg = SgdConfig {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: 5e-4,
+                nesterov: true,
+            };
+            let o = sgd(&m, cfg)?;
+            (m, o, 128)
+        }
+        "nin-small" => {
+            let m = nin::nin_small(dev, rng, 0.5)?;
+            let o = adam(&m, 2e-3)?;
+            (m, o, 128)
+        }
+        other => {
+            return Err(nn_layers::NnError::Invalid {
+                what: "recipe",
+                reason: format!(
+                    "unknown model {other:?} (expected seed, modern, resnet-small, nin-small)"
+                ),
+            });
+        }
+    })
 }

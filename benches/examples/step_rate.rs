@@ -9,59 +9,10 @@
 //! ```
 
 use anyhow::{Context, bail};
-use conv_kernels::{AdamConfig, Device, DeviceKind, SgdConfig};
-use fovea_benches::app_step;
-use nn_layers::optim::{Adam, Optimizer, Sgd};
-use nn_layers::{Module, Sequential, lenet, nin, resnet};
+use conv_kernels::{Device, DeviceKind};
+use fovea_benches::{app_step, recipe};
 use std::time::Instant;
 use tensor::{SeededRng, Tensor};
-
-/// A model, its optimizer and its batch size, as the app's recipe has them.
-fn recipe(
-    name: &str,
-    dev: &Device,
-    rng: &mut SeededRng,
-) -> anyhow::Result<(Sequential, Box<dyn Optimizer>, usize)> {
-    let sgd = |m: &Sequential, cfg| -> anyhow::Result<Box<dyn Optimizer>> {
-        Ok(Box::new(Sgd::new(dev, m.named_parameters(), cfg)?))
-    };
-    let adam = |m: &Sequential, lr| -> anyhow::Result<Box<dyn Optimizer>> {
-        let cfg = AdamConfig {
-            lr,
-            ..AdamConfig::default()
-        };
-        Ok(Box::new(Adam::new(dev, m.named_parameters(), cfg)?))
-    };
-    Ok(match name {
-        "seed" => {
-            let m = lenet::seed(dev, rng)?;
-            let o = sgd(&m, SgdConfig::plain(0.9))?;
-            (m, o, 256)
-        }
-        "modern" => {
-            let m = lenet::modern(dev, rng)?;
-            let o = adam(&m, 4e-3)?;
-            (m, o, 256)
-        }
-        "resnet-small" => {
-            let m = resnet::resnet_small(dev, rng)?;
-            let cfg = SgdConfig {
-                lr: 0.1,
-                momentum: 0.9,
-                weight_decay: 5e-4,
-                nesterov: true,
-            };
-            let o = sgd(&m, cfg)?;
-            (m, o, 128)
-        }
-        "nin-small" => {
-            let m = nin::nin_small(dev, rng, 0.5)?;
-            let o = adam(&m, 2e-3)?;
-            (m, o, 128)
-        }
-        other => bail!("unknown model {other:?} (expected seed, modern, resnet-small, nin-small)"),
-    })
-}
 
 fn main() -> anyhow::Result<()> {
     let mut models = "seed,modern,resnet-small,nin-small".to_string();

@@ -3,32 +3,9 @@
 
 use datasets::idx::{IdxArray, IdxData};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod lenet_cli;
 
-fn lenet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lenet"));
-    c.env("XDG_RUNTIME_DIR", "/tmp");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    lenet().args(args).output().expect("start lenet")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "lenet {args:?} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use lenet_cli::{lenet, ok, run, text};
 
 /// Asserts a clean failure: the exit code, one `error:` line, no panic or backtrace.
 fn fails(args: &[&str], code: i32, needle: &str) {
@@ -102,6 +79,19 @@ fn fixture() -> Fixture {
         data,
         root,
     }
+}
+
+/// `lenet train --resume dir` on the toy set (from `data_dir`), on the CPU, plus `extra`.
+fn resume_args(data_dir: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = ["train", "--device", "cpu", "--dataset", "idx", "--data-dir"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push(data_dir.to_string());
+    a.push("--resume".to_string());
+    a.push(dir.display().to_string());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
 }
 
 fn train_args<'a>(f: &'a Fixture, out: &'a str, extra: &[&'a str]) -> Vec<String> {
@@ -265,17 +255,11 @@ fn an_interrupted_run_resumes_to_the_same_metrics() {
     ok(&as_strs(&cut));
     assert_eq!(metric_columns(&f.root.join("cut/metrics.csv")).len(), 2);
     let cut_dir = f.root.join("cut");
-    let resumed = ok(&[
-        "train",
-        "--device",
-        "cpu",
-        "--dataset",
-        "idx",
-        "--data-dir",
+    let resumed = ok(&as_strs(&resume_args(
         f.data.to_str().unwrap(),
-        "--resume",
-        cut_dir.to_str().unwrap(),
-    ]);
+        &cut_dir,
+        &[],
+    )));
     assert!(resumed.contains("resuming"), "{resumed}");
     assert_eq!(
         metric_columns(&f.root.join("full/metrics.csv")),
@@ -320,17 +304,7 @@ fn sigkill_never_leaves_a_corrupt_checkpoint() {
         .unwrap()
         .replace("\"epochs\": 400", "\"epochs\": 1");
     std::fs::write(&config, cfg).unwrap();
-    let out = run(&[
-        "train",
-        "--device",
-        "cpu",
-        "--dataset",
-        "idx",
-        "--data-dir",
-        data,
-        "--resume",
-        f.root.join("killed").to_str().unwrap(),
-    ]);
+    let out = run(&as_strs(&resume_args(data, &f.root.join("killed"), &[])));
     let err = text(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -611,21 +585,7 @@ fn resume_refuses_flags_that_disagree_with_the_saved_run() {
     )));
     let dir = f.root.join("run");
     let before = std::fs::read(dir.join("metrics.csv")).unwrap();
-    let resume = |extra: &[&str]| -> Vec<String> {
-        let mut a = vec![
-            "train",
-            "--device",
-            "cpu",
-            "--dataset",
-            "idx",
-            "--data-dir",
-            f.data.to_str().unwrap(),
-            "--resume",
-            dir.to_str().unwrap(),
-        ];
-        a.extend_from_slice(extra);
-        a.into_iter().map(String::from).collect()
-    };
+    let resume = |extra: &[&str]| resume_args(f.data.to_str().unwrap(), &dir, extra);
     for (flag, value) in [
         ("--lr", "0.5"),
         ("--epochs", "5"),

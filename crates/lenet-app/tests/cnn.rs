@@ -5,33 +5,10 @@
 
 use datasets::idx::{IdxArray, IdxData};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod lenet_cli;
+
+use lenet_cli::{ok, run, text};
 use tensor::{NamedTensors, TensorFile};
-
-fn lenet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lenet"));
-    c.env("XDG_RUNTIME_DIR", "/tmp");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    lenet().args(args).output().expect("start lenet")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "lenet {args:?} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// Asserts a clean failure with `code`, one line on stderr containing every needle.
 fn fails(args: &[&str], code: i32, needles: &[&str]) -> String {
