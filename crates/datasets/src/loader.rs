@@ -256,9 +256,18 @@ impl DataLoader {
 
     /// The batches of epoch `epoch`, in that epoch's order, augmented when set.
     pub fn epoch(&self, epoch: u64) -> Epoch {
-        let plan = self.plan(epoch);
-        let batches = plan.batches;
-        let state = if self.prefetch && batches > 0 {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of epoch `epoch` from batch `first` on (0-based): exactly the tail of
+    /// [`DataLoader::epoch`], without building the batches before it, e.g. to continue an
+    /// epoch that was interrupted after `first` optimizer steps. `first` at or past the end
+    /// gives an empty epoch.
+    pub fn epoch_from(&self, epoch: u64, first: usize) -> Epoch {
+        let mut plan = self.plan(epoch);
+        plan.first = first.min(plan.batches);
+        let (batches, first) = (plan.batches, plan.first);
+        let state = if self.prefetch && first < batches {
             // One batch in the channel plus one being built: the next batch is always ready.
             let (tx, rx) = sync_channel(1);
             let handle = std::thread::Builder::new()
@@ -277,7 +286,7 @@ impl DataLoader {
         };
         Epoch {
             state,
-            next: 0,
+            next: first,
             batches,
             failed: false,
         }
@@ -289,6 +298,7 @@ impl DataLoader {
             order: self.order(epoch),
             batch_size: self.batch_size,
             batches: self.len(),
+            first: 0,
             table: byte_table(self.normalize),
             augment: (!self.augment.is_none()).then_some((
                 self.augment,
@@ -305,6 +315,8 @@ struct Plan {
     order: Vec<usize>,
     batch_size: usize,
     batches: usize,
+    /// The first batch to produce.
+    first: usize,
     table: [f32; 256],
     /// Settings, seed and epoch, when the epoch is augmented.
     augment: Option<(Augment, u64, u64)>,
@@ -324,7 +336,7 @@ impl Plan {
     }
 
     fn produce(self, tx: SyncSender<Result<Batch>>) {
-        for i in 0..self.batches {
+        for i in self.first..self.batches {
             if tx.send(self.batch(i)).is_err() {
                 return; // The consumer was dropped.
             }
@@ -479,6 +491,38 @@ mod tests {
             let dl = dl.drop_last(true);
             assert_eq!(dl.len(), 2);
             assert_eq!(dl.epoch(1).count(), 2);
+        }
+    }
+
+    #[test]
+    fn an_epoch_continued_from_a_batch_is_the_tail_of_the_whole_epoch() {
+        for prefetch in [false, true] {
+            let dl = DataLoader::new(toy(10), 3)
+                .expect("loader")
+                .shuffle(5)
+                .augment(Augment {
+                    crop_padding: 1,
+                    flip: true,
+                })
+                .expect("augment fits 2x2 images")
+                .prefetch(prefetch);
+            let whole: Vec<Batch> = dl.epoch(2).collect::<Result<_>>().expect("batches");
+            for first in 0..=5 {
+                let tail: Vec<Batch> = dl
+                    .epoch_from(2, first)
+                    .collect::<Result<_>>()
+                    .expect("batches");
+                assert_eq!(
+                    dl.epoch_from(2, first).len(),
+                    whole.len().saturating_sub(first)
+                );
+                assert_eq!(tail.len(), whole.len().saturating_sub(first));
+                for (a, b) in tail.iter().zip(&whole[first.min(whole.len())..]) {
+                    assert_eq!(a.indices, b.indices);
+                    assert_eq!(a.labels, b.labels);
+                    assert_eq!(a.images.data(), b.images.data(), "same augmentation");
+                }
+            }
         }
     }
 

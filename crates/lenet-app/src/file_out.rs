@@ -1,24 +1,15 @@
 //! Writing files atomically (temporary file, fsync, rename), so a crash never leaves half a file:
-//! raw bytes (config, metrics) and PNG images.
+//! raw bytes (config, metrics) and PNG images. A crash can leave the temporary file behind
+//! (`.NAME.tmp.PID.N`); [`crate::run_dir::RunDir::remove_stale_temporaries`] removes those.
 
-use anyhow::Context;
-use std::io::Write;
+use anyhow::anyhow;
 use std::path::Path;
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsync and rename.
+/// Writes `bytes` to `path` through a temporary file in the same directory, fsync and rename
+/// (`tensor`'s writer, the one checkpoints use); the error names the file and the cause
+/// ("No space left on device"), and a failed write leaves the previous file as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
-    Ok(())
+    tensor::safetensors_io::write_atomic(path, bytes).map_err(|e| anyhow!("cannot write {e}"))
 }
 
 fn encode(width: u32, height: u32, color: png::ColorType, data: &[u8]) -> anyhow::Result<Vec<u8>> {

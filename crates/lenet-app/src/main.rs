@@ -12,6 +12,7 @@ mod file_out;
 mod font;
 mod image_input;
 mod inference;
+mod interrupt;
 mod metrics;
 mod models;
 mod plot;
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(stopped) = e.downcast_ref::<interrupt::Stopped>() {
+                eprintln!("{stopped}");
+                return ExitCode::from(stopped.signal.exit_code());
+            }
             eprintln!("error: {e:#}");
             if e.downcast_ref::<cli::UsageError>().is_some() {
                 ExitCode::from(2)

@@ -3,6 +3,7 @@
 
 use crate::file_out::write_atomic;
 use crate::plot::CurvePoint;
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint file inside a run directory.
@@ -44,7 +45,7 @@ impl RunDir {
 
     /// The settings (`config.json`).
     pub fn config(&self) -> PathBuf {
-        self.root.join("config.json")
+        self.root.join(CONFIG_FILE)
     }
 
     /// The model and optimizer after the last completed epoch.
@@ -54,19 +55,61 @@ impl RunDir {
 
     /// One row per epoch (`metrics.csv`).
     pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.csv")
+        self.root.join(METRICS_FILE)
     }
 
     /// The points of the training curves (`curve_points.csv`).
     pub fn curve_points(&self) -> PathBuf {
-        self.root.join("curve_points.csv")
+        self.root.join(POINTS_FILE)
     }
 
     /// The chart of the curves (`curves.png`).
     pub fn curves(&self) -> PathBuf {
-        self.root.join("curves.png")
+        self.root.join(CURVES_FILE)
+    }
+
+    /// Deletes the temporary files an interrupted atomic write left in the directory
+    /// (`.NAME.tmp.PID.N`, see [`crate::file_out`]); returns how many. Only run files' own
+    /// temporaries are touched.
+    pub fn remove_stale_temporaries(&self) -> anyhow::Result<usize> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Ok(0); // No directory yet: nothing to clean.
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if is_temporary(&name.to_string_lossy()) && entry.path().is_file() {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
+
+/// Whether `name` is a temporary of one of a run's files (`.config.json.tmp.123.0`).
+fn is_temporary(name: &str) -> bool {
+    RUN_FILES.iter().any(|file| {
+        name.strip_prefix('.')
+            .and_then(|rest| rest.strip_prefix(file))
+            .and_then(|rest| rest.strip_prefix(".tmp."))
+            .is_some()
+    })
+}
+
+/// The files `lenet train` writes in a run directory.
+const RUN_FILES: [&str; 5] = [
+    CONFIG_FILE,
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    POINTS_FILE,
+    CURVES_FILE,
+];
+const CONFIG_FILE: &str = "config.json";
+const METRICS_FILE: &str = "metrics.csv";
+const POINTS_FILE: &str = "curve_points.csv";
+const CURVES_FILE: &str = "curves.png";
 
 /// Writes the curve points (atomically).
 pub fn write_points(path: &Path, points: &[CurvePoint]) -> anyhow::Result<()> {
@@ -122,5 +165,27 @@ mod tests {
         std::fs::write(run.checkpoint(), b"x").unwrap();
         assert!(run.holds_a_run());
         assert_eq!(checkpoint_path(dir.path()), run.checkpoint());
+    }
+
+    #[test]
+    fn only_run_files_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(Some(dir.path()));
+        for name in [
+            ".checkpoint.safetensors.tmp.41.0",
+            ".metrics.csv.tmp.7.3",
+            "notes.txt",
+            ".notes.txt.tmp.1.0",
+            "metrics.csv",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(run.remove_stale_temporaries().unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".notes.txt.tmp.1.0", "metrics.csv", "notes.txt"]);
     }
 }

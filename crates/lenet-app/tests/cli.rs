@@ -1,11 +1,13 @@
 //! End-to-end tests of the `lenet` binary on tiny synthetic IDX datasets (fast, no network),
 //! plus quick real-data runs when Debian's `dataset-fashion-mnist` is installed.
 
-use datasets::idx::{IdxArray, IdxData};
-use std::path::{Path, PathBuf};
 mod lenet_cli;
 
-use lenet_cli::{lenet, ok, run, text};
+use lenet_cli::{
+    as_strs, fixture, images_and_labels, lenet, make_dataset, metric_columns, ok, resume_args, run,
+    text, train_args,
+};
+use std::path::PathBuf;
 
 /// Asserts a clean failure: the exit code, one `error:` line, no panic or backtrace.
 fn fails(args: &[&str], code: i32, needle: &str) {
@@ -23,100 +25,6 @@ fn fails(args: &[&str], code: i32, needle: &str) {
     if code == 1 {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
-}
-
-/// A learnable toy set: class c lights up row band c of the image, plus noise.
-fn images_and_labels(n: usize, side: usize, classes: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut rng = tensor::SeededRng::new(seed);
-    let mut images = Vec::with_capacity(n * side * side);
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let c = i % classes;
-        labels.push(c as u8);
-        for y in 0..side {
-            for _ in 0..side {
-                let band = y * classes / side == c % classes.min(side);
-                let noise = (rng.uniform01() * 60.0) as u8;
-                images.push(if band { 195 + noise } else { noise });
-            }
-        }
-    }
-    (images, labels)
-}
-
-fn write_idx(dir: &Path, name: &str, dims: Vec<usize>, data: Vec<u8>) {
-    let arr = IdxArray::new(dims, IdxData::U8(data)).expect("consistent idx");
-    std::fs::write(dir.join(name), arr.to_bytes()).unwrap();
-}
-
-fn make_dataset(dir: &Path, side: usize, classes: usize, train_n: usize, test_n: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (prefix, n, seed) in [("train", train_n, 1), ("t10k", test_n, 2)] {
-        let (img, lbl) = images_and_labels(n, side, classes, seed);
-        write_idx(
-            dir,
-            &format!("{prefix}-images-idx3-ubyte"),
-            vec![n, side, side],
-            img,
-        );
-        write_idx(dir, &format!("{prefix}-labels-idx1-ubyte"), vec![n], lbl);
-    }
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-    root: PathBuf,
-}
-
-fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("toy");
-    make_dataset(&data, 28, 10, 240, 60);
-    let root = tmp.path().to_path_buf();
-    Fixture {
-        _tmp: tmp,
-        data,
-        root,
-    }
-}
-
-/// `lenet train --resume dir` on the toy set (from `data_dir`), on the CPU, plus `extra`.
-fn resume_args(data_dir: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = ["train", "--device", "cpu", "--dataset", "idx", "--data-dir"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    a.push(data_dir.to_string());
-    a.push("--resume".to_string());
-    a.push(dir.display().to_string());
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
-fn train_args<'a>(f: &'a Fixture, out: &'a str, extra: &[&'a str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "train",
-        "--dataset",
-        "idx",
-        "--data-dir",
-        f.data.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--batch-size",
-        "24",
-        "--out",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.push(f.root.join(out).display().to_string());
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
-fn as_strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }
 
 #[test]
@@ -228,15 +136,6 @@ fn the_loss_falls_on_a_learnable_toy_set() {
         .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
         .collect();
     assert!(losses.last().unwrap() < &(losses[0] * 0.8), "{losses:?}");
-}
-
-/// Everything but the timing columns.
-fn metric_columns(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))
-        .collect()
 }
 
 #[test]

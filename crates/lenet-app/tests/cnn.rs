@@ -7,7 +7,7 @@ use datasets::idx::{IdxArray, IdxData};
 use std::path::{Path, PathBuf};
 mod lenet_cli;
 
-use lenet_cli::{ok, run, text};
+use lenet_cli::{metric_columns, ok, run, text};
 use tensor::{NamedTensors, TensorFile};
 
 /// Asserts a clean failure with `code`, one line on stderr containing every needle.
@@ -103,15 +103,6 @@ impl Fixture {
         let a: Vec<String> = a.iter().map(|s| s.to_string()).collect();
         ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
     }
-}
-
-/// Everything but the timing columns of a run's metrics.
-fn metric_columns(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("metrics.csv"))
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))
-        .collect()
 }
 
 /// The model's tensors of a Fovea checkpoint written as `safetensors.torch.save_file` writes
@@ -338,8 +329,8 @@ fn nin_small_trains_resumes_and_is_inspected() {
     let resumed = ok(&f.args("train", &["--resume", &cut_dir]));
     assert!(resumed.contains("resuming"), "{resumed}");
     assert_eq!(
-        metric_columns(&f.root.join("full")),
-        metric_columns(&f.root.join("cut"))
+        metric_columns(&f.root.join("full").join("metrics.csv")),
+        metric_columns(&f.root.join("cut").join("metrics.csv"))
     );
     let ck = f.path("full/checkpoint.safetensors");
     let meta = TensorFile::open(&ck).unwrap().metadata().clone();
@@ -378,8 +369,8 @@ fn a_resumed_resnet_keeps_its_batch_norm_buffers_and_momentum() {
     let cut_dir = f.path("cut");
     ok(&f.args("train", &["--resume", &cut_dir]));
     assert_eq!(
-        metric_columns(&f.root.join("full")),
-        metric_columns(&f.root.join("cut"))
+        metric_columns(&f.root.join("full").join("metrics.csv")),
+        metric_columns(&f.root.join("cut").join("metrics.csv"))
     );
     let a = TensorFile::open(f.root.join("full/checkpoint.safetensors")).unwrap();
     let b = TensorFile::open(f.root.join("cut/checkpoint.safetensors")).unwrap();

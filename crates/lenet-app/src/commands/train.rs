@@ -10,6 +10,7 @@ use crate::config::{NormalizeSpec, OptimizerKind, RunConfig, choice_name};
 use crate::data::{self, take_first};
 use crate::device::choose_device;
 use crate::inference::accuracy;
+use crate::interrupt::{StopRequests, StopSignal, Stopped};
 use crate::metrics::{self, EpochMetrics};
 use crate::models::Net;
 use crate::plot::{CurvePoint, draw_curves};
@@ -28,6 +29,7 @@ use tensor::{FloatStorage, SeededRng};
 
 /// Runs `lenet train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let stops = StopRequests::install()?;
     set_worker_threads(args.threads)?;
     let plan = plan_run(&args)?;
     let cfg = &plan.cfg;
@@ -37,11 +39,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let loader = train_loader(cfg, train_set)?;
     let mut net = cfg.model.build(&device, &mut SeededRng::new(cfg.seed))?;
     let mut optimizer = build_optimizer(cfg, &device, &net)?;
-    let mut progress = open_run_dir(&plan, &device, &net, optimizer.as_mut())?;
+    let mut progress = open_run_dir(&plan, &device, &net, optimizer.as_mut(), loader.len())?;
 
     let mut totals = Totals::default();
     for epoch in progress.state.epoch as u32 + 1..=cfg.epochs {
-        let stats = train_epoch(
+        if let Some(signal) = stops.requested() {
+            return Err(stopped_between_epochs(&plan, &progress, signal));
+        }
+        let stats = match train_epoch(
             &mut net,
             optimizer.as_mut(),
             &device,
@@ -49,7 +54,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             epoch,
             &plan,
             &mut progress,
-        )?;
+            &stops,
+        )? {
+            EpochEnd::Finished(stats) => stats,
+            EpochEnd::Stopped(stats, signal) => {
+                save_partial_epoch(
+                    &plan,
+                    &device,
+                    &net,
+                    optimizer.as_ref(),
+                    &mut progress,
+                    &stats,
+                )?;
+                return Err(stopped_in_epoch(
+                    &plan,
+                    &progress,
+                    epoch,
+                    loader.len(),
+                    signal,
+                ));
+            }
+        };
         totals.add(&stats);
         let test_acc = evaluate(&mut net, &device, &test_set, cfg)?;
         let m = stats.metrics(epoch, test_acc);
@@ -59,6 +84,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
         progress.history.push(m);
         progress.state.epoch = epoch as u64;
+        EpochStats::clear_saved(&mut progress.state);
         save_epoch(&plan, &device, &net, optimizer.as_ref(), &progress)?;
         if args.stop_after_epoch == Some(epoch) {
             println!(
@@ -69,6 +95,53 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     report(&plan, &progress, &totals, &device)
+}
+
+/// How to go on after a stop signal.
+fn resume_hint(plan: &Plan) -> String {
+    format!(
+        "continue with: lenet train --resume {}",
+        plan.dir.root.display()
+    )
+}
+
+/// The error for a stop signal read between epochs: the checkpoint (if any) already holds
+/// every finished epoch.
+fn stopped_between_epochs(plan: &Plan, progress: &Progress, signal: StopSignal) -> anyhow::Error {
+    let done = progress.state.epoch;
+    let message = if plan.dir.checkpoint().exists() {
+        format!(
+            "stopped by {}; {} holds the run after epoch {done} (step {}); {}",
+            signal.name(),
+            plan.dir.checkpoint().display(),
+            progress.state.step,
+            resume_hint(plan)
+        )
+    } else {
+        format!(
+            "stopped by {} before the first batch; nothing was trained, so nothing was saved",
+            signal.name()
+        )
+    };
+    Stopped { signal, message }.into()
+}
+
+/// The error for a stop signal read inside an epoch, after [`save_partial_epoch`].
+fn stopped_in_epoch(
+    plan: &Plan,
+    progress: &Progress,
+    epoch: u32,
+    batches: usize,
+    signal: StopSignal,
+) -> anyhow::Error {
+    let done = progress.state.step as usize - (epoch as usize - 1) * batches;
+    let message = format!(
+        "stopped by {} at epoch {epoch}, batch {done} of {batches}; saved the run at that batch in {}; {}",
+        signal.name(),
+        plan.dir.checkpoint().display(),
+        resume_hint(plan)
+    );
+    Stopped { signal, message }.into()
 }
 
 /// Sizes the worker pool of the CPU backend (`--threads`).
@@ -183,24 +256,31 @@ struct Progress {
     state: TrainingState,
     history: Vec<EpochMetrics>,
     points: Vec<CurvePoint>,
+    /// The sums of an epoch a stop signal interrupted, continued by the next `train_epoch`.
+    partial: EpochStats,
 }
 
-/// Creates the run directory. A new run writes its config; a resumed one loads its last
-/// checkpoint into `net` and `optimizer` and keeps the metrics of the epochs that checkpoint
-/// holds (later ones belong to an epoch that will be redone).
+/// Creates the run directory and removes temporaries a crash left there. A new run writes its
+/// config; a resumed one loads its last checkpoint into `net` and `optimizer` and keeps the
+/// metrics and curve points up to the checkpoint's position (later ones belong to work that
+/// will be redone). A checkpoint saved inside an epoch (after a stop signal) also brings back
+/// that epoch's sums so far; its step count says where the epoch goes on.
 fn open_run_dir(
     plan: &Plan,
     device: &Device,
     net: &Net,
     optimizer: &mut dyn Optimizer,
+    batches_per_epoch: usize,
 ) -> anyhow::Result<Progress> {
     let dir = &plan.dir;
     std::fs::create_dir_all(&dir.root)
         .with_context(|| format!("cannot create {}", dir.root.display()))?;
+    dir.remove_stale_temporaries()?;
     let mut progress = Progress {
         state: TrainingState::default(),
         history: Vec::new(),
         points: Vec::new(),
+        partial: EpochStats::default(),
     };
     if plan.resuming {
         let path = dir.checkpoint();
@@ -209,13 +289,28 @@ fn open_run_dir(
                 .with_context(|| format!("cannot resume from {}", path.display()))?;
         }
         let done = progress.state.epoch;
+        let mid_epoch = progress.state.step > done * batches_per_epoch as u64;
+        if mid_epoch {
+            progress.partial = EpochStats::saved(&progress.state)
+                .with_context(|| format!("cannot resume from {}", path.display()))?;
+        }
         if dir.metrics().exists() {
             progress.history = metrics::read_csv(&dir.metrics())?;
         }
         progress.history.retain(|m| (m.epoch as u64) <= done);
+        let position = progress.state.step as f64 / batches_per_epoch.max(1) as f64;
         progress.points = read_points(&dir.curve_points());
-        progress.points.retain(|p| p.epoch <= done as f64 + 1e-9);
-        println!("resuming {} after epoch {done}", dir.root.display());
+        progress.points.retain(|p| p.epoch <= position + 1e-9);
+        if mid_epoch {
+            println!(
+                "resuming {} inside epoch {}, after batch {} of {batches_per_epoch}",
+                dir.root.display(),
+                done + 1,
+                progress.state.step - done * batches_per_epoch as u64
+            );
+        } else {
+            println!("resuming {} after epoch {done}", dir.root.display());
+        }
     } else {
         plan.cfg.write(&dir.config())?;
     }
@@ -239,7 +334,53 @@ struct EpochStats {
     seconds: f64,
 }
 
+/// The checkpoint entries that carry an interrupted epoch's sums.
+const PARTIAL_KEYS: [&str; 4] = [
+    "partial_epoch.loss_sum",
+    "partial_epoch.correct",
+    "partial_epoch.seen",
+    "partial_epoch.seconds",
+];
+
 impl EpochStats {
+    /// Records the sums in the checkpoint's free-form entries (exactly: Rust prints the
+    /// shortest string that parses back to the same `f64`).
+    fn save(&self, state: &mut TrainingState) {
+        let values = [self.loss_sum, self.correct, self.seen as f64, self.seconds];
+        for (key, value) in PARTIAL_KEYS.iter().zip(values) {
+            state.extra.insert((*key).into(), value.to_string());
+        }
+    }
+
+    /// The sums [`EpochStats::save`] recorded; an error when a checkpoint saved inside an
+    /// epoch lacks them or holds something else.
+    fn saved(state: &TrainingState) -> anyhow::Result<EpochStats> {
+        let mut values = [0f64; 4];
+        for (key, value) in PARTIAL_KEYS.iter().zip(&mut values) {
+            let text = state.extra.get(*key).with_context(|| {
+                format!("the checkpoint stops inside an epoch but has no `{key}` entry")
+            })?;
+            *value = text
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .with_context(|| format!("entry `{key}` is `{text}`, not a count"))?;
+        }
+        Ok(EpochStats {
+            loss_sum: values[0],
+            correct: values[1],
+            seen: values[2] as usize,
+            seconds: values[3],
+        })
+    }
+
+    /// Removes the entries of [`EpochStats::save`] once the epoch is finished.
+    fn clear_saved(state: &mut TrainingState) {
+        for key in PARTIAL_KEYS {
+            state.extra.remove(key);
+        }
+    }
+
     /// The epoch's row of `metrics.csv`.
     fn metrics(&self, epoch: u32, test_acc: f64) -> EpochMetrics {
         EpochMetrics {
@@ -267,9 +408,20 @@ impl Totals {
     }
 }
 
+/// How an epoch's training ended.
+enum EpochEnd {
+    /// Every batch was trained.
+    Finished(EpochStats),
+    /// A stop signal was read at a batch boundary; the sums so far.
+    Stopped(EpochStats, StopSignal),
+}
+
 /// One pass over the training set (d2l's `train_epoch`): forward, loss, backward, optimizer
 /// step per batch, with the learning rate of the schedule; stops with a clear error when the
-/// loss stops being finite. Adds five curve points per epoch, as d2l's Animator.
+/// loss stops being finite. Adds five curve points per epoch, as d2l's Animator. An epoch
+/// interrupted before goes on after its last trained batch, with its sums so far; a stop
+/// signal ends it at the next batch boundary.
+#[allow(clippy::too_many_arguments)]
 fn train_epoch(
     net: &mut Net,
     optimizer: &mut dyn Optimizer,
@@ -278,14 +430,21 @@ fn train_epoch(
     epoch: u32,
     plan: &Plan,
     progress: &mut Progress,
-) -> anyhow::Result<EpochStats> {
+    stops: &StopRequests,
+) -> anyhow::Result<EpochEnd> {
     let cfg = &plan.cfg;
     net.train();
     let num_batches = loader.len();
     let total_steps = num_batches as u64 * cfg.epochs as u64;
+    let first = (progress.state.step - (epoch as u64 - 1) * num_batches as u64) as usize;
     let bar = progress_bar(num_batches, epoch, cfg.epochs);
-    let mut s = EpochStats::default();
-    for (i, batch) in loader.epoch(epoch as u64 - 1).enumerate() {
+    bar.set_position(first as u64);
+    let mut s = std::mem::take(&mut progress.partial);
+    for (i, batch) in (first..).zip(loader.epoch_from(epoch as u64 - 1, first)) {
+        if let Some(signal) = stops.requested() {
+            bar.finish_and_clear();
+            return Ok(EpochEnd::Stopped(s, signal));
+        }
         let batch = batch?;
         let started = Instant::now();
         let n = batch.labels.len();
@@ -333,7 +492,7 @@ fn train_epoch(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(s)
+    Ok(EpochEnd::Finished(s))
 }
 
 /// Test accuracy after an epoch (d2l's `evaluate_accuracy_gpu`), in evaluation mode, with the
@@ -373,6 +532,30 @@ fn save_epoch(
     )?;
     checkpoint::save(
         dir.checkpoint(),
+        device,
+        net.module(),
+        Some(optimizer),
+        &progress.state,
+        FloatStorage::F32,
+    )?;
+    Ok(())
+}
+
+/// Saves a run a stop signal interrupted inside an epoch: the curve points so far and a
+/// checkpoint at the last trained batch carrying the epoch's sums (metrics.csv and the chart
+/// keep the finished epochs only).
+fn save_partial_epoch(
+    plan: &Plan,
+    device: &Device,
+    net: &Net,
+    optimizer: &dyn Optimizer,
+    progress: &mut Progress,
+    stats: &EpochStats,
+) -> anyhow::Result<()> {
+    stats.save(&mut progress.state);
+    write_points(&plan.dir.curve_points(), &progress.points)?;
+    checkpoint::save(
+        plan.dir.checkpoint(),
         device,
         net.module(),
         Some(optimizer),
