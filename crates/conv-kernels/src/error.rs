@@ -36,11 +36,19 @@ pub enum KernelError {
     /// No GPU adapter could be found or opened.
     #[error("no GPU available: {0}")]
     NoAdapter(String),
-    /// The GPU reported an error (validation, out of memory, device lost, ...).
-    #[error("GPU error: {0}")]
-    Gpu(String),
+    /// The GPU failed: an allocation it cannot hold, a shader that does not compile, a
+    /// validation error, a read-back that never completes, the device lost.
+    #[error("GPU error on {adapter} in {op}: {reason}")]
+    Gpu {
+        /// The adapter's name (`llvmpipe (LLVM 15.0.6, 256 bits)`).
+        adapter: String,
+        /// The op or kernel that was running, or the last one recorded before the failure.
+        op: String,
+        /// What the GPU reported.
+        reason: String,
+    },
     /// A tensor too large for the device's buffer limits.
-    #[error("{op}: tensor of {bytes} bytes exceeds the device's buffer limit of {limit} bytes")]
+    #[error("{op}: tensor of {bytes} bytes exceeds {adapter}'s buffer limit of {limit} bytes")]
     TooLarge {
         /// The op.
         op: &'static str,
@@ -48,10 +56,20 @@ pub enum KernelError {
         bytes: u64,
         /// The limit.
         limit: u64,
+        /// The adapter's name.
+        adapter: String,
     },
     /// A host tensor could not be built (length or shape problem).
     #[error(transparent)]
     Tensor(#[from] tensor::TensorError),
+}
+
+impl KernelError {
+    /// Whether the error is the GPU's (its limits, memory, compiler or driver), not the input's:
+    /// the same work may succeed on the CPU.
+    pub fn is_device_fault(&self) -> bool {
+        matches!(self, KernelError::Gpu { .. } | KernelError::TooLarge { .. })
+    }
 }
 
 /// Result alias for the conv-kernels crate.

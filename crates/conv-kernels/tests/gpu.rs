@@ -181,15 +181,25 @@ test_device!(host_and_gpu_tensors_do_not_mix: gpu);
 fn tensors_past_the_binding_limit_are_rejected(dev: &Device) -> TestResult {
     let limit = dev.gpu_context().ok_or("gpu context")?.max_tensor_bytes();
     let too_many = (limit / 4 + 1) as usize;
-    match dev.zeros(&[too_many]) {
-        Err(KernelError::TooLarge {
-            bytes, limit: l, ..
-        }) => {
-            assert!(bytes > l);
-            Ok(())
-        }
-        other => Err(format!("expected TooLarge, got {other:?}").into()),
-    }
+    let err = match dev.zeros(&[too_many]) {
+        Err(e) => e,
+        Ok(_) => return Err("expected TooLarge, got a tensor".into()),
+    };
+    let KernelError::TooLarge {
+        bytes,
+        limit: l,
+        adapter,
+        ..
+    } = &err
+    else {
+        return Err(format!("expected TooLarge, got {err:?}").into());
+    };
+    assert!(bytes > l);
+    let name = &dev.gpu_context().ok_or("gpu context")?.info().name;
+    assert_eq!(adapter, name);
+    assert!(err.to_string().contains(name.as_str()), "{err}");
+    assert!(err.is_device_fault());
+    Ok(())
 }
 test_device!(tensors_past_the_binding_limit_are_rejected: gpu);
 

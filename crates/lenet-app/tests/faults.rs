@@ -367,3 +367,35 @@ fn a_full_disk_names_the_file_keeps_the_checkpoint_and_resume_continues() {
     );
     assert_eq!(metric_columns(&run_dir.join("metrics.csv")).len(), 3);
 }
+
+#[test]
+fn a_batch_the_gpu_cannot_hold_is_one_clear_error_naming_the_adapter() {
+    let Some(gpu) = fovea_test_support::gpu_under_test() else {
+        return;
+    };
+    let adapter = gpu.gpu_context().expect("a GPU device").info().name.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("toy");
+    make_dataset(&data, 28, 10, 9000, 10);
+    let f = Fixture::new(tmp, data, PathBuf::new());
+    let root = f.data.parent().unwrap().to_path_buf();
+    let mut args = train_args(&f, "unused", &["--epochs", "1"]);
+    for (flag, value) in [
+        ("--device", "gpu".to_string()),
+        ("--batch-size", "9000".to_string()),
+        ("--out", root.join("huge").display().to_string()),
+    ] {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args[at + 1] = value;
+    }
+    let out = run(&as_strs(&args));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&adapter),
+        "want the adapter `{adapter}` in: {err}"
+    );
+    assert!(err.contains("--device cpu"), "{err}");
+}

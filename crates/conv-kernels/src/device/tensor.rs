@@ -131,7 +131,7 @@ impl DeviceTensor {
             Storage::Gpu(b, ctx) => words_to_f32(&ctx.read(b)?)
                 .first()
                 .copied()
-                .ok_or_else(|| KernelError::Gpu("empty read-back".into())),
+                .ok_or_else(|| ctx.fault("read-back", "empty read-back")),
         }
     }
 

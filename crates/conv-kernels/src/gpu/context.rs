@@ -84,6 +84,8 @@ struct Recorder {
     /// Parameter blocks of the pending dispatches, one slot each.
     params: Vec<u8>,
     slot: u64,
+    /// The kernel recorded last: what a failure found at submit or read-back is reported in.
+    last_op: &'static str,
 }
 
 /// One kernel launch.
@@ -399,15 +401,30 @@ impl GpuContext {
         self.rec.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check_errors(&self) -> Result<()> {
+    /// A [`KernelError::Gpu`] naming this adapter and `op`.
+    pub(crate) fn fault(&self, op: impl Into<String>, reason: impl Into<String>) -> KernelError {
+        KernelError::Gpu {
+            adapter: self.info.name.clone(),
+            op: op.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The kernel recorded last (see [`Recorder::last_op`]).
+    fn last_op(&self) -> &'static str {
+        self.lock_rec().last_op
+    }
+
+    /// The device lost, or the first error the GPU reported outside a scope, as `op`'s.
+    fn check_errors(&self, op: &str) -> Result<()> {
         if let Some(l) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            return Err(KernelError::Gpu(format!("device lost: {l}")));
+            return Err(self.fault(op, format!("device lost: {l}")));
         }
         let mut errs = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         if !errs.is_empty() {
             let first = errs.remove(0);
             errs.clear();
-            return Err(KernelError::Gpu(first));
+            return Err(self.fault(op, first));
         }
         Ok(())
     }
@@ -417,10 +434,17 @@ impl GpuContext {
         let limit = self.max_tensor_bytes();
         let bytes = (len as u64).saturating_mul(4).max(4);
         if bytes > limit {
-            return Err(KernelError::TooLarge { op, bytes, limit });
+            return Err(KernelError::TooLarge {
+                op,
+                bytes,
+                limit,
+                adapter: self.info.name.clone(),
+            });
         }
-        self.check_errors()?;
-        self.pool.acquire(len, bytes, self.id)
+        self.check_errors(op)?;
+        self.pool
+            .acquire(len, bytes, self.id)
+            .map_err(|reason| self.fault(op, reason))
     }
 
     fn encoder<'r>(&self, rec: &'r mut Recorder) -> &'r mut wgpu::CommandEncoder {
@@ -477,7 +501,10 @@ impl GpuContext {
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let (staging, class) = self.pool.staging(bytes)?;
+        let (staging, class) = self
+            .pool
+            .staging(bytes)
+            .map_err(|reason| self.fault("read-back", reason))?;
         let idx = {
             let mut rec = self.lock_rec();
             let enc = self.encoder(&mut rec);
@@ -492,16 +519,22 @@ impl GpuContext {
         self.wait(idx)?;
         match rx.recv_timeout(self.timeout) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(KernelError::Gpu(format!("read-back failed: {e}"))),
+            Ok(Err(e)) => {
+                return Err(self.fault(
+                    format!("read-back after {}", self.last_op()),
+                    format!("read-back failed: {e}"),
+                ));
+            }
             Err(_) => {
-                self.check_errors()?;
-                return Err(KernelError::Gpu("read-back never completed".into()));
+                let op = format!("read-back after {}", self.last_op());
+                self.check_errors(&op)?;
+                return Err(self.fault(op, "read-back never completed"));
             }
         }
         let data = {
             let view = slice
                 .get_mapped_range()
-                .map_err(|e| KernelError::Gpu(format!("read-back mapping failed: {e}")))?;
+                .map_err(|e| self.fault("read-back", format!("read-back mapping failed: {e}")))?;
             view.to_vec()
         };
         staging.unmap();
@@ -519,8 +552,8 @@ impl GpuContext {
                 submission_index: idx,
                 timeout: Some(self.timeout),
             })
-            .map_err(|e| KernelError::Gpu(format!("waiting for the GPU: {e}")))?;
-        self.check_errors()
+            .map_err(|e| self.fault(self.last_op(), format!("waiting for the GPU: {e}")))?;
+        self.check_errors(self.last_op())
     }
 
     /// Ends the open pass and submits the pending encoder (without waiting).
@@ -537,9 +570,9 @@ impl GpuContext {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let idx = self.queue.submit([enc.finish()]);
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(KernelError::Gpu(e.to_string()));
+            return Err(self.fault(rec.last_op, e.to_string()));
         }
-        self.check_errors()?;
+        self.check_errors(rec.last_op)?;
         Ok(Some(idx))
     }
 
@@ -557,12 +590,15 @@ impl GpuContext {
                 op: d.entry,
                 bytes: d.invocations * 4,
                 limit: max * max * u64::from(d.workgroup) * 4,
+                adapter: self.info.name.clone(),
             });
         }
         let pipe = self
             .pipelines
-            .get(&self.device, d.shader, d.entry, &d.consts)?;
+            .get(&self.device, d.shader, d.entry, &d.consts)
+            .map_err(|reason| self.fault(d.entry, reason))?;
         let mut rec = self.lock_rec();
+        rec.last_op = d.entry;
         if rec.slot >= MAX_PENDING {
             self.flush_locked(&mut rec)?;
         }
@@ -666,5 +702,60 @@ impl GpuContext {
                 Err(KernelError::NoAdapter(msg))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::pipeline::Shader;
+
+    static BROKEN: Shader = Shader {
+        name: "broken.wgsl",
+        source: "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }",
+    };
+
+    #[test]
+    fn a_shader_that_does_not_compile_is_an_error_naming_the_adapter_and_kernel() {
+        let opts = GpuOptions {
+            allow_software: true,
+            ..GpuOptions::default()
+        };
+        let ctx = match GpuContext::new(&opts) {
+            Ok(ctx) => ctx,
+            Err(e) if std::env::var_os("FOVEA_REQUIRE_GPU").is_none() => {
+                eprintln!("skipped: no GPU ({e})");
+                return;
+            }
+            Err(e) => panic!("FOVEA_REQUIRE_GPU is set but no GPU opened: {e}"),
+        };
+        let err = ctx
+            .dispatch(Dispatch {
+                shader: &BROKEN,
+                entry: "main",
+                consts: Vec::new(),
+                params: &[],
+                bindings: &[],
+                invocations: 1,
+                workgroup: 64,
+            })
+            .expect_err("the shader does not compile");
+        let KernelError::Gpu {
+            adapter,
+            op,
+            reason,
+        } = &err
+        else {
+            panic!("expected a GPU error, got {err:?}");
+        };
+        assert_eq!(adapter, &ctx.info().name);
+        assert_eq!(op, "main");
+        assert!(reason.contains("broken.wgsl"), "{reason}");
+        assert!(err.is_device_fault());
+        // The context is still usable afterwards.
+        let buf = ctx
+            .upload("upload", &[0u8; 16], 4)
+            .expect("upload after the failure");
+        assert_eq!(ctx.read(&buf).expect("read back"), vec![0u8; 16]);
     }
 }

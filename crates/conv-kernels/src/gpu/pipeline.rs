@@ -1,7 +1,6 @@
 //! Compute pipelines compiled once per (shader, entry point, specialisation) for the life of the
 //! context.
 
-use crate::error::{KernelError, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,14 +33,14 @@ impl PipelineCache {
     }
 
     /// The pipeline for `shader::entry` specialised by `consts` (prepended as WGSL `const`s,
-    /// `//#unroll` blocks expanded), compiled on first use; compile errors come back as [`KernelError::Gpu`].
+    /// `//#unroll` blocks expanded), compiled on first use; compile errors come back as the compiler's message (the caller names the adapter and op).
     pub(crate) fn get(
         &self,
         device: &wgpu::Device,
         shader: &Shader,
         entry: &'static str,
         consts: &[(&'static str, usize)],
-    ) -> Result<Arc<Pipeline>> {
+    ) -> Result<Arc<Pipeline>, String> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let decls = super::const_decls(consts);
         let key = (shader.name, entry, decls.clone());
@@ -49,7 +48,7 @@ impl PipelineCache {
             return Ok(Arc::clone(p));
         }
         let body = super::expand_unrolls(shader.source, consts)
-            .map_err(|e| KernelError::Gpu(format!("{}: {e}", shader.name)))?;
+            .map_err(|e| format!("{}: {e}", shader.name))?;
         let source = format!("{decls}\n{body}");
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -65,11 +64,11 @@ impl PipelineCache {
             cache: None,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(KernelError::Gpu(format!(
+            return Err(format!(
                 "compiling {}::{entry} ({}): {e}",
                 shader.name,
                 decls.replace('\n', " ")
-            )));
+            ));
         }
         let layout = pipeline.get_bind_group_layout(0);
         let p = Arc::new(Pipeline { pipeline, layout });

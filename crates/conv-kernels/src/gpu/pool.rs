@@ -1,7 +1,6 @@
 //! A pool of GPU storage buffers: tensors take a buffer of a size class and give it back when
 //! their last handle drops, so a training loop stops allocating after its first step.
 
-use crate::error::{KernelError, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -78,7 +77,7 @@ impl BufferPool {
         st.stats.cached_buffers = 0;
     }
 
-    fn create(&self, size: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+    fn create(&self, size: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer, String> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("fovea-tensor"),
@@ -87,9 +86,9 @@ impl BufferPool {
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(KernelError::Gpu(format!(
+            return Err(format!(
                 "out of memory allocating a {size}-byte buffer: {e}"
-            )));
+            ));
         }
         Ok(buf)
     }
@@ -100,7 +99,7 @@ impl BufferPool {
         len: usize,
         bytes: u64,
         ctx_id: u64,
-    ) -> Result<GpuBuffer> {
+    ) -> Result<GpuBuffer, String> {
         let class = size_class(bytes).min(self.max_buffer.max(bytes));
         let reused = {
             let mut st = self.lock();
@@ -146,7 +145,7 @@ impl BufferPool {
     }
 
     /// A mappable read-back buffer of at least `bytes` bytes, and its size class.
-    pub(crate) fn staging(&self, bytes: u64) -> Result<(wgpu::Buffer, u64)> {
+    pub(crate) fn staging(&self, bytes: u64) -> Result<(wgpu::Buffer, u64), String> {
         let class = size_class(bytes);
         if let Some(b) = self.lock().staging.get_mut(&class).and_then(|v| v.pop()) {
             return Ok((b, class));
