@@ -1,7 +1,7 @@
 //! The command line: subcommands, options and value checks. Defaults a model trains with come
 //! from its recipe in [`crate::models`].
 
-use crate::config::{AugmentSpec, NormalizeSpec, OptimizerKind, ScheduleKind};
+use crate::config::{AugmentSpec, NormalizeSpec, OptimizerKind, ScheduleKind, ranges};
 use crate::data::DatasetKind;
 use crate::device::DeviceKind;
 use crate::models::ModelKind;
@@ -56,7 +56,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// Passes over the training set (default: the model's recipe, 10).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=ranges::MAX_EPOCHS as i64))]
     pub epochs: Option<u32>,
     /// Learning rate (default: the recipe's for its optimizer, else 0.9 for SGD, 0.001 for Adam).
     #[arg(long, value_parser = parse_lr, allow_negative_numbers = true)]
@@ -80,7 +80,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_normalize, value_name = "MEAN,STD")]
     pub normalize: Option<NormalizeFlag>,
     /// Examples per batch (default: the model's recipe, 256).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=ranges::MAX_BATCH_SIZE as i64))]
     pub batch_size: Option<u32>,
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
@@ -181,7 +181,7 @@ pub struct SummaryArgs {
     #[arg(long, value_enum, default_value = "seed")]
     pub model: ModelKind,
     /// Batch size of the example input.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=ranges::MAX_BATCH_SIZE as i64))]
     pub batch: u32,
 }
 
@@ -205,37 +205,24 @@ pub struct InspectArgs {
     pub data: DataArgs,
 }
 
+/// A number, for the range checks below.
+fn number(s: &str) -> Result<f32, String> {
+    s.parse().map_err(|_| format!("`{s}` is not a number"))
+}
+
 /// Accepts a finite, positive learning rate.
 fn parse_lr(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    if !v.is_finite() || v <= 0.0 {
-        return Err(format!(
-            "the learning rate must be a finite number above 0, got {s}"
-        ));
-    }
-    Ok(v)
+    ranges::lr(number(s)?)
 }
 
 /// Accepts a momentum in `[0, 1)`.
 fn parse_momentum(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    if !(0.0..1.0).contains(&v) {
-        return Err(format!(
-            "the momentum must be at least 0 and below 1, got {s}"
-        ));
-    }
-    Ok(v)
+    ranges::momentum(number(s)?)
 }
 
 /// Accepts a finite weight decay of at least 0.
 fn parse_weight_decay(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!(
-            "the weight decay must be a finite number of at least 0, got {s}"
-        ));
-    }
-    Ok(v)
+    ranges::weight_decay(number(s)?)
 }
 
 /// Accepts `none` or `MEAN,STD`.

@@ -199,6 +199,57 @@ impl NormalizeSpec {
     }
 }
 
+/// The accepted ranges of the numeric settings: one definition for the flags (`cli`) and for
+/// a `config.json` read back by `--resume`.
+pub mod ranges {
+    /// Epochs: 1 to this.
+    pub const MAX_EPOCHS: u32 = 10_000;
+    /// Batch size: 1 to this.
+    pub const MAX_BATCH_SIZE: u32 = 65_536;
+
+    /// A finite learning rate above 0.
+    pub fn lr(v: f32) -> Result<f32, String> {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!(
+                "the learning rate must be a finite number above 0, got {v}"
+            ))
+        }
+    }
+
+    /// A momentum in `[0, 1)`.
+    pub fn momentum(v: f32) -> Result<f32, String> {
+        if (0.0..1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "the momentum must be at least 0 and below 1, got {v}"
+            ))
+        }
+    }
+
+    /// A finite weight decay of at least 0.
+    pub fn weight_decay(v: f32) -> Result<f32, String> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(format!(
+                "the weight decay must be a finite number of at least 0, got {v}"
+            ))
+        }
+    }
+
+    /// A count in `1..=max`.
+    pub fn count(what: &str, v: u32, max: u32) -> Result<u32, String> {
+        if (1..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("{what} must be from 1 to {max}, got {v}"))
+        }
+    }
+}
+
 fn is_zero(v: &f32) -> bool {
     *v == 0.0
 }
@@ -367,15 +418,57 @@ impl RunConfig {
             .with_context(|| format!("{} is not a valid run config", path.display()))
     }
 
-    /// Parses a config; a bad value's error names its field and the accepted values.
+    /// Parses a config; a bad value's error names its field and the accepted values, and
+    /// values out of the flags' ranges (see [`RunConfig::check`]) are refused the same way.
     pub fn from_json(text: &str) -> anyhow::Result<RunConfig> {
-        serde_json::from_str(text).map_err(|e| {
+        let cfg: RunConfig = serde_json::from_str(text).map_err(|e| {
             let missing = e.to_string().starts_with("missing field");
             match key_at(text, e.line(), e.column()) {
                 Some(key) if e.is_data() && !missing => anyhow!("field `{key}`: {e}"),
                 _ => anyhow!(e),
             }
-        })
+        })?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value against the range its flag accepts, naming the field: a hand-edited
+    /// or damaged `config.json` is refused before any work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let field =
+            |name: &str, r: Result<(), String>| r.map_err(|e| anyhow!("field `{name}`: {e}"));
+        field(
+            "epochs",
+            ranges::count("the epochs", self.epochs, ranges::MAX_EPOCHS).map(drop),
+        )?;
+        field(
+            "batch_size",
+            ranges::count("the batch size", self.batch_size, ranges::MAX_BATCH_SIZE).map(drop),
+        )?;
+        if let Some(limit) = self.limit {
+            field(
+                "limit",
+                ranges::count("the limit", limit, u32::MAX).map(drop),
+            )?;
+        }
+        field("lr", ranges::lr(self.lr).map(drop))?;
+        field("momentum", ranges::momentum(self.momentum).map(drop))?;
+        field(
+            "weight_decay",
+            ranges::weight_decay(self.weight_decay).map(drop),
+        )?;
+        if let Some(n) = self.normalize {
+            field(
+                "normalize",
+                n.loader().check().map_err(|_| {
+                    format!("the mean must be finite and the std finite and above 0, got {n:?}")
+                }),
+            )?;
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            field("nesterov", Err("needs a momentum above 0".into()))?;
+        }
+        Ok(())
     }
 }
 
@@ -445,6 +538,37 @@ mod tests {
             panic!("not train")
         };
         RunConfig::from_args(&t).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_config_with_a_value_out_of_range_is_refused_naming_the_field() {
+        for (field, bad) in [
+            ("epochs", "0"),
+            ("epochs", "4000000000"),
+            ("lr", "-0.5"),
+            ("lr", "0"),
+            ("batch_size", "0"),
+            ("limit", "0"),
+            ("momentum", "1.0"),
+            ("weight_decay", "-1"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(TODAYS_FORMAT).unwrap();
+            v[field] = serde_json::from_str(bad).unwrap();
+            let err = RunConfig::from_json(&v.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("field `{field}`")),
+                "{field}={bad}: {err}"
+            );
+        }
+        let mut v: serde_json::Value = serde_json::from_str(TODAYS_FORMAT).unwrap();
+        v["normalize"] = serde_json::json!({"mean": 0.5, "std": 0.0});
+        let err = RunConfig::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("field `normalize`"), "{err}");
+        assert!(RunConfig::from_json(TODAYS_FORMAT).is_ok());
     }
 
     /// A config exactly as the version before typed enums wrote it.
