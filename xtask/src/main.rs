@@ -4,6 +4,7 @@ mod bench;
 mod ci;
 mod compare;
 mod download;
+mod fuzz;
 mod test_kernels;
 mod train;
 
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fovea against PyTorch, step-only examples/sec, run in alternation.
     Compare(compare::CompareArgs),
+    /// Run the cargo-fuzz targets (nightly and cargo-fuzz needed) and report executions.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +44,6 @@ fn main() -> anyhow::Result<()> {
         Command::TestKernels(args) => test_kernels::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }

@@ -441,7 +441,14 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
 
 /// Reads and parses an IDX file, gzip-compressed or raw.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let bytes = read_idx_bytes(path)?;
+    let file = File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    parse_idx_reader(file, path)
+}
+
+/// Decodes (gzip-compressed or raw) and parses IDX bytes from any reader: [`read_idx`] without
+/// the file, and what the IDX fuzz targets run. `path` only names the source in errors.
+pub fn parse_idx_reader<R: Read>(reader: R, path: &Path) -> Result<IdxArray> {
+    let bytes = decode_idx_reader(reader, path)?;
     parse_idx(&bytes, path)
 }
 

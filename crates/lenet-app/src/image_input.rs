@@ -17,8 +17,10 @@ use std::path::Path;
 
 /// Side length of the model's input.
 pub const SIDE: usize = 28;
-/// Largest decoded image accepted, in bytes, so a hostile header cannot exhaust memory.
-const MAX_DECODED_BYTES: usize = 256 << 20;
+/// Largest decoded image accepted, in bytes (4096×4096 RGBA, 8192×8192 gray), so that a
+/// hostile header cannot exhaust memory: the intensities kept while scaling take at most four
+/// times this (one `f32` per gray pixel), and a truncated file only what it holds.
+const MAX_DECODED_BYTES: usize = 64 << 20;
 
 /// A decoded 8-bit grayscale image.
 struct Gray {
@@ -30,9 +32,14 @@ struct Gray {
 /// Reads a PNG file and returns 28×28 intensities in `[0, 1]` (see the module docs).
 pub fn load_png_as_input(path: &Path) -> anyhow::Result<Vec<f32>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let gray = decode(&bytes)
-        .with_context(|| format!("{} is not a readable PNG image", path.display()))?;
-    Ok(to_model_input(&gray))
+    png_bytes_as_input(&bytes)
+        .with_context(|| format!("{} is not a readable PNG image", path.display()))
+}
+
+/// The bytes of a PNG file as 28×28 intensities in `[0, 1]` (see the module docs); what
+/// [`load_png_as_input`] does after reading the file, and what the `png_input` fuzz target runs.
+pub fn png_bytes_as_input(bytes: &[u8]) -> anyhow::Result<Vec<f32>> {
+    Ok(to_model_input(&decode(bytes)?))
 }
 
 fn decode(bytes: &[u8]) -> anyhow::Result<Gray> {
@@ -57,30 +64,48 @@ fn decode(bytes: &[u8]) -> anyhow::Result<Gray> {
     if size > MAX_DECODED_BYTES {
         bail!("image of {width}×{height} is too large to decode");
     }
-    let mut buf = vec![0u8; size];
-    let frame = reader.next_frame(&mut buf)?;
-    let data = &buf[..frame.buffer_size()];
-    let channels = frame.color_type.samples();
-    let stride = frame.line_size;
-    let mut pixels = Vec::with_capacity(width * height);
-    for y in 0..height {
-        let row = &data[y * stride..y * stride + width * channels];
-        for px in row.chunks_exact(channels) {
-            let f = |i: usize| px[i] as f32 / 255.0;
-            let v = match channels {
-                1 => f(0),
-                2 => f(0) * f(1),
-                3 => 0.299 * f(0) + 0.587 * f(1) + 0.114 * f(2),
-                _ => (0.299 * f(0) + 0.587 * f(1) + 0.114 * f(2)) * f(3),
-            };
-            pixels.push(v);
+    let channels = reader.output_color_type().0.samples();
+    let mut pixels = Vec::new();
+    if reader.info().interlaced {
+        // Adam7 passes are not whole rows: decode the whole frame first.
+        let mut buf = vec![0u8; size];
+        let frame = reader.next_frame(&mut buf)?;
+        let data = &buf[..frame.buffer_size()];
+        for row in data.chunks_exact(frame.line_size).take(height) {
+            push_gray_row(row, channels, width, &mut pixels);
         }
+    } else {
+        // Row by row, so that memory grows with the data the file holds, not with the size
+        // its header claims (a truncated file stops at its first missing row).
+        while let Some(row) = reader.next_row()? {
+            push_gray_row(row.data(), channels, width, &mut pixels);
+        }
+    }
+    if pixels.len() != width * height {
+        bail!(
+            "image data holds {} of {width}×{height} pixels",
+            pixels.len()
+        );
     }
     Ok(Gray {
         width,
         height,
         pixels,
     })
+}
+
+/// Appends the first `width` pixels of one decoded row (8-bit samples, `channels` per pixel)
+/// as intensities in `[0, 1]`: luma for colour, multiplied by alpha where there is one.
+fn push_gray_row(row: &[u8], channels: usize, width: usize, out: &mut Vec<f32>) {
+    let f = |v: u8| v as f32 / 255.0;
+    let luma = |p: &[u8]| 0.299 * f(p[0]) + 0.587 * f(p[1]) + 0.114 * f(p[2]);
+    let pixels = row.chunks_exact(channels).take(width);
+    match channels {
+        1 => out.extend(pixels.map(|p| f(p[0]))),
+        2 => out.extend(pixels.map(|p| f(p[0]) * f(p[1]))),
+        3 => out.extend(pixels.map(luma)),
+        _ => out.extend(pixels.map(|p| luma(p) * f(p[3]))),
+    }
 }
 
 fn to_model_input(img: &Gray) -> Vec<f32> {
@@ -183,6 +208,22 @@ mod tests {
         assert_eq!(x[0], 0.0, "padding is black");
         assert!(x[14 * 28 + 14] > 0.9, "inverted square is bright");
         assert!(x[8 * 28 + 2] < 0.1, "inverted white background is dark");
+    }
+
+    #[test]
+    fn a_file_claiming_a_large_image_with_one_row_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.png");
+        // A valid 8000×8000 header, then a single row of data.
+        let mut enc = png::Encoder::new(std::fs::File::create(&p).unwrap(), 8000, 8000);
+        enc.set_color(png::ColorType::Grayscale);
+        let mut w = enc.write_header().unwrap();
+        let mut stream = w.stream_writer().unwrap();
+        use std::io::Write;
+        stream.write_all(&[7u8; 8000]).unwrap();
+        drop(stream);
+        let err = load_png_as_input(&p).unwrap_err();
+        assert!(format!("{err:#}").contains("big.png"), "{err:#}");
     }
 
     #[test]

@@ -3,24 +3,9 @@
 //! Usage errors exit with status 2 (clap's, and [`cli::UsageError`]s found once the settings are
 //! resolved), runtime errors with status 1 and one line on stderr.
 
-mod cli;
-mod commands;
-mod config;
-mod data;
-mod device;
-mod file_out;
-mod font;
-mod image_input;
-mod inference;
-mod interrupt;
-mod metrics;
-mod models;
-mod plot;
-mod restore;
-mod run_dir;
-
 use clap::Parser;
-use cli::{Cli, Command};
+use lenet_app::cli::{self, Cli, Command};
+use lenet_app::{commands, interrupt};
 use std::process::ExitCode;
 
 fn run(cli: Cli) -> anyhow::Result<()> {

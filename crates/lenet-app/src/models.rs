@@ -255,6 +255,11 @@ impl Net {
         self.layers.eval();
     }
 
+    /// The layers alone, without the model's name (to use as a plain [`Module`]).
+    pub fn into_layers(self) -> Sequential {
+        self.layers
+    }
+
     /// The network as nn-layers' checkpoints take it.
     pub fn module(&self) -> &dyn Module {
         &self.layers

@@ -47,40 +47,10 @@ pub fn restore(
     let path = checkpoint_path(checkpoint);
     let file = TensorFile::open(&path)
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let meta = file.metadata();
-    let (kind, normalize) = match meta.get("extra.model") {
-        Some(name) => {
-            let stored = ModelKind::from_name(name)
-                .with_context(|| format!("checkpoint {}", path.display()))?;
-            if let Some(asked) = model
-                && asked != stored
-            {
-                bail!(
-                    "checkpoint {} holds a `{}` model, not the `{}` given with --model",
-                    path.display(),
-                    stored.name(),
-                    asked.name()
-                );
-            }
-            let normalize = match meta.get(&format!("extra.{NORMALIZE_KEY}")) {
-                Some(v) => NormalizeSpec::parse(v).map_err(|e| {
-                    anyhow::anyhow!(
-                        "checkpoint {}: metadata `extra.{NORMALIZE_KEY}` {e}",
-                        path.display()
-                    )
-                })?,
-                None => None,
-            };
-            (stored, normalize)
-        }
-        None => {
-            let kind = model.unwrap_or(ModelKind::Seed);
-            (kind, kind.spec().recipe.normalize)
-        }
-    };
+    let (kind, normalize) = stored_model(&file, model)?;
     let (device, _) = choose_device(data.device)?;
     let mut net = kind.build(&device, &mut SeededRng::new(0))?;
-    if let Err(e) = checkpoint::load(&path, &device, net.module(), None) {
+    if let Err(e) = checkpoint::load_file(&file, &device, net.module(), None) {
         let names: BTreeSet<String> = file
             .names()
             .into_iter()
@@ -106,6 +76,47 @@ pub fn restore(
         device,
         path,
         normalize,
+    })
+}
+
+/// Which model a checkpoint holds and the normalisation it was trained with, from its
+/// metadata (see [`restore`]); `asked` is `--model`, which must agree with a Fovea checkpoint
+/// and names the model of a bare `state_dict`.
+pub fn stored_model(
+    file: &TensorFile,
+    asked: Option<ModelKind>,
+) -> anyhow::Result<(ModelKind, Option<NormalizeSpec>)> {
+    let path = file.path();
+    let meta = file.metadata();
+    Ok(match meta.get("extra.model") {
+        Some(name) => {
+            let stored = ModelKind::from_name(name)
+                .with_context(|| format!("checkpoint {}", path.display()))?;
+            if let Some(asked) = asked
+                && asked != stored
+            {
+                bail!(
+                    "checkpoint {} holds a `{}` model, not the `{}` given with --model",
+                    path.display(),
+                    stored.name(),
+                    asked.name()
+                );
+            }
+            let normalize = match meta.get(&format!("extra.{NORMALIZE_KEY}")) {
+                Some(v) => NormalizeSpec::parse(v).map_err(|e| {
+                    anyhow::anyhow!(
+                        "checkpoint {}: metadata `extra.{NORMALIZE_KEY}` {e}",
+                        path.display()
+                    )
+                })?,
+                None => None,
+            };
+            (stored, normalize)
+        }
+        None => {
+            let kind = asked.unwrap_or(ModelKind::Seed);
+            (kind, kind.spec().recipe.normalize)
+        }
     })
 }
 

@@ -108,8 +108,34 @@ pub fn load(
     model: &dyn Module,
     optimizer: Option<&mut dyn Optimizer>,
 ) -> Result<TrainingState> {
-    let path = path.as_ref();
-    let file = TensorFile::open(path)?;
+    load_file(&TensorFile::open(path)?, device, model, optimizer)
+}
+
+/// [`load`] from the bytes of a safetensors file (weights held in memory, or a fuzzer's input):
+/// the file is validated first, then loaded as [`load_file`] does.
+pub fn load_bytes(
+    bytes: &[u8],
+    device: &Device,
+    model: &dyn Module,
+    optimizer: Option<&mut dyn Optimizer>,
+) -> Result<TrainingState> {
+    load_file(
+        &TensorFile::from_bytes(bytes.to_vec())?,
+        device,
+        model,
+        optimizer,
+    )
+}
+
+/// [`load`] from a safetensors file already read and validated (e.g. with
+/// [`TensorFile::from_bytes`]): the same checks, the same all-or-nothing update.
+pub fn load_file(
+    file: &TensorFile,
+    device: &Device,
+    model: &dyn Module,
+    optimizer: Option<&mut dyn Optimizer>,
+) -> Result<TrainingState> {
+    let path = file.path();
     let meta = file.metadata();
     let bad = |key: &str, value: &str, reason: String| NnError::BadMetadata {
         path: path.to_path_buf(),

@@ -220,7 +220,7 @@ fn train_loader(cfg: &RunConfig, train_set: Arc<Dataset>) -> anyhow::Result<Data
 
 /// The run's optimizer over the network's parameters, at the run's base learning rate, with
 /// its momentum and weight decay; batch norm's weights and biases are not decayed.
-fn build_optimizer(
+pub fn build_optimizer(
     cfg: &RunConfig,
     device: &Device,
     net: &Net,
