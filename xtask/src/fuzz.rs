@@ -3,7 +3,9 @@
 //! come from valid files (`fuzz-seeds`: toy runs of every model); the corpus grows in
 //! `fuzz/corpus/T`; each run's log is `fuzz/logs/T.log`, and what it finds lands in
 //! `fuzz/artifacts/T/` and fails the command: minimise it, fix the bug, and commit the input
-//! under `fuzz/regressions/T/` for `cargo test` to replay.
+//! under `fuzz/regressions/T/` for `cargo test` to replay. Fuzz builds skip checksums
+//! (`cfg(fuzzing)`: PNG chunk CRCs, for one), so correct them in a found input first, or the
+//! ordinary build refuses it before reaching the bug.
 
 use crate::ci::workspace_root;
 use anyhow::{Context, bail};

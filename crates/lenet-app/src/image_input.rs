@@ -58,6 +58,16 @@ fn decode(bytes: &[u8]) -> anyhow::Result<Gray> {
     if width == 0 || height == 0 {
         bail!("image has no pixels ({width}×{height})");
     }
+    // png 0.18.1 panics expanding a palette that is not whole RGB triples (image-rs/image-png
+    // #694, fixed upstream, unreleased); the PNG spec forbids it, so refuse it first.
+    if let Some(palette) = &reader.info().palette
+        && palette.len() % 3 != 0
+    {
+        bail!(
+            "its palette (PLTE) holds {} bytes, not whole RGB entries",
+            palette.len()
+        );
+    }
     let size = reader
         .output_buffer_size()
         .context("image dimensions are too large")?;
