@@ -66,9 +66,8 @@ pub fn app_step(
     let out = model.forward(&x)?.cross_entropy(&labels)?;
     let grads = out.loss.backward()?;
     opt.step(&grads)?;
-    let loss = dev.read_scalar(out.loss.value())?;
-    dev.read_scalar(&out.correct)?;
-    Ok(loss)
+    let scalars = dev.read_scalars(&[out.loss.value(), &out.correct])?;
+    Ok(scalars[0])
 }
 
 /// The model `name` (`seed`, `modern`, `resnet-small`, `nin-small`) with its optimizer and

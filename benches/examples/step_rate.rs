@@ -1,5 +1,6 @@
 //! Step-only training throughput of Fovea's models, printed in the format of
-//! `benches/peers/pytorch_step.py` (`MODEL examples/sec STEP_MS` per line), so that
+//! `benches/peers/pytorch_step.py` (`MODEL examples/sec STEP_MS` per line, then the GPU's
+//! dispatches, submits and bytes each way per step, zero on the CPU), so that
 //! `cargo xtask compare` can run the two in alternation. Each model trains as its `lenet train`
 //! recipe does (optimizer and batch size) on random 1×28×28 inputs: data loading is not timed.
 //!
@@ -36,13 +37,24 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..3 {
             app_step(&dev, &model, &mut *opt, &images, &labels)?;
         }
+        let (commands, transfers) = (dev.command_stats(), dev.transfer_stats());
         let start = Instant::now();
         for _ in 0..steps {
             app_step(&dev, &model, &mut *opt, &images, &labels)?;
         }
         let secs = start.elapsed().as_secs_f64();
         let rate = (batch * steps) as f64 / secs;
-        println!("{name} {rate:.0} {:.2}", 1000.0 * secs / steps as f64);
+        let per_step = |after: u64, before: u64| (after - before) as f64 / steps as f64;
+        let (c, t) = (dev.command_stats(), dev.transfer_stats());
+        println!(
+            "{name} {rate:.0} {:.2} dispatches/step {:.0} submits/step {:.1} \
+             upload-bytes/step {:.0} download-bytes/step {:.0}",
+            1000.0 * secs / steps as f64,
+            per_step(c.dispatches, commands.dispatches),
+            per_step(c.submits, commands.submits),
+            per_step(t.upload_bytes, transfers.upload_bytes),
+            per_step(t.download_bytes, transfers.download_bytes),
+        );
     }
     Ok(())
 }

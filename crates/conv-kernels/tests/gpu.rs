@@ -178,6 +178,44 @@ fn host_and_gpu_tensors_do_not_mix(dev: &Device) -> TestResult {
 }
 test_device!(host_and_gpu_tensors_do_not_mix: gpu);
 
+fn several_scalars_are_read_back_in_one_submission(_: &Device) -> TestResult {
+    let dev = private_gpu()?;
+    let scalar = |v: f32| Tensor::new(tensor::Shape::new(&[1])?, vec![v]);
+    let (a, b, c) = (
+        dev.upload(&scalar(1.5)?)?,
+        dev.upload(&scalar(-2.0)?)?,
+        dev.upload(&scalar(7.0)?)?,
+    );
+    let sum = dev.add(&a, &b)?;
+    let (xfer, cmds) = (dev.transfer_stats(), dev.command_stats());
+    assert_eq!(dev.read_scalars(&[&sum, &c, &a])?, vec![-0.5, 7.0, 1.5]);
+    let (xfer1, cmds1) = (dev.transfer_stats(), dev.command_stats());
+    assert_eq!(xfer1.downloads - xfer.downloads, 1);
+    assert_eq!(xfer1.download_bytes - xfer.download_bytes, 12);
+    assert_eq!(
+        cmds1.submits - cmds.submits,
+        1,
+        "the add and the read-back together"
+    );
+    assert_eq!(dev.read_scalars(&[])?, Vec::<f32>::new());
+    // Not scalars, or not all on this device: errors, nothing read.
+    let pair = dev.upload(&Tensor::new(tensor::Shape::new(&[2])?, vec![1.0, 2.0])?)?;
+    assert!(matches!(
+        dev.read_scalars(&[&a, &pair]),
+        Err(KernelError::Shape { .. })
+    ));
+    let cpu = Device::cpu();
+    let on_cpu = cpu.upload(&scalar(3.0)?)?;
+    assert!(matches!(
+        dev.read_scalars(&[&a, &on_cpu]),
+        Err(KernelError::DeviceMismatch { .. })
+    ));
+    assert_eq!(cpu.read_scalars(&[&on_cpu, &on_cpu])?, vec![3.0, 3.0]);
+    assert_eq!(dev.transfer_stats().downloads, xfer1.downloads);
+    Ok(())
+}
+test_device!(several_scalars_are_read_back_in_one_submission: gpu);
+
 fn tensors_past_the_binding_limit_are_rejected(dev: &Device) -> TestResult {
     let limit = dev.gpu_context().ok_or("gpu context")?.max_tensor_bytes();
     let too_many = (limit / 4 + 1) as usize;

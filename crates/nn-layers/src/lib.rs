@@ -21,7 +21,9 @@
 //! let out = loss::cross_entropy(&logits, &labels)?;
 //! let grads = out.loss.backward()?;
 //! opt.step(&grads)?;
-//! let (loss, correct) = (dev.read_scalar(out.loss.value())?, dev.read_scalar(&out.correct)?);
+//! // One read-back for both scalars: on the GPU, one submission and one wait per step.
+//! let scalars = dev.read_scalars(&[out.loss.value(), &out.correct])?;
+//! let (loss, correct) = (scalars[0], scalars[1]);
 //! assert!(loss > 0.0 && (0.0..=8.0).contains(&correct));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

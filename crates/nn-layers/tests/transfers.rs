@@ -1,5 +1,5 @@
-//! On the GPU a training step reads back nothing but the loss and correct-count scalars,
-//! proven with the backend's transfer counters.
+//! On the GPU a training step reads back nothing but the loss and correct-count scalars, in
+//! one submission, proven with the backend's transfer and command counters.
 
 use autograd::Tape;
 use conv_kernels::{AdamConfig, Device, SgdConfig};
@@ -7,7 +7,7 @@ use fovea_test_support::test_device;
 use nn_layers::{Adam, Module, Optimizer, Sgd, lenet, loss};
 use tensor::{SeededRng, Tensor};
 
-fn a_gpu_training_step_reads_back_only_two_scalars(dev: &Device) {
+fn a_gpu_training_step_is_one_submission_reading_back_only_two_scalars(dev: &Device) {
     let dev = dev.clone();
     eprintln!("transfer counters on {}", dev.name());
     for variant in [lenet::Variant::Seed, lenet::Variant::Modern] {
@@ -35,25 +35,42 @@ fn a_gpu_training_step_reads_back_only_two_scalars(dev: &Device) {
         let labels = dev.upload_indices(&labels).unwrap();
         dev.synchronize().unwrap();
 
+        let mut dispatches = Vec::new();
         for step in 0..3 {
-            let before = dev.transfer_stats();
+            let (before, commands) = (dev.transfer_stats(), dev.command_stats());
             let tape = Tape::new(&dev);
             let out =
                 loss::cross_entropy(&net.forward(&tape.constant(x.clone())).unwrap(), &labels)
                     .unwrap();
             let grads = out.loss.backward().unwrap();
             opt.step(&grads).unwrap();
-            let l = dev.read_scalar(out.loss.value()).unwrap();
-            let c = dev.read_scalar(&out.correct).unwrap();
-            let after = dev.transfer_stats();
+            let scalars = dev.read_scalars(&[out.loss.value(), &out.correct]).unwrap();
+            let (l, c) = (scalars[0], scalars[1]);
+            let (after, commands_after) = (dev.transfer_stats(), dev.command_stats());
             assert!(l.is_finite() && (0.0..=64.0).contains(&c));
             assert_eq!(
                 after.downloads - before.downloads,
-                2,
+                1,
                 "{variant:?} step {step}: {before:?} -> {after:?}"
             );
             assert_eq!(after.download_bytes - before.download_bytes, 8);
+            assert_eq!(
+                after.uploads, before.uploads,
+                "nothing uploaded in the step"
+            );
+            assert_eq!(
+                commands_after.submits - commands.submits,
+                1,
+                "{variant:?} step {step}: one submission per step"
+            );
+            dispatches.push(commands_after.dispatches - commands.dispatches);
         }
+        eprintln!("{variant:?}: {dispatches:?} dispatches per step");
+        assert!(dispatches[0] > 0);
+        assert!(
+            dispatches.iter().all(|&d| d == dispatches[0]),
+            "{variant:?}: the same step launched {dispatches:?} kernels"
+        );
     }
 }
-test_device!(a_gpu_training_step_reads_back_only_two_scalars: gpu);
+test_device!(a_gpu_training_step_is_one_submission_reading_back_only_two_scalars: gpu);

@@ -19,7 +19,7 @@ pub use tensor::{DeviceTensor, IndexTensor};
 use crate::backend::Backend;
 use crate::cpu::CpuBackend;
 use crate::error::{KernelError, Result};
-use crate::gpu::{GpuContext, PoolStats, TransferStats};
+use crate::gpu::{CommandStats, GpuContext, PoolStats, TransferStats};
 use crate::host_buffer::HostBuffer;
 use crate::reference::Reference;
 use ::tensor::Tensor;
@@ -92,6 +92,13 @@ impl Device {
             .unwrap_or_default()
     }
 
+    /// Kernel-launch and submission counters (all zero on host devices, which submit nothing).
+    pub fn command_stats(&self) -> CommandStats {
+        self.gpu_context()
+            .map(|c| c.command_stats())
+            .unwrap_or_default()
+    }
+
     /// GPU buffer-pool counters (`None` on host devices).
     pub fn pool_stats(&self) -> Option<PoolStats> {
         self.gpu_context().map(|c| c.pool_stats())
@@ -155,6 +162,15 @@ impl Device {
     pub fn read_scalar(&self, t: &DeviceTensor) -> Result<f32> {
         self.expect_here("read_scalar", t)?;
         t.read_scalar()
+    }
+
+    /// Reads back several one-element tensors in one round trip (on the GPU, one submission
+    /// and one wait): a training step's loss and correct count together.
+    pub fn read_scalars(&self, tensors: &[&DeviceTensor]) -> Result<Vec<f32>> {
+        for t in tensors {
+            self.expect_here("read_scalars", t)?;
+        }
+        DeviceTensor::read_scalars(tensors)
     }
 
     fn expect_here(&self, op: &'static str, t: &DeviceTensor) -> Result<()> {

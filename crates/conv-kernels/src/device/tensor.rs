@@ -118,21 +118,54 @@ impl DeviceTensor {
 
     /// Reads back a one-element tensor (a loss, a count).
     pub fn read_scalar(&self) -> Result<f32> {
-        if self.numel() != 1 {
-            return Err(shape_err(
-                "read_scalar",
-                "tensor",
-                "one element",
-                &self.shape,
-            ));
+        Ok(Self::read_scalars(&[self])?[0])
+    }
+
+    /// Reads back several one-element tensors of one device in one round trip (on the GPU,
+    /// one submission and one wait): a training step's loss and correct count together.
+    pub fn read_scalars(tensors: &[&DeviceTensor]) -> Result<Vec<f32>> {
+        for t in tensors {
+            if t.numel() != 1 {
+                return Err(shape_err("read_scalar", "tensor", "one element", &t.shape));
+            }
         }
-        match &self.storage {
-            Storage::Host(v) => Ok(v[0]),
-            Storage::Gpu(b, ctx) => words_to_f32(&ctx.read(b)?)
-                .first()
-                .copied()
-                .ok_or_else(|| ctx.fault("read-back", "empty read-back")),
+        let mut gpu = Vec::new();
+        for t in tensors {
+            match &t.storage {
+                Storage::Gpu(b, ctx) => gpu.push((&**b, ctx)),
+                Storage::Host(_) => {}
+            }
         }
+        let Some(&(_, ctx)) = gpu.first() else {
+            return Ok(tensors
+                .iter()
+                .filter_map(|t| match &t.storage {
+                    Storage::Host(v) => Some(v[0]),
+                    Storage::Gpu(..) => None,
+                })
+                .collect());
+        };
+        if gpu.len() != tensors.len() || gpu.iter().any(|(b, _)| b.ctx_id != ctx.id()) {
+            return Err(KernelError::DeviceMismatch {
+                op: "read_scalars",
+                left: tensors[0].location(),
+                right: tensors
+                    .iter()
+                    .map(|t| t.location())
+                    .find(|l| *l != tensors[0].location())
+                    .unwrap_or_else(|| tensors[0].location()),
+            });
+        }
+        let buffers: Vec<&GpuBuffer> = gpu.iter().map(|(b, _)| *b).collect();
+        ctx.read_many(&buffers)?
+            .iter()
+            .map(|bytes| {
+                words_to_f32(bytes)
+                    .first()
+                    .copied()
+                    .ok_or_else(|| ctx.fault("read-back", "empty read-back"))
+            })
+            .collect()
     }
 
     /// Whether the data lives on `device` (host memory for the reference and CPU devices).

@@ -62,10 +62,26 @@ pub struct TransferStats {
     pub uploads: u64,
     /// Bytes copied host → device.
     pub upload_bytes: u64,
-    /// Device → host copies (each one waits for the GPU).
+    /// Device → host read-backs (each one waits for the GPU; one may read several tensors).
     pub downloads: u64,
     /// Bytes copied device → host.
     pub download_bytes: u64,
+}
+
+/// Work counters of a [`GpuContext`]: how many kernels it launched and in how many
+/// submissions (each submission costs a driver round trip; a training step wants few).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandStats {
+    /// Kernel launches recorded.
+    pub dispatches: u64,
+    /// Command buffers submitted to the queue.
+    pub submits: u64,
+}
+
+#[derive(Default)]
+struct Commands {
+    dispatches: AtomicU64,
+    submits: AtomicU64,
 }
 
 #[derive(Default)]
@@ -118,6 +134,7 @@ pub struct GpuContext {
     arena: wgpu::Buffer,
     slot_stride: u64,
     transfers: Transfers,
+    commands: Commands,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     timeout: Duration,
@@ -333,6 +350,7 @@ impl GpuContext {
             arena,
             slot_stride,
             transfers: Transfers::default(),
+            commands: Commands::default(),
             errors,
             lost,
             timeout: timeout.max(Duration::from_secs(60)),
@@ -376,6 +394,15 @@ impl GpuContext {
             upload_bytes: t.upload_bytes.load(Ordering::Relaxed),
             downloads: t.downloads.load(Ordering::Relaxed),
             download_bytes: t.download_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Kernel-launch and submission counters.
+    pub fn command_stats(&self) -> CommandStats {
+        let c = &self.commands;
+        CommandStats {
+            dispatches: c.dispatches.load(Ordering::Relaxed),
+            submits: c.submits.load(Ordering::Relaxed),
         }
     }
 
@@ -497,9 +524,16 @@ impl GpuContext {
 
     /// Reads a buffer back (submits what is pending and waits for it).
     pub(crate) fn read(&self, src: &GpuBuffer) -> Result<Vec<u8>> {
-        let bytes = src.len as u64 * 4;
+        Ok(self.read_many(&[src])?.pop().unwrap_or_default())
+    }
+
+    /// Reads several buffers back in one submission and one wait (a step's loss and correct
+    /// count cost one round trip, not two). Returns each buffer's bytes, in order.
+    pub(crate) fn read_many(&self, srcs: &[&GpuBuffer]) -> Result<Vec<Vec<u8>>> {
+        let sizes: Vec<u64> = srcs.iter().map(|b| b.len as u64 * 4).collect();
+        let bytes: u64 = sizes.iter().sum();
         if bytes == 0 {
-            return Ok(Vec::new());
+            return Ok(vec![Vec::new(); srcs.len()]);
         }
         let (staging, class) = self
             .pool
@@ -508,7 +542,13 @@ impl GpuContext {
         let idx = {
             let mut rec = self.lock_rec();
             let enc = self.encoder(&mut rec);
-            enc.copy_buffer_to_buffer(src.raw(), 0, &staging, 0, bytes);
+            let mut offset = 0;
+            for (src, &size) in srcs.iter().zip(&sizes) {
+                if size > 0 {
+                    enc.copy_buffer_to_buffer(src.raw(), 0, &staging, offset, size);
+                }
+                offset += size;
+            }
             self.flush_locked(&mut rec)?
         };
         let slice = staging.slice(..bytes);
@@ -535,7 +575,13 @@ impl GpuContext {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| self.fault("read-back", format!("read-back mapping failed: {e}")))?;
-            view.to_vec()
+            let mut out = Vec::with_capacity(srcs.len());
+            let mut offset = 0;
+            for &size in &sizes {
+                out.push(view[offset as usize..(offset + size) as usize].to_vec());
+                offset += size;
+            }
+            out
         };
         staging.unmap();
         self.pool.release_staging(class, staging);
@@ -569,6 +615,7 @@ impl GpuContext {
         rec.slot = 0;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let idx = self.queue.submit([enc.finish()]);
+        self.commands.submits.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(self.fault(rec.last_op, e.to_string()));
         }
@@ -641,6 +688,7 @@ impl GpuContext {
         pass.set_pipeline(&pipe.pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+        self.commands.dispatches.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

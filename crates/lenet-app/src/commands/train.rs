@@ -455,8 +455,9 @@ fn train_epoch(
         let grads = out.loss.backward()?;
         optimizer.set_lr(cfg.lr_at(progress.state.step, total_steps));
         optimizer.step(&grads)?;
-        let loss = device.read_scalar(out.loss.value())?;
-        let ok = device.read_scalar(&out.correct)?;
+        let [loss, ok] = device.read_scalars(&[out.loss.value(), &out.correct])?[..] else {
+            anyhow::bail!("a step's read-back did not return its loss and correct count");
+        };
         s.seconds += started.elapsed().as_secs_f64();
         if !loss.is_finite() {
             let ckpt = plan.dir.checkpoint();
