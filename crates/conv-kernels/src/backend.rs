@@ -32,5 +32,6 @@ backend_of!(
     ops::adaptive_avg_pool2d::AdaptiveAvgPool2dKernels,
     ops::batch_norm2d::BatchNorm2dKernels,
     ops::cat::CatKernels,
+    ops::gather_rows::GatherRowsKernels,
     ops::dropout::DropoutKernels,
 );

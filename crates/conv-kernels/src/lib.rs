@@ -53,6 +53,9 @@ pub use ops::cross_entropy::{
 };
 pub use ops::dropout::{DropoutHostKernels, DropoutKernels, DropoutSpec};
 pub use ops::elementwise::{ElementwiseHostKernels, ElementwiseKernels};
+pub use ops::gather_rows::{
+    ByteRows, GatherGeometry, GatherRowsHostKernels, GatherRowsKernels, pack_bytes,
+};
 pub use ops::linear::LinearGrads;
 pub use ops::matmul::{MatmulGeometry, MatmulHostKernels, MatmulKernels, MatmulSpec};
 pub use ops::pool2d::{

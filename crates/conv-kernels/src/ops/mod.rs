@@ -12,6 +12,7 @@ pub mod conv2d;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod elementwise;
+pub mod gather_rows;
 pub mod linear;
 pub mod matmul;
 pub mod pool2d;
