@@ -241,6 +241,23 @@ impl DataLoader {
         }
     }
 
+    /// The value each image byte becomes in a batch (`byte / 255`, then normalised when set):
+    /// mapping bytes held elsewhere (on a GPU) through it gives exactly this loader's pixels.
+    pub fn byte_values(&self) -> [f32; 256] {
+        byte_table(self.normalize)
+    }
+
+    /// The dataset indices of each batch of epoch `epoch`, in order: the `indices` of the
+    /// batches [`DataLoader::epoch`] yields (without building them), for gathering batches from
+    /// data held elsewhere. Augmentation is not part of it.
+    pub fn batch_indices(&self, epoch: u64) -> Vec<Vec<usize>> {
+        self.order(epoch)
+            .chunks(self.batch_size)
+            .take(self.len())
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
     /// Batch `i` in dataset order (unshuffled, never augmented, normalised when set), e.g. for
     /// evaluation.
     pub fn get(&self, i: usize) -> Result<Batch> {
@@ -549,5 +566,36 @@ mod tests {
         assert_eq!(e.len(), 100);
         assert!(e.next().is_some());
         drop(e); // Must not hang.
+    }
+
+    #[test]
+    fn batch_indices_and_byte_values_describe_the_epochs_batches() {
+        let ds = Arc::new(toy(10));
+        for drop_last in [false, true] {
+            let dl = DataLoader::new(ds.clone(), 4)
+                .unwrap()
+                .shuffle(3)
+                .drop_last(drop_last)
+                .normalize(Normalize {
+                    mean: 0.25,
+                    std: 0.5,
+                })
+                .unwrap();
+            let values = dl.byte_values();
+            for epoch in 0..3 {
+                let indices = dl.batch_indices(epoch);
+                let batches: Vec<Batch> = dl.epoch(epoch).map(|b| b.unwrap()).collect();
+                assert_eq!(indices.len(), batches.len());
+                for (idx, b) in indices.iter().zip(&batches) {
+                    assert_eq!(idx, &b.indices);
+                    let pixels: Vec<f32> = idx
+                        .iter()
+                        .flat_map(|&i| ds.image(i).unwrap())
+                        .map(|&v| values[v as usize])
+                        .collect();
+                    assert_eq!(pixels, b.images.data());
+                }
+            }
+        }
     }
 }

@@ -97,6 +97,9 @@ pub struct TrainArgs {
     /// Worker threads for the CPU backend (default: all cores).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// On a GPU, build every batch on the host and upload it, instead of holding the training set on the device and sending only each batch's indices (the same run, bit for bit; slower).
+    #[arg(long)]
+    pub upload_batches: bool,
     /// Stop (as if interrupted) after this epoch; for testing resume.
     #[arg(long, hide = true)]
     pub stop_after_epoch: Option<u32>,

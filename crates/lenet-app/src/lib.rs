@@ -14,5 +14,6 @@ pub mod interrupt;
 pub mod metrics;
 pub mod models;
 pub mod plot;
+pub mod resident;
 pub mod restore;
 pub mod run_dir;

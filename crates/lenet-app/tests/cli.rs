@@ -501,3 +501,51 @@ fn resume_refuses_flags_that_disagree_with_the_saved_run() {
     let out = ok(&as_strs(&resume(&["--epochs", "2"])));
     assert!(out.contains("resuming"), "{out}");
 }
+
+/// On a GPU the training set is uploaded once: a step sends only its batch's indices (4 bytes
+/// each) and reads back only the loss and correct count, in one submission; and the run is
+/// the one `--upload-batches` (host-built batches) gives, bit for bit.
+#[test]
+fn on_the_gpu_a_step_sends_only_indices_and_the_run_is_the_uploaded_batches_run() {
+    if fovea_test_support::gpu_under_test().is_none() {
+        return;
+    }
+    let f = fixture();
+    let mut outputs = Vec::new();
+    for (out, extra) in [("held", None), ("uploaded", Some("--upload-batches"))] {
+        let mut a = train_args(&f, out, &["--epochs", "2", "--model", "modern"]);
+        let device = a.iter().position(|s| s == "cpu").unwrap();
+        a[device] = "gpu".into();
+        a.extend(extra.map(String::from));
+        outputs.push(ok(&as_strs(&a)));
+    }
+    let batch_bytes = 24 * 28 * 28 * 4;
+    assert!(
+        outputs[0].contains("training set held on the device (240 images)"),
+        "{}",
+        outputs[0]
+    );
+    assert!(
+        outputs[0].contains("1.0 submits, 96 bytes up, 8 bytes down"),
+        "{}",
+        outputs[0]
+    );
+    let uploaded = format!("1.0 submits, {} bytes up, 8 bytes down", batch_bytes + 96);
+    assert!(outputs[1].contains(&uploaded), "{}", outputs[1]);
+    assert!(!outputs[1].contains("held on the device"), "{}", outputs[1]);
+    let (held, up) = (f.root.join("held"), f.root.join("uploaded"));
+    assert_eq!(
+        metric_columns(&held.join("metrics.csv")),
+        metric_columns(&up.join("metrics.csv"))
+    );
+    let open =
+        |dir: &PathBuf| tensor::TensorFile::open(dir.join("checkpoint.safetensors")).unwrap();
+    let (a, b) = (open(&held), open(&up));
+    assert_eq!(a.names(), b.names());
+    for name in a.names() {
+        let (x, y) = (a.tensor(name), b.tensor(name));
+        if let (Ok(x), Ok(y)) = (x, y) {
+            assert_eq!(x.data(), y.data(), "{name}");
+        }
+    }
+}

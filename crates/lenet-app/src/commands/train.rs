@@ -14,11 +14,12 @@ use crate::interrupt::{StopRequests, StopSignal, Stopped};
 use crate::metrics::{self, EpochMetrics};
 use crate::models::Net;
 use crate::plot::{CurvePoint, draw_curves};
+use crate::resident::{DeviceBatch, ResidentSet};
 use crate::restore::NORMALIZE_KEY;
 use crate::run_dir::{RunDir, read_points, write_points};
 use anyhow::{Context, bail};
 use autograd::Tape;
-use conv_kernels::{AdamConfig, Device, SgdConfig};
+use conv_kernels::{AdamConfig, CommandStats, Device, SgdConfig, TransferStats};
 use datasets::{DataLoader, Dataset, Split};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_layers::checkpoint::{self, TrainingState};
@@ -40,17 +41,31 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut net = cfg.model.build(&device, &mut SeededRng::new(cfg.seed))?;
     let mut optimizer = build_optimizer(cfg, &device, &net)?;
     let mut progress = open_run_dir(&plan, &device, &net, optimizer.as_mut(), loader.len())?;
+    let resident = if args.upload_batches {
+        None
+    } else {
+        ResidentSet::upload(&device, &loader)?
+    };
+    if resident.is_some() {
+        println!(
+            "training set held on the device ({} images): each step sends only its indices",
+            loader.dataset().len()
+        );
+    }
 
     let mut totals = Totals::default();
     for epoch in progress.state.epoch as u32 + 1..=cfg.epochs {
         if let Some(signal) = stops.requested() {
             return Err(stopped_between_epochs(&plan, &progress, signal));
         }
+        let counters = (device.command_stats(), device.transfer_stats());
+        let steps_before = progress.state.step;
         let stats = match train_epoch(
             &mut net,
             optimizer.as_mut(),
             &device,
             &loader,
+            resident.as_ref(),
             epoch,
             &plan,
             &mut progress,
@@ -76,6 +91,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             }
         };
         totals.add(&stats);
+        if device.gpu_context().is_some() {
+            let steps = progress.state.step - steps_before;
+            println!("{}", gpu_step_counters(&device, counters, steps));
+        }
         let test_acc = evaluate(&mut net, &device, &test_set, cfg)?;
         let m = stats.metrics(epoch, test_acc);
         println!(
@@ -95,6 +114,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     report(&plan, &progress, &totals, &device)
+}
+
+/// What the GPU did per training step of an epoch, from the counters taken before it: kernels
+/// launched, submissions, and bytes each way (the batch's indices up and the loss and correct
+/// count down, when the training set is held on the device).
+fn gpu_step_counters(
+    device: &Device,
+    (commands, transfers): (CommandStats, TransferStats),
+    steps: u64,
+) -> String {
+    let (c, t) = (device.command_stats(), device.transfer_stats());
+    let per = |after: u64, before: u64| (after - before) as f64 / steps.max(1) as f64;
+    format!(
+        "  per step on the GPU: {:.0} dispatches, {:.1} submits, {:.0} bytes up, {:.0} bytes down",
+        per(c.dispatches, commands.dispatches),
+        per(c.submits, commands.submits),
+        per(t.upload_bytes, transfers.upload_bytes),
+        per(t.download_bytes, transfers.download_bytes),
+    )
 }
 
 /// How to go on after a stop signal.
@@ -427,6 +465,7 @@ fn train_epoch(
     optimizer: &mut dyn Optimizer,
     device: &Device,
     loader: &DataLoader,
+    resident: Option<&ResidentSet>,
     epoch: u32,
     plan: &Plan,
     progress: &mut Progress,
@@ -440,18 +479,33 @@ fn train_epoch(
     let bar = progress_bar(num_batches, epoch, cfg.epochs);
     bar.set_position(first as u64);
     let mut s = std::mem::take(&mut progress.partial);
-    for (i, batch) in (first..).zip(loader.epoch_from(epoch as u64 - 1, first)) {
+    let batches: Box<dyn Iterator<Item = anyhow::Result<DeviceBatch>> + '_> = match resident {
+        Some(set) => Box::new(
+            loader
+                .batch_indices(epoch as u64 - 1)
+                .into_iter()
+                .skip(first)
+                .map(move |indices| set.batch(device, &indices)),
+        ),
+        None => Box::new(loader.epoch_from(epoch as u64 - 1, first).map(|batch| {
+            let batch = batch?;
+            Ok(DeviceBatch {
+                images: device.upload_owned(batch.images)?,
+                labels: device.upload_indices(&batch.labels)?,
+            })
+        })),
+    };
+    for (i, batch) in (first..).zip(batches) {
         if let Some(signal) = stops.requested() {
             bar.finish_and_clear();
             return Ok(EpochEnd::Stopped(s, signal));
         }
-        let batch = batch?;
         let started = Instant::now();
+        let batch = batch?;
         let n = batch.labels.len();
         let tape = Tape::new(device);
-        let x = tape.constant(device.upload_owned(batch.images)?);
-        let labels = device.upload_indices(&batch.labels)?;
-        let out = net.forward(&x)?.cross_entropy(&labels)?;
+        let x = tape.constant(batch.images);
+        let out = net.forward(&x)?.cross_entropy(&batch.labels)?;
         let grads = out.loss.backward()?;
         optimizer.set_lr(cfg.lr_at(progress.state.step, total_steps));
         optimizer.step(&grads)?;
