@@ -77,11 +77,21 @@ fn decode(bytes: &[u8]) -> anyhow::Result<Gray> {
     let channels = reader.output_color_type().0.samples();
     let mut pixels = Vec::new();
     if reader.info().interlaced {
-        // Adam7 passes are not whole rows: decode the whole frame first.
-        let mut buf = vec![0u8; size];
-        let frame = reader.next_frame(&mut buf)?;
-        let data = &buf[..frame.buffer_size()];
-        for row in data.chunks_exact(frame.line_size).take(height) {
+        // Adam7 passes are not whole rows: keep each pass's rows as they arrive (memory follows
+        // the data the file holds), and place them once every pass has been read.
+        let mut passes = Vec::new();
+        while let Some(row) = reader.next_interlaced_row()? {
+            if let png::InterlaceInfo::Adam7(info) = row.interlace() {
+                passes.push((*info, row.data().to_vec()));
+            }
+        }
+        let stride = width * channels;
+        let mut image = vec![0u8; stride * height];
+        let bits = (8 * channels) as u8;
+        for (info, row) in &passes {
+            png::expand_interlaced_row(&mut image, stride, row, info, bits);
+        }
+        for row in image.chunks_exact(stride) {
             push_gray_row(row, channels, width, &mut pixels);
         }
     } else {
@@ -218,6 +228,67 @@ mod tests {
         assert_eq!(x[0], 0.0, "padding is black");
         assert!(x[14 * 28 + 14] > 0.9, "inverted square is bright");
         assert!(x[8 * 28 + 2] < 0.1, "inverted white background is dark");
+    }
+
+    /// An Adam7-interlaced 8-bit gray PNG of `pixels` (`w × h`), its data in stored (not
+    /// compressed) deflate blocks, written by hand: the encoder writes no interlaced images.
+    fn interlaced_png(w: usize, h: usize, pixels: &[u8]) -> Vec<u8> {
+        const START_ROW: [usize; 7] = [0, 0, 4, 0, 2, 0, 1];
+        const START_COL: [usize; 7] = [0, 4, 0, 2, 0, 1, 0];
+        const ROW_STEP: [usize; 7] = [8, 8, 8, 4, 4, 2, 2];
+        const COL_STEP: [usize; 7] = [8, 8, 4, 4, 2, 2, 1];
+        let mut raw = Vec::new();
+        for pass in 0..7 {
+            let cols: Vec<usize> = (START_COL[pass]..w).step_by(COL_STEP[pass]).collect();
+            if cols.is_empty() {
+                continue;
+            }
+            for y in (START_ROW[pass]..h).step_by(ROW_STEP[pass]) {
+                raw.push(0); // filter: none
+                raw.extend(cols.iter().map(|&x| pixels[y * w + x]));
+            }
+        }
+        let mut zlib = vec![0x78, 0x01, 0x01];
+        let len = raw.len() as u16;
+        zlib.extend(len.to_le_bytes());
+        zlib.extend((!len).to_le_bytes());
+        zlib.extend(&raw);
+        let (mut a, mut b) = (1u32, 0u32);
+        for &v in &raw {
+            a = (a + u32::from(v)) % 65521;
+            b = (b + a) % 65521;
+        }
+        zlib.extend(((b << 16) | a).to_be_bytes());
+        let mut info = png::Info::with_size(w as u32, h as u32);
+        info.interlaced = true;
+        let mut out = Vec::new();
+        let mut writer = png::Encoder::with_info(&mut out, info)
+            .unwrap()
+            .write_header()
+            .unwrap();
+        writer.write_chunk(png::chunk::IDAT, &zlib).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn an_interlaced_png_reads_as_the_same_image_plain() {
+        let (w, h) = (13, 11);
+        let pixels: Vec<u8> = (0..w * h).map(|i| (i * 37 % 251) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.png");
+        write_png(
+            &plain,
+            w as u32,
+            h as u32,
+            png::ColorType::Grayscale,
+            &pixels,
+        );
+        let interlaced = png_bytes_as_input(&interlaced_png(w, h, &pixels)).unwrap();
+        assert_eq!(interlaced, load_png_as_input(&plain).unwrap());
+        // Cut short, it is refused before the whole image is allocated.
+        let bytes = interlaced_png(w, h, &pixels);
+        assert!(png_bytes_as_input(&bytes[..bytes.len() - 40]).is_err());
     }
 
     #[test]
