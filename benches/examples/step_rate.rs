@@ -29,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let dev = Device::of_kind(device)?.device;
+    println!("# device {}", dev.name());
     for name in models.split(',') {
         let mut rng = SeededRng::new(0);
         let (model, mut opt, batch) = recipe(name, &dev, &mut rng)?;

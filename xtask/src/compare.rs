@@ -60,6 +60,32 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Builds the `step_rate` example in `profile` (`release`, or `dev` for a quick check) and
+/// returns its path.
+pub fn build_step_rate(profile: &str) -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--profile",
+            profile,
+            "-p",
+            "fovea-benches",
+            "--example",
+            "step_rate",
+        ])
+        .status()
+        .context("could not start cargo")?;
+    if !status.success() {
+        bail!("building step_rate failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
+    let dir = if profile == "dev" { "debug" } else { profile };
+    Ok(target.join(dir).join("examples/step_rate"))
+}
+
 /// Runs the comparison.
 pub fn run(a: CompareArgs) -> anyhow::Result<()> {
     let root = workspace_root();
@@ -75,24 +101,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "fovea-benches",
-            "--example",
-            "step_rate",
-        ])
-        .status()
-        .context("could not start cargo")?;
-    if !status.success() {
-        bail!("building step_rate failed ({status})");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
-    let fovea = target.join("release/examples/step_rate");
+    let fovea = build_step_rate("release")?;
     let steps = a.steps.to_string();
     let mut ratios: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for round in 1..=a.rounds {

@@ -1,6 +1,7 @@
 //! Project automation for Fovea: `cargo xtask <command>`.
 
 mod bench;
+mod bench_device;
 mod ci;
 mod compare;
 mod download;
@@ -30,6 +31,8 @@ enum Command {
     TestKernels(test_kernels::TestKernelsArgs),
     /// Run the criterion benchmarks.
     Bench(bench::BenchArgs),
+    /// The prepared GPU run: every model's step on --device gpu and a 2-epoch seed training, as JSON.
+    BenchDevice(bench_device::BenchDeviceArgs),
     /// Fovea against PyTorch, step-only examples/sec, run in alternation.
     Compare(compare::CompareArgs),
     /// Run the cargo-fuzz targets (nightly and cargo-fuzz needed) and report executions.
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::TestKernels(args) => test_kernels::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchDevice(args) => bench_device::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Fuzz(args) => fuzz::run(args),
     }
