@@ -4,6 +4,7 @@
 
 use crate::config::NormalizeSpec;
 use crate::models::Net;
+use crate::resident::{DeviceBatch, ResidentSet};
 use autograd::Tape;
 use conv_kernels::Device;
 use datasets::{DataLoader, Dataset};
@@ -14,7 +15,10 @@ use tensor::Tensor;
 const EVAL_BATCH: usize = 1000;
 
 /// An evaluation loader over `ds`: in order, normalised, never augmented.
-fn eval_loader(ds: Arc<Dataset>, normalize: Option<NormalizeSpec>) -> anyhow::Result<DataLoader> {
+pub fn eval_loader(
+    ds: Arc<Dataset>,
+    normalize: Option<NormalizeSpec>,
+) -> anyhow::Result<DataLoader> {
     let loader = DataLoader::new(ds, EVAL_BATCH)?;
     Ok(match normalize {
         Some(n) => loader.normalize(n.loader())?,
@@ -33,25 +37,65 @@ pub fn model_input(
     }
 }
 
-/// Accuracy of `model` on `ds`, reading back one correct-count scalar per batch.
+/// Accuracy of `model` on `ds`; the batches' correct counts are summed on the device and read
+/// back once.
 pub fn accuracy(
     model: &Net,
     device: &Device,
     ds: Arc<Dataset>,
     normalize: Option<NormalizeSpec>,
 ) -> anyhow::Result<f64> {
-    let n = ds.len();
     let loader = eval_loader(ds, normalize)?;
-    let mut correct = 0f64;
-    for batch in loader.epoch(0) {
+    let batches = loader.epoch(0).map(|batch| {
+        let batch = batch?;
+        Ok(DeviceBatch {
+            images: device.upload_owned(batch.images)?,
+            labels: device.upload_indices(&batch.labels)?,
+        })
+    });
+    count_correct(model, device, batches, loader.dataset().len())
+}
+
+/// Accuracy of `model` on a test set held on the device (`set`, uploaded from `loader`'s
+/// dataset, see [`eval_loader`]): only each batch's indices are sent, and one count is read back.
+pub fn accuracy_on_device(
+    model: &Net,
+    device: &Device,
+    set: &ResidentSet,
+    loader: &DataLoader,
+) -> anyhow::Result<f64> {
+    let batches = loader
+        .batch_indices(0)
+        .into_iter()
+        .map(|indices| set.batch(device, &indices));
+    count_correct(model, device, batches, loader.dataset().len())
+}
+
+/// The fraction of `n` items the model gets right over `batches`, summing each batch's count
+/// on the device and reading the total back once.
+fn count_correct(
+    model: &Net,
+    device: &Device,
+    batches: impl Iterator<Item = anyhow::Result<DeviceBatch>>,
+    n: usize,
+) -> anyhow::Result<f64> {
+    let mut total = None;
+    for batch in batches {
         let batch = batch?;
         let tape = Tape::new(device);
         let _guard = tape.no_grad();
-        let x = tape.constant(device.upload_owned(batch.images)?);
-        let labels = device.upload_indices(&batch.labels)?;
-        let out = model.forward(&x)?.cross_entropy(&labels)?;
-        correct += device.read_scalar(&out.correct)? as f64;
+        let out = model
+            .forward(&tape.constant(batch.images))?
+            .cross_entropy(&batch.labels)?;
+        total = Some(match total {
+            None => out.correct,
+            Some(t) => device.add(&t, &out.correct)?,
+        });
     }
+    let correct = match total {
+        Some(t) => device.read_scalar(&t)? as f64,
+        None => 0.0,
+    };
     Ok(correct / n.max(1) as f64)
 }
 

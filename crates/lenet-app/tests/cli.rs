@@ -502,9 +502,10 @@ fn resume_refuses_flags_that_disagree_with_the_saved_run() {
     assert!(out.contains("resuming"), "{out}");
 }
 
-/// On a GPU the training set is uploaded once: a step sends only its batch's indices (4 bytes
-/// each) and reads back only the loss and correct count, in one submission; and the run is
-/// the one `--upload-batches` (host-built batches) gives, bit for bit.
+/// On a GPU the training and test sets are uploaded once: a step sends only its batch's
+/// indices (4 bytes each) and reads back only the loss and correct count, in one submission;
+/// and the run (test accuracy included) is the one `--upload-batches` (host-built batches)
+/// gives, bit for bit.
 #[test]
 fn on_the_gpu_a_step_sends_only_indices_and_the_run_is_the_uploaded_batches_run() {
     if fovea_test_support::gpu_under_test().is_none() {
@@ -521,7 +522,7 @@ fn on_the_gpu_a_step_sends_only_indices_and_the_run_is_the_uploaded_batches_run(
     }
     let batch_bytes = 24 * 28 * 28 * 4;
     assert!(
-        outputs[0].contains("training set held on the device (240 images)"),
+        outputs[0].contains("training and test sets held on the device (240 and 60 images)"),
         "{}",
         outputs[0]
     );

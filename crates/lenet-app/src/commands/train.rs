@@ -9,7 +9,7 @@ use crate::cli::{DataArgs, TrainArgs};
 use crate::config::{NormalizeSpec, OptimizerKind, RunConfig, choice_name};
 use crate::data::{self, take_first};
 use crate::device::choose_device;
-use crate::inference::accuracy;
+use crate::inference::{accuracy, accuracy_on_device, eval_loader};
 use crate::interrupt::{StopRequests, StopSignal, Stopped};
 use crate::metrics::{self, EpochMetrics};
 use crate::models::Net;
@@ -46,10 +46,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else {
         ResidentSet::upload(&device, &loader)?
     };
+    let test_loader = eval_loader(test_set.clone(), cfg.normalize)?;
+    let resident_test = match &resident {
+        Some(_) => ResidentSet::upload(&device, &test_loader)?,
+        None => None,
+    };
     if resident.is_some() {
         println!(
-            "training set held on the device ({} images): each step sends only its indices",
-            loader.dataset().len()
+            "training and test sets held on the device ({} and {} images): each step sends \
+             only its indices",
+            loader.dataset().len(),
+            test_set.len()
         );
     }
 
@@ -95,7 +102,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let steps = progress.state.step - steps_before;
             println!("{}", gpu_step_counters(&device, counters, steps));
         }
-        let test_acc = evaluate(&mut net, &device, &test_set, cfg)?;
+        net.eval();
+        let test_acc = match &resident_test {
+            Some(set) => accuracy_on_device(&net, &device, set, &test_loader)?,
+            None => accuracy(&net, &device, test_set.clone(), cfg.normalize)?,
+        };
         let m = stats.metrics(epoch, test_acc);
         println!(
             "epoch {epoch:>3}/{}: loss {:.3}, train acc {:.3}, test acc {:.3}, {:.1} examples/sec",
@@ -548,18 +559,6 @@ fn train_epoch(
     }
     bar.finish_and_clear();
     Ok(EpochEnd::Finished(s))
-}
-
-/// Test accuracy after an epoch (d2l's `evaluate_accuracy_gpu`), in evaluation mode, with the
-/// run's normalisation and no augmentation.
-fn evaluate(
-    net: &mut Net,
-    device: &Device,
-    test: &Arc<Dataset>,
-    cfg: &RunConfig,
-) -> anyhow::Result<f64> {
-    net.eval();
-    accuracy(net, device, test.clone(), cfg.normalize)
 }
 
 /// Writes the metrics, the curve points and the chart, then the checkpoint: a kill in between
