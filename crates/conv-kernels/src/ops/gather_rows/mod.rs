@@ -69,8 +69,8 @@ pub trait GatherRowsKernels {
     fn gather_indices(&self, src: &IndexTensor, indices: &IndexTensor) -> Result<IndexTensor>;
 }
 
-/// The host primitive of gathering: `out[r * row_len + j] = values[byte(indices[r] * row_len
-/// + j)]` over the packed `words`.
+/// The host primitive of gathering, over the packed `words`:
+/// `out[r * row_len + j] = values[byte(indices[r] * row_len + j)]`.
 pub trait GatherRowsHostKernels {
     /// Fills `out` (`indices.len() * row_len` values).
     fn gather_rows(
