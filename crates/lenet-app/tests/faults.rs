@@ -330,6 +330,16 @@ fn a_full_disk_names_the_file_keeps_the_checkpoint_and_resume_continues() {
     fails_for_lack_of_space(&resume_args(data, &run_dir, &[]), "metrics.csv");
     assert_eq!(std::fs::read(&checkpoint).unwrap(), saved);
 
+    // Room for the new CSV files but not for the chart.
+    disk.empty();
+    let size = |n: &str| std::fs::metadata(run_dir.join(n)).map_or(0, |m| m.len());
+    let chart = size("curves.png");
+    let csvs = size("metrics.csv") + size("curve_points.csv");
+    assert!(csvs + (16 << 10) < chart, "chart too small for this test");
+    disk.fill_leaving(csvs + (12 << 10));
+    fails_for_lack_of_space(&resume_args(data, &run_dir, &[]), "curves.png");
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), saved);
+
     // Room for the small files but not for a second checkpoint beside the first.
     disk.empty();
     let small: u64 = [
