@@ -1,7 +1,8 @@
 //! gather_rows and gather_indices: the CPU and the GPU (each its own test) against the
 //! reference and against a plain host computation over random tables (row lengths that are and
 //! are not multiples of four, so rows start inside packed words), batches (repeated and empty
-//! indices) and value tables; and their errors.
+//! indices) and value tables; and their errors (bad tables, out-of-range or kernel-made
+//! indices, a gather too large to address).
 
 use conv_kernels::{Device, KernelError, pack_bytes};
 use fovea_test_support::cases::proptest_config;
@@ -86,6 +87,10 @@ fn gather_errors(dev: &Device) -> TestResult {
     // Kernel-made indices have no known range: refused rather than trusted.
     let made = dev.gather_indices(&labels, &ok)?;
     assert!(spec(dev.gather_rows(&table, &made, &values)));
+    // More values than a u32 offset reaches (4,097 rows of 1 MiB): refused before any work.
+    let wide = dev.upload_byte_rows(&vec![0u8; 1 << 20], 1 << 20)?;
+    let many = dev.upload_indices(&vec![0u32; 4097])?;
+    assert!(spec(dev.gather_rows(&wide, &many, &values)));
     let empty = dev.upload_indices(&[])?;
     assert_eq!(
         dev.gather_rows(&table, &empty, &values)?.shape().dims(),

@@ -65,6 +65,13 @@ pub(crate) fn check_gather(
         return Err(shape_err(OP, "values", "[256]", values));
     }
     check_indices(OP, indices, table.rows())?;
+    let total = indices.len() as u64 * table.row_len() as u64;
+    if total > u64::from(u32::MAX) {
+        return Err(spec_err(
+            OP,
+            format!("{total} gathered values are more than one gather can address (2^32)"),
+        ));
+    }
     Ok(GatherGeometry {
         batch: indices.len(),
         row_len: table.row_len(),
