@@ -46,13 +46,9 @@ pub fn accuracy(
     normalize: Option<NormalizeSpec>,
 ) -> anyhow::Result<f64> {
     let loader = eval_loader(ds, normalize)?;
-    let batches = loader.epoch(0).map(|batch| {
-        let batch = batch?;
-        Ok(DeviceBatch {
-            images: device.upload_owned(batch.images)?,
-            labels: device.upload_indices(&batch.labels)?,
-        })
-    });
+    let batches = loader
+        .epoch(0)
+        .map(|batch| DeviceBatch::upload(device, batch?));
     count_correct(model, device, batches, loader.dataset().len())
 }
 

@@ -24,6 +24,16 @@ pub struct DeviceBatch {
     pub labels: IndexTensor,
 }
 
+impl DeviceBatch {
+    /// A batch built on the host (by the data loader), uploaded: images and labels.
+    pub fn upload(device: &Device, batch: datasets::Batch) -> anyhow::Result<DeviceBatch> {
+        Ok(DeviceBatch {
+            images: device.upload_owned(batch.images)?,
+            labels: device.upload_indices(&batch.labels)?,
+        })
+    }
+}
+
 impl ResidentSet {
     /// Uploads `loader`'s dataset when `device` is a GPU and the loader does not augment
     /// (`None` otherwise: batches are then built on the host and uploaded each step).

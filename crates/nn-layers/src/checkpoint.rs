@@ -111,23 +111,7 @@ pub fn load(
     load_file(&TensorFile::open(path)?, device, model, optimizer)
 }
 
-/// [`load`] from the bytes of a safetensors file (weights held in memory, or a fuzzer's input):
-/// the file is validated first, then loaded as [`load_file`] does.
-pub fn load_bytes(
-    bytes: &[u8],
-    device: &Device,
-    model: &dyn Module,
-    optimizer: Option<&mut dyn Optimizer>,
-) -> Result<TrainingState> {
-    load_file(
-        &TensorFile::from_bytes(bytes.to_vec())?,
-        device,
-        model,
-        optimizer,
-    )
-}
-
-/// [`load`] from a safetensors file already read and validated (e.g. with
+/// [`load`] from a safetensors file already read and validated (e.g. held in memory with
 /// [`TensorFile::from_bytes`]): the same checks, the same all-or-nothing update.
 pub fn load_file(
     file: &TensorFile,

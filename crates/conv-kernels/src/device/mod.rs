@@ -13,6 +13,7 @@ pub mod selection;
 pub mod tensor;
 
 pub use selection::{DeviceChoice, DeviceKind};
+use tensor::first_word;
 pub(crate) use tensor::same_shape;
 pub use tensor::{DeviceTensor, IndexTensor};
 
@@ -169,8 +170,21 @@ impl Device {
     pub fn read_scalars(&self, tensors: &[&DeviceTensor]) -> Result<Vec<f32>> {
         for t in tensors {
             self.expect_here("read_scalars", t)?;
+            t.expect_scalar()?;
         }
-        DeviceTensor::read_scalars(tensors)
+        match self {
+            Device::Gpu(ctx) => {
+                let buffers = tensors
+                    .iter()
+                    .map(|t| t.gpu(ctx, "read_scalars"))
+                    .collect::<Result<Vec<_>>>()?;
+                ctx.read_many(&buffers)?
+                    .iter()
+                    .map(|bytes| first_word(ctx, bytes))
+                    .collect()
+            }
+            _ => tensors.iter().map(|t| t.read_scalar()).collect(),
+        }
     }
 
     fn expect_here(&self, op: &'static str, t: &DeviceTensor) -> Result<()> {

@@ -39,6 +39,14 @@ enum IndexStorage {
     Gpu(Arc<GpuBuffer>, Arc<GpuContext>),
 }
 
+/// The first `f32` of a read-back (a scalar's value).
+pub(crate) fn first_word(ctx: &GpuContext, bytes: &[u8]) -> Result<f32> {
+    words_to_f32(bytes)
+        .first()
+        .copied()
+        .ok_or_else(|| ctx.fault("read-back", "empty read-back"))
+}
+
 fn words_to_f32(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
@@ -118,54 +126,24 @@ impl DeviceTensor {
 
     /// Reads back a one-element tensor (a loss, a count).
     pub fn read_scalar(&self) -> Result<f32> {
-        Ok(Self::read_scalars(&[self])?[0])
+        self.expect_scalar()?;
+        match &self.storage {
+            Storage::Host(v) => Ok(v[0]),
+            Storage::Gpu(b, ctx) => first_word(ctx, &ctx.read(b)?),
+        }
     }
 
-    /// Reads back several one-element tensors of one device in one round trip (on the GPU,
-    /// one submission and one wait): a training step's loss and correct count together.
-    pub fn read_scalars(tensors: &[&DeviceTensor]) -> Result<Vec<f32>> {
-        for t in tensors {
-            if t.numel() != 1 {
-                return Err(shape_err("read_scalar", "tensor", "one element", &t.shape));
-            }
+    /// Fails unless this holds exactly one element.
+    pub(crate) fn expect_scalar(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(shape_err(
+                "read_scalar",
+                "tensor",
+                "one element",
+                &self.shape,
+            ));
         }
-        let mut gpu = Vec::new();
-        for t in tensors {
-            match &t.storage {
-                Storage::Gpu(b, ctx) => gpu.push((&**b, ctx)),
-                Storage::Host(_) => {}
-            }
-        }
-        let Some(&(_, ctx)) = gpu.first() else {
-            return Ok(tensors
-                .iter()
-                .filter_map(|t| match &t.storage {
-                    Storage::Host(v) => Some(v[0]),
-                    Storage::Gpu(..) => None,
-                })
-                .collect());
-        };
-        if gpu.len() != tensors.len() || gpu.iter().any(|(b, _)| b.ctx_id != ctx.id()) {
-            return Err(KernelError::DeviceMismatch {
-                op: "read_scalars",
-                left: tensors[0].location(),
-                right: tensors
-                    .iter()
-                    .map(|t| t.location())
-                    .find(|l| *l != tensors[0].location())
-                    .unwrap_or_else(|| tensors[0].location()),
-            });
-        }
-        let buffers: Vec<&GpuBuffer> = gpu.iter().map(|(b, _)| *b).collect();
-        ctx.read_many(&buffers)?
-            .iter()
-            .map(|bytes| {
-                words_to_f32(bytes)
-                    .first()
-                    .copied()
-                    .ok_or_else(|| ctx.fault("read-back", "empty read-back"))
-            })
-            .collect()
+        Ok(())
     }
 
     /// Whether the data lives on `device` (host memory for the reference and CPU devices).

@@ -498,13 +498,11 @@ fn train_epoch(
                 .skip(first)
                 .map(move |indices| set.batch(device, &indices)),
         ),
-        None => Box::new(loader.epoch_from(epoch as u64 - 1, first).map(|batch| {
-            let batch = batch?;
-            Ok(DeviceBatch {
-                images: device.upload_owned(batch.images)?,
-                labels: device.upload_indices(&batch.labels)?,
-            })
-        })),
+        None => Box::new(
+            loader
+                .epoch_from(epoch as u64 - 1, first)
+                .map(|batch| DeviceBatch::upload(device, batch?)),
+        ),
     };
     for (i, batch) in (first..).zip(batches) {
         if let Some(signal) = stops.requested() {
