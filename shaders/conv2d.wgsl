@@ -8,6 +8,7 @@
 //   KH, KW  kernel size      SH, SW  stride      PH, PW  padding      DH, DW  dilation
 //   COB     channels per invocation              PX      positions per invocation
 //   SEG = (PX-1)*SW + (KW-1)*DW + 1 (input segment)  SEGB = PX + (KW-1)*DW (gradient segment)
+//   ACT     the forward's fused activation (activation_fn.wgsl is prepended to this file)
 // and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
 // private array below is indexed by constants and lives in registers.
 
@@ -28,7 +29,8 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + li;
 }
 
-// y[n, co, oy, ox] = sum x[n, ci, oy*SH + ky*DH - PH, ox*SW + kx*DW - PW] * w[co, ci, ky, kx] (+ b[co]).
+// y[n, co, oy, ox] = act(sum x[n, ci, oy*SH + ky*DH - PH, ox*SW + kx*DW - PW] * w[co, ci, ky, kx] (+ b[co])),
+// act the fused epilogue (activation_fn.wgsl; the identity when ACT = 3).
 // in0 = x, in1 = w, in2 = bias (bound to w when absent), dst = y.
 @compute @workgroup_size(64)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -86,7 +88,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         if (p.has_bias != 0u) { b = in2[co[$j]]; }
         let base = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
         //#unroll q PX
-        if (ox0 + $q < p.ow) { dst[base + ox0 + $q] = acc[$j * PX + $q] + b; }
+        if (ox0 + $q < p.ow) { dst[base + ox0 + $q] = act(acc[$j * PX + $q] + b); }
         //#end
     }
     //#end

@@ -5,7 +5,8 @@
 // measured fastest there; on hardware GPUs the caches serve the repeated loads.
 //
 // The host prepends TA, TB (u32, 1 = transposed), RM, RN (block sizes) and expands the
-// `//#unroll` blocks, so the accumulators stay in registers.
+// `//#unroll` blocks, so the accumulators stay in registers; ACT is the fused epilogue
+// (activation_fn.wgsl, prepended to this file; the identity when ACT = 3).
 
 struct Params {
     m: u32, n: u32, k: u32, has_bias: u32,
@@ -58,7 +59,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         if (col0 + $j < p.n) {
             var v = acc[$i * RN + $j];
             if (p.has_bias != 0u) { v += bias[col0 + $j]; }
-            c[(row0 + $i) * p.n + col0 + $j] = v;
+            c[(row0 + $i) * p.n + col0 + $j] = act(v);
         }
         //#end
     }

@@ -39,6 +39,7 @@ fn main() -> anyhow::Result<()> {
             app_step(&dev, &model, &mut *opt, &images, &labels)?;
         }
         let (commands, transfers) = (dev.command_stats(), dev.transfer_stats());
+        let kernels_before = dev.dispatches_by_kernel();
         let start = Instant::now();
         for _ in 0..steps {
             app_step(&dev, &model, &mut *opt, &images, &labels)?;
@@ -56,6 +57,22 @@ fn main() -> anyhow::Result<()> {
             per_step(t.upload_bytes, transfers.upload_bytes),
             per_step(t.download_bytes, transfers.download_bytes),
         );
+        print_dispatches_by_kernel(&kernels_before, &dev.dispatches_by_kernel(), steps);
     }
     Ok(())
+}
+
+/// `# kernels per step: conv_fwd 2, matmul 9, ...`: where a step's dispatches go (GPU only).
+fn print_dispatches_by_kernel(before: &[(&str, u64)], after: &[(&str, u64)], steps: usize) {
+    let per_step: Vec<String> = after
+        .iter()
+        .map(|(k, n)| {
+            let old = before.iter().find(|(b, _)| b == k).map_or(0, |(_, m)| *m);
+            format!("{k} {}", (n - old) as f64 / steps as f64)
+        })
+        .filter(|s| !s.ends_with(" 0"))
+        .collect();
+    if !per_step.is_empty() {
+        println!("# kernels per step: {}", per_step.join(", "));
+    }
 }

@@ -2,11 +2,22 @@
 
 use crate::error::{AutogradError, Result};
 use crate::tape::{BackwardFn, Var, op_err};
-use conv_kernels::{Device, DeviceTensor};
+use conv_kernels::{Activation, Device, DeviceTensor};
 
 impl Var {
     /// `x · Wᵀ + b` for this `[n, in]` input, `weight` `[out, in]` and `bias` `[out]`.
     pub fn linear(&self, weight: &Var, bias: Option<&Var>) -> Result<Var> {
+        self.linear_activation(weight, bias, None)
+    }
+
+    /// `act(linear(self, weight, bias))` as one op: the activation is fused into the product's
+    /// output and its derivative into the backward pass; `None` is [`Var::linear`].
+    pub fn linear_activation(
+        &self,
+        weight: &Var,
+        bias: Option<&Var>,
+        act: Option<Activation>,
+    ) -> Result<Var> {
         const OP: &str = "linear";
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
@@ -28,11 +39,13 @@ impl Var {
         }
         let dev = self.device();
         let y = dev
-            .linear(self.value(), weight.value(), bias.map(Var::value))
+            .linear_activation(self.value(), weight.value(), bias.map(Var::value), act)
             .map_err(op_err(OP, &shapes))?;
         let tape = self.tape();
         let backward = tape.tracks(&inputs).then(|| {
             let (x, w) = (self.value().clone(), weight.value().clone());
+            // The output is kept only when the activation's derivative needs it.
+            let out = act.map(|a| (a, y.clone()));
             // Only the gradients of tracked inputs are computed (burn's pattern).
             let wanted = conv_kernels::GradsWanted {
                 input: self.requires_grad(),
@@ -41,7 +54,8 @@ impl Var {
             };
             let has_bias = bias.is_some();
             Box::new(move |dev: &Device, g: &DeviceTensor| {
-                let grads = dev.linear_backward(&x, &w, g, wanted)?;
+                let activation = out.as_ref().map(|(a, y)| (*a, y));
+                let grads = dev.linear_activation_backward(&x, &w, g, activation, wanted)?;
                 let mut out = vec![grads.input, grads.weight];
                 if has_bias {
                     out.push(grads.bias);

@@ -95,7 +95,7 @@ fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
     ] {
         let t = case.inputs()?;
         let (got, want) = run_both(dev, |d| {
-            ops::conv2d(d, &t.x, &t.w, t.b.as_ref(), &t.grad_y, &case.spec)
+            ops::conv2d(d, &t.x, &t.w, t.b.as_ref(), &t.grad_y, &case.spec, case.act)
         })?;
         let split = |o: ops::ConvOut| {
             let grads = [vec![o.grad_x, o.grad_w], o.grad_b.into_iter().collect()].concat();
@@ -114,10 +114,14 @@ fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
     // matmul with every transpose and bias; linear forward and backward
     let case = s.draw(&matmul_case())?;
     let (a, b, bias) = case.inputs();
-    let (got, want) = run_both(dev, |d| ops::matmul(d, &a, &b, bias.as_ref(), &case.spec))?;
+    let (got, want) = run_both(dev, |d| {
+        ops::matmul(d, &a, &b, bias.as_ref(), &case.spec, case.act)
+    })?;
     c.record("matmul", &[got], &[want]);
     let t = s.draw(&linear_case())?.inputs();
-    let (got, want) = run_both(dev, |d| ops::linear(d, &t.x, &t.w, t.b.as_ref(), &t.grad_y))?;
+    let (got, want) = run_both(dev, |d| {
+        ops::linear(d, &t.x, &t.w, t.b.as_ref(), &t.grad_y, case.act)
+    })?;
     let all = |o: ops::LinearOut| {
         [
             vec![o.y, o.grad_x, o.grad_w],

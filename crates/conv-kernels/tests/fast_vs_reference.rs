@@ -3,7 +3,7 @@
 //! `fovea_test_support::cases`, shared with `cargo xtask test-kernels`). `PROPTEST_CASES` sets
 //! the case count (32 by default). Tolerances are written next to each comparison.
 
-use conv_kernels::{Conv2dSpec, Device};
+use conv_kernels::{Activation, Conv2dSpec, Device};
 use fovea_test_support::cases::*;
 use fovea_test_support::ops::{
     activation, activation_backward, adam_steps, channel_sum, conv2d, cross_entropy, elementwise,
@@ -20,8 +20,8 @@ fn fail(e: Box<dyn std::error::Error + Send + Sync>) -> TestCaseError {
 fn conv_body(dev: &Device, c: &ConvCase) -> TestResult {
     let t = c.inputs()?;
     let (x, w, b, gy) = (&t.x, &t.w, t.b.as_ref(), &t.grad_y);
-    let want = conv2d(&Device::Reference, x, w, b, gy, &c.spec)?;
-    let got = conv2d(dev, x, w, b, gy, &c.spec)?;
+    let want = conv2d(&Device::Reference, x, w, b, gy, &c.spec, c.act)?;
+    let got = conv2d(dev, x, w, b, gy, &c.spec, c.act)?;
     // f32 GEMM sums (up to 8·25 products for y/grad_x, up to 8·400 for grad_w) against f64
     // sums: rtol 1e-4 plus an absolute 1e-4 of the output's largest magnitude (cancellation).
     let tol = |t: &Tensor| 1e-4 * max_abs(t).max(1.0);
@@ -67,8 +67,8 @@ fn pool_body(dev: &Device, c: &PoolCase) -> TestResult {
 
 fn matmul_body(dev: &Device, c: &MatmulCase) -> TestResult {
     let (a, b, bias) = c.inputs();
-    let want = matmul(&Device::Reference, &a, &b, bias.as_ref(), &c.spec)?;
-    let got = matmul(dev, &a, &b, bias.as_ref(), &c.spec)?;
+    let want = matmul(&Device::Reference, &a, &b, bias.as_ref(), &c.spec, c.act)?;
+    let got = matmul(dev, &a, &b, bias.as_ref(), &c.spec, c.act)?;
     // k ≤ 140 f32 products of N(0,1) values against an f64 sum: ~sqrt(k)·1e-7 typical error.
     check_close(
         dev,
@@ -82,8 +82,15 @@ fn matmul_body(dev: &Device, c: &MatmulCase) -> TestResult {
 
 fn linear_body(dev: &Device, c: &LinearCase) -> TestResult {
     let t = c.inputs();
-    let want = linear(&Device::Reference, &t.x, &t.w, t.b.as_ref(), &t.grad_y)?;
-    let got = linear(dev, &t.x, &t.w, t.b.as_ref(), &t.grad_y)?;
+    let want = linear(
+        &Device::Reference,
+        &t.x,
+        &t.w,
+        t.b.as_ref(),
+        &t.grad_y,
+        c.act,
+    )?;
+    let got = linear(dev, &t.x, &t.w, t.b.as_ref(), &t.grad_y, c.act)?;
     // As matmul: f32 GEMM vs f64 dot products.
     let tol = |t: &Tensor| 1e-4 * max_abs(t).max(1.0);
     check_close(dev, "linear y", &got.y, &want.y, 1e-4, tol(&want.y))?;
@@ -314,8 +321,10 @@ fn lenet_shapes_match_reference(dev: &Device) -> TestResult {
         let b = randn(&[c_out], &mut rng);
         let o = hw + 2 * pad - 4;
         let gy = randn(&[16, c_out, o, o], &mut rng);
-        let want = conv2d(&Device::Reference, &x, &w, Some(&b), &gy, &spec)?;
-        let got = conv2d(dev, &x, &w, Some(&b), &gy, &spec)?;
+        // With the sigmoid LeNet fuses into both layers.
+        let act = Some(Activation::Sigmoid);
+        let want = conv2d(&Device::Reference, &x, &w, Some(&b), &gy, &spec, act)?;
+        let got = conv2d(dev, &x, &w, Some(&b), &gy, &spec, act)?;
         // As in the property test, with grad_w summing 16·o² products per element.
         let tol = |t: &Tensor| 1e-4 * max_abs(t).max(1.0);
         check_close(dev, "lenet conv y", &got.y, &want.y, 1e-4, tol(&want.y))?;
@@ -347,8 +356,8 @@ fn results_are_deterministic(dev: &Device) -> TestResult {
     let w = randn(&[16, 6, 5, 5], &mut rng);
     let gy = randn(&[64, 16, 10, 10], &mut rng);
     let spec = Conv2dSpec::default();
-    let a = conv2d(dev, &x, &w, None, &gy, &spec)?;
-    let b = conv2d(dev, &x, &w, None, &gy, &spec)?;
+    let a = conv2d(dev, &x, &w, None, &gy, &spec, None)?;
+    let b = conv2d(dev, &x, &w, None, &gy, &spec, None)?;
     for (what, p, q) in [
         ("y", &a.y, &b.y),
         ("grad_x", &a.grad_x, &b.grad_x),

@@ -4,7 +4,7 @@
 //! from the reference's f32 outputs; `∂L/∂x_i ≈ (L(x + εe_i) − L(x − εe_i)) / 2ε` with
 //! ε = 1e-2: conv, pooling and linear are linear in each input, so central differences are
 //! exact up to rounding; for the activations and cross-entropy the truncation error is
-//! ε²/6·|f'''| ≲ 1e-4. The f32 rounding of `y` (~6e-8·|y| per element) is divided by 2ε, which
+//! ε²/6·|f'''| ≲ 1e-4 (times |x|³ when conv2d and linear fuse an activation). The f32 rounding of `y` (~6e-8·|y| per element) is divided by 2ε, which
 //! a larger ε keeps far below the tolerance.
 //! Tolerance: |analytic − numeric| ≤ 2e-3 + 2e-3·|numeric|.
 
@@ -76,27 +76,28 @@ fn conv2d_backward_matches_finite_differences() -> TestResult {
             2,
         ),
     ];
-    for (spec, c_in, c_out) in specs {
+    // Plain, and with the smooth activations fused in (ReLU's kink is no place for
+    // finite differences).
+    let acts = [None, Some(Activation::Sigmoid), Some(Activation::Tanh)];
+    for ((spec, c_in, c_out), act) in specs.into_iter().flat_map(|s| acts.map(|a| (s, a))) {
         let mut rng = SeededRng::new(11);
         let x = randn(&[2, c_in, 5, 6], &mut rng);
         let w = randn(&[c_out, c_in / spec.groups, 3, 2], &mut rng);
         let b = randn(&[c_out], &mut rng);
-        let y = dev.to_host(&dev.conv2d(
-            &dev.upload(&x)?,
-            &dev.upload(&w)?,
-            Some(&dev.upload(&b)?),
-            &spec,
-        )?)?;
-        let r = randn(y.dims(), &mut rng);
-        let out = conv2d(&dev, &x, &w, Some(&b), &r, &spec)?;
-        let loss = |x: &Tensor, w: &Tensor, b: &Tensor| -> TestResult<f64> {
-            let y = dev.conv2d(
+        let forward = |x: &Tensor, w: &Tensor, b: &Tensor| -> TestResult<Tensor> {
+            let y = dev.conv2d_activation(
                 &dev.upload(x)?,
                 &dev.upload(w)?,
                 Some(&dev.upload(b)?),
                 &spec,
+                act,
             )?;
-            Ok(dot(&dev.to_host(&y)?, &r))
+            Ok(dev.to_host(&y)?)
+        };
+        let r = randn(forward(&x, &w, &b)?.dims(), &mut rng);
+        let out = conv2d(&dev, &x, &w, Some(&b), &r, &spec, act)?;
+        let loss = |x: &Tensor, w: &Tensor, b: &Tensor| -> TestResult<f64> {
+            Ok(dot(&forward(x, w, b)?, &r))
         };
         check_gradient("conv2d grad_x", &x, &out.grad_x, |x| loss(x, &w, &b))?;
         check_gradient("conv2d grad_w", &w, &out.grad_w, |w| loss(&x, w, &b))?;
@@ -142,20 +143,25 @@ fn pool2d_backward_matches_finite_differences() -> TestResult {
 #[test]
 fn linear_backward_matches_finite_differences() -> TestResult {
     let dev = Device::Reference;
-    let mut rng = SeededRng::new(9);
-    let x = randn(&[3, 7], &mut rng);
-    let w = randn(&[4, 7], &mut rng);
-    let b = randn(&[4], &mut rng);
-    let r = randn(&[3, 4], &mut rng);
-    let out = linear(&dev, &x, &w, Some(&b), &r)?;
-    let loss = |x: &Tensor, w: &Tensor, b: &Tensor| -> TestResult<f64> {
-        let y = dev.linear(&dev.upload(x)?, &dev.upload(w)?, Some(&dev.upload(b)?))?;
-        Ok(dot(&dev.to_host(&y)?, &r))
-    };
-    check_gradient("linear grad_x", &x, &out.grad_x, |x| loss(x, &w, &b))?;
-    check_gradient("linear grad_w", &w, &out.grad_w, |w| loss(&x, w, &b))?;
-    let gb = out.grad_b.ok_or("no bias gradient")?;
-    check_gradient("linear grad_b", &b, &gb, |b| loss(&x, &w, b))
+    // Plain, and with the smooth activations fused in.
+    for act in [None, Some(Activation::Sigmoid), Some(Activation::Tanh)] {
+        let mut rng = SeededRng::new(9);
+        let x = randn(&[3, 7], &mut rng);
+        let w = randn(&[4, 7], &mut rng);
+        let b = randn(&[4], &mut rng);
+        let r = randn(&[3, 4], &mut rng);
+        let out = linear(&dev, &x, &w, Some(&b), &r, act)?;
+        let loss = |x: &Tensor, w: &Tensor, b: &Tensor| -> TestResult<f64> {
+            let (x, w, b) = (dev.upload(x)?, dev.upload(w)?, dev.upload(b)?);
+            let y = dev.linear_activation(&x, &w, Some(&b), act)?;
+            Ok(dot(&dev.to_host(&y)?, &r))
+        };
+        check_gradient("linear grad_x", &x, &out.grad_x, |x| loss(x, &w, &b))?;
+        check_gradient("linear grad_w", &w, &out.grad_w, |w| loss(&x, w, &b))?;
+        let gb = out.grad_b.ok_or("no bias gradient")?;
+        check_gradient("linear grad_b", &b, &gb, |b| loss(&x, &w, b))?;
+    }
+    Ok(())
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn conv_case(dev: &Device, case: &GoldenCase) -> TestResult {
         b,
         case.tensor("grad_y")?,
         &spec,
+        None,
     )?;
     case.compare("y", &out.y)?;
     case.compare("grad_x", &out.grad_x)?;
@@ -99,6 +100,7 @@ fn linear_case(dev: &Device, case: &GoldenCase) -> TestResult {
         case.tensor("weight")?,
         b,
         case.tensor("grad_y")?,
+        None,
     )?;
     case.compare("y", &out.y)?;
     case.compare("grad_x", &out.grad_x)?;

@@ -6,7 +6,7 @@ use crate::buffer::{Buffer, BufferKind, StateDict, StateTensor};
 use crate::error::{Mismatches, NnError, Result};
 use crate::summary::LayerInfo;
 use autograd::{Param, Var};
-use conv_kernels::{Device, DeviceTensor};
+use conv_kernels::{Activation, Device, DeviceTensor};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -68,6 +68,22 @@ pub trait Module: Send {
 
     /// Runs the module on `x`, recording on `x`'s tape.
     fn forward(&self, x: &Var) -> Result<Var>;
+
+    /// When the module is an element-wise activation (`Sigmoid`, `ReLU`, `Tanh`), which one:
+    /// a container may then fuse it into the layer before it ([`Module::forward_activation`]).
+    fn as_activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// `act(self.forward(x))` as one fused op, when the module can fuse an activation into its
+    /// output (`Conv2d` and `Linear` apply it as they store their output, and fold its
+    /// derivative into their backward pass); `None`, the default, when it cannot, and the
+    /// caller runs the two separately. [`crate::layers::Sequential`] fuses every layer followed
+    /// by an activation this way.
+    fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
+        let _ = (x, act);
+        None
+    }
 
     /// Names everything the module owns, once: its own parameters, buffers, generators and
     /// training flag, and its children (whose names become prefixes: child `conv1`'s
@@ -349,6 +365,12 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn forward(&self, x: &Var) -> Result<Var> {
         (**self).forward(x)
+    }
+    fn as_activation(&self) -> Option<Activation> {
+        (**self).as_activation()
+    }
+    fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
+        (**self).forward_activation(x, act)
     }
     fn visit(&self, v: &mut dyn ModuleVisitor) {
         (**self).visit(v)

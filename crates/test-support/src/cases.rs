@@ -70,8 +70,22 @@ pub struct ConvCase {
     pub spec: Conv2dSpec,
     /// Whether the convolution has a bias.
     pub bias: bool,
+    /// The activation fused into the convolution, if any (see [`smooth_fused_activation`]).
+    pub act: Option<Activation>,
     /// Seed of the tensors.
     pub seed: u64,
+}
+
+/// No activation, sigmoid or tanh, for the fused epilogues of conv2d and linear in cases that
+/// also check gradients: their derivatives are smooth, so outputs that differ by rounding give
+/// derivatives that differ by rounding (ReLU's jumps at 0; its fused forward is checked by
+/// [`matmul_case`] and its fused backward by finite differences away from 0).
+pub fn smooth_fused_activation() -> impl Strategy<Value = Option<Activation>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Activation::Sigmoid)),
+        Just(Some(Activation::Tanh)),
+    ]
 }
 
 /// The tensors of a [`ConvCase`].
@@ -138,10 +152,10 @@ pub fn conv_case() -> impl Strategy<Value = ConvCase> {
             [0usize..=2, 0usize..=2],
             [1usize..=2, 1usize..=2],
         ),
-        (any::<bool>(), any::<u64>()),
+        (any::<bool>(), any::<u64>(), smooth_fused_activation()),
     )
         .prop_map(
-            |((n, c_in, c_out, gi), (hw, k), (stride, padding, dilation), (bias, seed))| {
+            |((n, c_in, c_out, gi), (hw, k), (stride, padding, dilation), (bias, seed, act))| {
                 let divs = common_divisors(c_in, c_out);
                 let groups = divs[gi % divs.len()];
                 ConvCase {
@@ -157,6 +171,7 @@ pub fn conv_case() -> impl Strategy<Value = ConvCase> {
                         groups,
                     },
                     bias,
+                    act,
                     seed,
                 }
             },
@@ -171,10 +186,10 @@ pub fn single_channel_conv_case() -> impl Strategy<Value = ConvCase> {
         (1usize..=6, 1usize..=4, 1usize..=3),
         ([1usize..=36, 1usize..=38], [1usize..=9, 1usize..=9]),
         [0usize..=3, 0usize..=3],
-        (any::<bool>(), any::<u64>()),
+        (any::<bool>(), any::<u64>(), smooth_fused_activation()),
     )
         .prop_map(
-            |((n, c_in, mult), (hw, k), padding, (bias, seed))| ConvCase {
+            |((n, c_in, mult), (hw, k), padding, (bias, seed, act))| ConvCase {
                 n,
                 c_in,
                 c_out: c_in * mult,
@@ -187,6 +202,7 @@ pub fn single_channel_conv_case() -> impl Strategy<Value = ConvCase> {
                     groups: c_in,
                 },
                 bias,
+                act,
                 seed,
             },
         )
@@ -283,6 +299,8 @@ pub struct MatmulCase {
     pub spec: MatmulSpec,
     /// Whether a bias row is added.
     pub bias: bool,
+    /// The activation fused into the product's output, if any.
+    pub act: Option<Activation>,
     /// Seed of the tensors.
     pub seed: u64,
 }
@@ -306,11 +324,18 @@ pub fn matmul_case() -> impl Strategy<Value = MatmulCase> {
         (any::<bool>(), any::<bool>()),
         any::<bool>(),
         any::<u64>(),
+        prop_oneof![
+            Just(None),
+            Just(Some(Activation::Sigmoid)),
+            Just(Some(Activation::Relu)),
+            Just(Some(Activation::Tanh)),
+        ],
     )
-        .prop_map(|(mkn, (trans_a, trans_b), bias, seed)| MatmulCase {
+        .prop_map(|(mkn, (trans_a, trans_b), bias, seed, act)| MatmulCase {
             mkn,
             spec: MatmulSpec { trans_a, trans_b },
             bias,
+            act,
             seed,
         })
 }
@@ -322,6 +347,8 @@ pub struct LinearCase {
     pub nio: (usize, usize, usize),
     /// Whether the layer has a bias.
     pub bias: bool,
+    /// The activation fused into the layer, if any (see [`smooth_fused_activation`]).
+    pub act: Option<Activation>,
     /// Seed of the tensors.
     pub seed: u64,
 }
@@ -357,8 +384,14 @@ pub fn linear_case() -> impl Strategy<Value = LinearCase> {
         (1usize..=40, 1usize..=100, 1usize..=40),
         any::<bool>(),
         any::<u64>(),
+        smooth_fused_activation(),
     )
-        .prop_map(|(nio, bias, seed)| LinearCase { nio, bias, seed })
+        .prop_map(|(nio, bias, seed, act)| LinearCase {
+            nio,
+            bias,
+            act,
+            seed,
+        })
 }
 
 /// An activation case: `len` values uniform in `±scale`, extremes and zero included.

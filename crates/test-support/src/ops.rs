@@ -17,7 +17,8 @@ pub struct ConvOut {
     pub grad_b: Option<Tensor>,
 }
 
-/// conv2d forward, then every backward given `grad_y`, on `dev`.
+/// `act(conv2d(x, w, b))` forward (the activation fused in, when given), then every backward
+/// given `grad_y`, on `dev`.
 pub fn conv2d(
     dev: &Device,
     x: &Tensor,
@@ -25,15 +26,17 @@ pub fn conv2d(
     b: Option<&Tensor>,
     grad_y: &Tensor,
     spec: &Conv2dSpec,
+    act: Option<Activation>,
 ) -> TestResult<ConvOut> {
     let (xd, wd, gyd) = (dev.upload(x)?, dev.upload(w)?, dev.upload(grad_y)?);
     let bd = b.map(|b| dev.upload(b)).transpose()?;
-    let y = dev.conv2d(&xd, &wd, bd.as_ref(), spec)?;
-    let grads = dev.conv2d_backward(
+    let y = dev.conv2d_activation(&xd, &wd, bd.as_ref(), spec, act)?;
+    let grads = dev.conv2d_activation_backward(
         &xd,
         &wd,
         &gyd,
         spec,
+        act.map(|a| (a, &y)),
         conv_kernels::GradsWanted {
             input: true,
             weight: true,
@@ -73,16 +76,17 @@ pub fn pool2d(dev: &Device, x: &Tensor, grad_y: &Tensor, spec: &Pool2dSpec) -> T
     })
 }
 
-/// `op(a) · op(b) (+ bias)` on `dev`.
+/// `act(op(a) · op(b) (+ bias))` on `dev` (the activation fused in, when given).
 pub fn matmul(
     dev: &Device,
     a: &Tensor,
     b: &Tensor,
     bias: Option<&Tensor>,
     spec: &MatmulSpec,
+    act: Option<Activation>,
 ) -> TestResult<Tensor> {
     let bias = bias.map(|t| dev.upload(t)).transpose()?;
-    let c = dev.matmul(&dev.upload(a)?, &dev.upload(b)?, bias.as_ref(), spec)?;
+    let c = dev.matmul_activation(&dev.upload(a)?, &dev.upload(b)?, bias.as_ref(), spec, act)?;
     Ok(dev.to_host(&c)?)
 }
 
@@ -98,21 +102,24 @@ pub struct LinearOut {
     pub grad_b: Option<Tensor>,
 }
 
-/// `y = x · Wᵀ + b`, then its backward given `grad_y`, on `dev`.
+/// `y = act(x · Wᵀ + b)` (the activation fused in, when given), then its backward given
+/// `grad_y`, on `dev`.
 pub fn linear(
     dev: &Device,
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
     grad_y: &Tensor,
+    act: Option<Activation>,
 ) -> TestResult<LinearOut> {
     let (xd, wd) = (dev.upload(x)?, dev.upload(w)?);
     let bd = b.map(|b| dev.upload(b)).transpose()?;
-    let y = dev.linear(&xd, &wd, bd.as_ref())?;
-    let g = dev.linear_backward(
+    let y = dev.linear_activation(&xd, &wd, bd.as_ref(), act)?;
+    let g = dev.linear_activation_backward(
         &xd,
         &wd,
         &dev.upload(grad_y)?,
+        act.map(|a| (a, &y)),
         conv_kernels::GradsWanted {
             input: true,
             weight: true,

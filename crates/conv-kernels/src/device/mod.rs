@@ -100,6 +100,13 @@ impl Device {
             .unwrap_or_default()
     }
 
+    /// Kernel launches per GPU entry point, sorted by name (empty on host devices).
+    pub fn dispatches_by_kernel(&self) -> Vec<(&'static str, u64)> {
+        self.gpu_context()
+            .map(|c| c.dispatches_by_kernel())
+            .unwrap_or_default()
+    }
+
     /// GPU buffer-pool counters (`None` on host devices).
     pub fn pool_stats(&self) -> Option<PoolStats> {
         self.gpu_context().map(|c| c.pool_stats())

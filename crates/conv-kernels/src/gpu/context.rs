@@ -102,6 +102,8 @@ struct Recorder {
     slot: u64,
     /// The kernel recorded last: what a failure found at submit or read-back is reported in.
     last_op: &'static str,
+    /// Launches per entry point since the context opened.
+    by_kernel: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// One kernel launch.
@@ -406,6 +408,13 @@ impl GpuContext {
         }
     }
 
+    /// Kernel launches per entry point (`conv_fwd`, `matmul`, ...) since the context opened,
+    /// sorted by name: where a step's dispatches go.
+    pub fn dispatches_by_kernel(&self) -> Vec<(&'static str, u64)> {
+        let rec = self.lock_rec();
+        rec.by_kernel.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
     /// Number of compute pipelines compiled so far (each once per kernel and specialisation).
     pub fn pipelines_compiled(&self) -> usize {
         self.pipelines.len()
@@ -646,6 +655,7 @@ impl GpuContext {
             .map_err(|reason| self.fault(d.entry, reason))?;
         let mut rec = self.lock_rec();
         rec.last_op = d.entry;
+        *rec.by_kernel.entry(d.entry).or_default() += 1;
         if rec.slot >= MAX_PENDING {
             self.flush_locked(&mut rec)?;
         }

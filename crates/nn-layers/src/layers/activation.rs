@@ -17,6 +17,9 @@ macro_rules! activation_layer {
             fn forward(&self, x: &Var) -> Result<Var> {
                 Ok(x.activation($act)?)
             }
+            fn as_activation(&self) -> Option<Activation> {
+                Some($act)
+            }
             fn visit(&self, _: &mut dyn ModuleVisitor) {}
             fn layer_info(&self) -> Option<&dyn LayerInfo> {
                 Some(self)

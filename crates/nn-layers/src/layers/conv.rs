@@ -3,7 +3,7 @@ use crate::init;
 use crate::module::{Module, ModuleVisitor};
 use crate::summary::{LayerInfo, Window};
 use autograd::{Param, Var};
-use conv_kernels::{Conv2dSpec, Device};
+use conv_kernels::{Activation, Conv2dSpec, Device};
 use tensor::{SeededRng, Shape};
 
 /// 2-D convolution (`nn.Conv2d`): parameters `weight` `[out, in/groups, kh, kw]` and `bias` `[out]`.
@@ -84,6 +84,16 @@ impl Module for Conv2d {
         let w = tape.param(&self.weight);
         let b = self.bias.as_ref().map(|b| tape.param(b));
         Ok(x.conv2d(&w, b.as_ref(), &self.spec)?)
+    }
+
+    fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
+        let tape = x.tape();
+        let w = tape.param(&self.weight);
+        let b = self.bias.as_ref().map(|b| tape.param(b));
+        Some(
+            x.conv2d_activation(&w, b.as_ref(), &self.spec, Some(act))
+                .map_err(Into::into),
+        )
     }
 
     fn visit(&self, v: &mut dyn ModuleVisitor) {

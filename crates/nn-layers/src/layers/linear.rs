@@ -3,7 +3,7 @@ use crate::init;
 use crate::module::{Module, ModuleVisitor};
 use crate::summary::LayerInfo;
 use autograd::{Param, Var};
-use conv_kernels::Device;
+use conv_kernels::{Activation, Device};
 use tensor::SeededRng;
 
 /// Fully connected layer (`nn.Linear`): `y = x · weightᵀ + bias`, `weight` `[out, in]`.
@@ -57,6 +57,16 @@ impl Module for Linear {
         let w = tape.param(&self.weight);
         let b = self.bias.as_ref().map(|b| tape.param(b));
         Ok(x.linear(&w, b.as_ref())?)
+    }
+
+    fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
+        let tape = x.tape();
+        let w = tape.param(&self.weight);
+        let b = self.bias.as_ref().map(|b| tape.param(b));
+        Some(
+            x.linear_activation(&w, b.as_ref(), Some(act))
+                .map_err(Into::into),
+        )
     }
 
     fn visit(&self, v: &mut dyn ModuleVisitor) {

@@ -64,6 +64,19 @@ impl Sequential {
         &self.children
     }
 
+    /// Runs every child's own forward in turn, nothing fused at this level (a child that is
+    /// itself a `Sequential` still fuses inside): the definition that
+    /// [`Module::forward`]'s fusion keeps (for tests and for measuring what fusion gains).
+    pub fn forward_unfused(&self, x: &Var) -> Result<Var> {
+        let mut h = x.clone();
+        for (i, child) in self.children.iter().enumerate() {
+            h = child
+                .forward(&h)
+                .map_err(|e| layer_err(i, child.kind(), e))?;
+        }
+        Ok(h)
+    }
+
     /// Whether it is in training mode.
     pub fn is_training(&self) -> bool {
         self.training.get()
@@ -116,12 +129,20 @@ impl Module for Sequential {
         "Sequential"
     }
 
+    /// Runs the children in order, fusing each activation into the layer before it when that
+    /// layer can ([`Module::forward_activation`]: `Conv2d` and `Linear`); the result is that of
+    /// [`Sequential::forward_unfused`] (bit for bit on the CPU).
     fn forward(&self, x: &Var) -> Result<Var> {
         let mut h = x.clone();
-        for (i, child) in self.children.iter().enumerate() {
-            h = child
-                .forward(&h)
+        let mut i = 0;
+        while let Some(child) = self.children.get(i) {
+            let next_act = self.children.get(i + 1).and_then(|c| c.as_activation());
+            let fused = next_act.and_then(|act| child.forward_activation(&h, act));
+            let step = if fused.is_some() { 2 } else { 1 };
+            h = fused
+                .unwrap_or_else(|| child.forward(&h))
                 .map_err(|e| layer_err(i, child.kind(), e))?;
+            i += step;
         }
         Ok(h)
     }

@@ -72,6 +72,34 @@ fn apply_chunk_generic(act: Activation, x: &[f32], y: &mut [f32]) {
     }
 }
 
+simd_dispatch!(fn apply_in_place_chunk(act: Activation, y: &mut [f32]) => apply_in_place_generic);
+
+#[inline(always)]
+fn apply_in_place_generic(act: Activation, y: &mut [f32]) {
+    match act {
+        Activation::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid(*v)),
+        Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Tanh => y.iter_mut().for_each(|v| *v = tanh(*v)),
+    }
+}
+
+/// The fused epilogue of conv2d and matmul on the calling thread: `y = act(y)` in place while
+/// `y` is still in cache, bit for bit what the activation op computes; nothing when `act` is
+/// `None`.
+pub(crate) fn epilogue(act: Option<Activation>, y: &mut [f32]) {
+    if let Some(act) = act {
+        apply_in_place_chunk(act, y);
+    }
+}
+
+/// [`epilogue`] over a whole output, in parallel chunks.
+pub(crate) fn epilogue_parallel(act: Option<Activation>, y: &mut [f32]) {
+    if let Some(act) = act {
+        y.par_chunks_mut(ELEMENTWISE_CHUNK)
+            .for_each(|c| apply_in_place_chunk(act, c));
+    }
+}
+
 /// `y = act(x)`.
 fn forward(act: Activation, x: &[f32], y: &mut [f32]) {
     y.par_chunks_mut(ELEMENTWISE_CHUNK)

@@ -10,18 +10,37 @@ use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
 use std::sync::Arc;
 
+/// `shaders/activation_fn.wgsl` (`act`, `dact`) followed by the shader file at `$path`
+/// (relative to an op's `gpu.rs`): the source of every shader that applies activations.
+macro_rules! with_activation_fns {
+    ($path:literal) => {
+        concat!(
+            include_str!("../../../shaders/activation_fn.wgsl"),
+            include_str!($path)
+        )
+    };
+}
+pub(crate) use with_activation_fns;
+
 static SHADER: Shader = Shader {
     name: "activation.wgsl",
-    source: include_str!("../../../shaders/activation.wgsl"),
+    source: with_activation_fns!("../../../shaders/activation.wgsl"),
 };
 
-fn spec(act: Activation) -> crate::gpu::Consts {
+/// The `ACT` specialisation constant of `shaders/activation_fn.wgsl`: which activation `act`
+/// applies (`None`: the identity, for kernels whose fused epilogue is off).
+pub(crate) fn act_const(act: Option<Activation>) -> (&'static str, usize) {
     let id = match act {
-        Activation::Sigmoid => 0,
-        Activation::Relu => 1,
-        Activation::Tanh => 2,
+        Some(Activation::Sigmoid) => 0,
+        Some(Activation::Relu) => 1,
+        Some(Activation::Tanh) => 2,
+        None => 3,
     };
-    consts(&[("ACT", id)])
+    ("ACT", id)
+}
+
+fn spec(act: Activation) -> crate::gpu::Consts {
+    consts(&[act_const(Some(act))])
 }
 
 /// `act(x)` into a new buffer.

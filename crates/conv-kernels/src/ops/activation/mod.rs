@@ -5,8 +5,8 @@
 //! - `cpu` (a vectorised branch-free `exp`), `gpu` (host code of `shaders/activation.wgsl`).
 //! - Tests: `tests/fast_vs_reference.rs`, `tests/finite_differences.rs`, `tests/golden.rs`.
 
-mod cpu;
-mod gpu;
+pub(crate) mod cpu;
+pub(crate) mod gpu;
 mod reference;
 pub mod spec;
 

@@ -9,11 +9,12 @@
 use super::Conv2dHostKernels;
 use super::cpu_direct as direct_conv;
 use super::im2col::{col2im, im2col};
-use crate::Conv2dGeometry;
 use crate::cpu::CpuBackend;
 use crate::cpu::gemm::{Layout, Threads, sgemm};
 use crate::cpu::reduce::add_in_order;
 use crate::cpu::scratch::ScratchPool;
+use crate::ops::activation::cpu::{epilogue, epilogue_parallel};
+use crate::{Activation, Conv2dGeometry};
 use rayon::prelude::*;
 
 /// Columns (output positions) one forward / input-gradient task aims for. Measured on LeNet's
@@ -54,13 +55,15 @@ fn gather_rows(
     }
 }
 
-/// `y = conv(x, w) + bias`.
+/// `y = act(conv(x, w) + bias)`: the activation runs over each task's output block as soon as
+/// it is complete, while it is still in cache.
 fn forward(
     pool: &ScratchPool,
     g: &Conv2dGeometry,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
+    act: Option<Activation>,
     y: &mut [f32],
 ) {
     let (cig, cog, ohw) = (g.c_in_per_group(), g.c_out_per_group(), g.oh * g.ow);
@@ -74,10 +77,10 @@ fn forward(
         for (i, v) in y.iter_mut().enumerate() {
             *v = bias_of((i / ohw) % g.c_out);
         }
-        return;
+        return epilogue_parallel(act, y);
     }
     if direct_conv::applies(g) {
-        return direct_conv::forward(pool, g, x, w, bias, y);
+        return direct_conv::forward(pool, g, x, w, bias, act, y);
     }
     let b = images_per_task(g, TASK_COLS);
     y.par_chunks_mut(b * img_out)
@@ -141,6 +144,7 @@ fn forward(
                     }
                 }
             }
+            epilogue(act, yc);
         });
 }
 
@@ -269,9 +273,10 @@ impl Conv2dHostKernels for CpuBackend {
         x: &[f32],
         w: &[f32],
         bias: Option<&[f32]>,
+        act: Option<Activation>,
         y: &mut [f32],
     ) {
-        forward(self.scratch(), g, x, w, bias, y)
+        forward(self.scratch(), g, x, w, bias, act, y)
     }
     fn backward_input(&self, g: &Conv2dGeometry, grad_y: &[f32], w: &[f32], grad_x: &mut [f32]) {
         backward_input(self.scratch(), g, grad_y, w, grad_x)

@@ -13,14 +13,15 @@ use crate::gpu::context::Dispatch;
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
+use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::ops::reduce::gpu::sum_outer;
-use crate::{Conv2dGeometry, GpuContext};
+use crate::{Activation, Conv2dGeometry, GpuContext};
 use std::sync::Arc;
 use tensor::Shape;
 
 static SHADER: Shader = Shader {
     name: "conv2d.wgsl",
-    source: include_str!("../../../shaders/conv2d.wgsl"),
+    source: with_activation_fns!("../../../shaders/conv2d.wgsl"),
 };
 
 /// Positions per invocation for a row of `width`: 4 or 5, whichever wastes fewer columns
@@ -39,7 +40,7 @@ pub(crate) fn pick_cob(channels: usize) -> usize {
     channels.clamp(1, 8)
 }
 
-fn spec(g: &Conv2dGeometry, cob: usize, px: usize) -> crate::gpu::Consts {
+fn spec(g: &Conv2dGeometry, cob: usize, px: usize, act: Option<Activation>) -> crate::gpu::Consts {
     let s = g.spec;
     let seg = (px - 1) * s.stride[1] + (g.kw - 1) * s.dilation[1] + 1;
     let segb = px + (g.kw - 1) * s.dilation[1];
@@ -56,6 +57,7 @@ fn spec(g: &Conv2dGeometry, cob: usize, px: usize) -> crate::gpu::Consts {
         ("DW", s.dilation[1]),
         ("COB", cob),
         ("PX", px),
+        act_const(act),
     ])
 }
 
@@ -89,13 +91,14 @@ fn params(
     ]
 }
 
-/// `y = conv(x, weight) + bias`.
+/// `y = act(conv(x, weight) + bias)`.
 fn forward(
     ctx: &GpuContext,
     g: &Conv2dGeometry,
     x: &GpuBuffer,
     weight: &GpuBuffer,
     bias: Option<&GpuBuffer>,
+    act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
@@ -106,7 +109,7 @@ fn forward(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px),
+        consts: spec(g, cob, px, act),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
         bindings: &[(1, x), (2, weight), (3, bias.unwrap_or(weight)), (4, &y)],
         invocations: total as u64,
@@ -130,7 +133,7 @@ fn backward_input(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px),
+        consts: spec(g, cob, px, None),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
         bindings: &[(1, grad_y), (2, weight), (4, &gx)],
         invocations: total as u64,
@@ -164,7 +167,7 @@ fn backward_weight(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
-        consts: spec(g, cob, px),
+        consts: spec(g, cob, px, None),
         params: &params(g, xblocks, cblocks, total, false, per_chunk, wsize),
         bindings: &[(1, x), (2, grad_y), (4, &partial)],
         invocations: total as u64,
@@ -180,10 +183,11 @@ impl Conv2dKernels for Arc<GpuContext> {
         x: &DeviceTensor,
         w: &DeviceTensor,
         bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
     ) -> Result<DeviceTensor> {
         const OP: &str = "conv2d";
         let b = bias.map(|b| b.gpu(self, OP)).transpose()?;
-        let y = forward(self, g, x.gpu(self, OP)?, w.gpu(self, OP)?, b)?;
+        let y = forward(self, g, x.gpu(self, OP)?, w.gpu(self, OP)?, b, act)?;
         Ok(DeviceTensor::from_gpu(
             self,
             Shape::new(&g.output_dims())?,

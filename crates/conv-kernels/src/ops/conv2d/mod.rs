@@ -17,6 +17,7 @@ pub mod spec;
 
 pub use spec::{Conv2dGeometry, Conv2dSpec};
 
+use crate::Activation;
 use crate::Device;
 use crate::device::{DeviceTensor, same_shape};
 use crate::error::Result;
@@ -37,13 +38,14 @@ pub struct Conv2dGrads {
 
 /// Conv2d over checked geometries, on one backend's tensors.
 pub trait Conv2dKernels {
-    /// `y = x ⋆ w (+ bias)`.
+    /// `y = act(x ⋆ w (+ bias))`, the activation (when given) fused into the output's store.
     fn conv2d(
         &self,
         g: &Conv2dGeometry,
         x: &DeviceTensor,
         w: &DeviceTensor,
         bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
     ) -> Result<DeviceTensor>;
     /// Gradient of the input from the output gradient and the weight.
     fn conv2d_backward_input(
@@ -63,13 +65,14 @@ pub trait Conv2dKernels {
 
 /// Conv2d over host slices whose lengths match the geometry; outputs are overwritten.
 pub trait Conv2dHostKernels {
-    /// `y = x ⋆ w (+ bias)`.
+    /// `y = act(x ⋆ w (+ bias))` (no activation when `act` is `None`).
     fn forward(
         &self,
         g: &Conv2dGeometry,
         x: &[f32],
         w: &[f32],
         bias: Option<&[f32]>,
+        act: Option<Activation>,
         y: &mut [f32],
     );
     /// `grad_x` from `grad_y` and the weight.
@@ -85,11 +88,12 @@ impl<K: Conv2dHostKernels> Conv2dKernels for K {
         x: &DeviceTensor,
         w: &DeviceTensor,
         bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
     ) -> Result<DeviceTensor> {
         const OP: &str = "conv2d";
         let b = bias.map(|b| b.host(OP)).transpose()?;
         let (shape, mut y) = DeviceTensor::host_output(&g.output_dims())?;
-        Conv2dHostKernels::forward(self, g, x.host(OP)?, w.host(OP)?, b, &mut y);
+        Conv2dHostKernels::forward(self, g, x.host(OP)?, w.host(OP)?, b, act, &mut y);
         Ok(DeviceTensor::from_host(shape, y))
     }
 
@@ -127,8 +131,43 @@ impl Device {
         bias: Option<&DeviceTensor>,
         spec: &Conv2dSpec,
     ) -> Result<DeviceTensor> {
+        self.conv2d_activation(x, weight, bias, spec, None)
+    }
+
+    /// `act(conv2d(x, weight, bias))` in one kernel: the activation is applied as the
+    /// convolution stores its output (PyTorch's `act(F.conv2d(...))`, without the intermediate
+    /// tensor); `None` is the plain convolution.
+    pub fn conv2d_activation(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+        spec: &Conv2dSpec,
+        act: Option<Activation>,
+    ) -> Result<DeviceTensor> {
         let g = spec.check(x.shape(), weight.shape(), bias.map(|b| b.shape()))?;
-        self.backend().conv2d(&g, x, weight, bias)
+        self.backend().conv2d(&g, x, weight, bias, act)
+    }
+
+    /// The gradients `wanted` of [`Device::conv2d_activation`] given the gradient of its output;
+    /// `activation` is the fused activation and that forward output `y` (the derivative is
+    /// taken from `y`), `None` for a plain convolution.
+    pub fn conv2d_activation_backward(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        spec: &Conv2dSpec,
+        activation: Option<(Activation, &DeviceTensor)>,
+        wanted: GradsWanted,
+    ) -> Result<Conv2dGrads> {
+        match activation {
+            Some((act, y)) => {
+                let grad_z = self.activation_backward(y, grad_y, act)?;
+                self.conv2d_backward(x, weight, &grad_z, spec, wanted)
+            }
+            None => self.conv2d_backward(x, weight, grad_y, spec, wanted),
+        }
     }
 
     /// The gradients `wanted` of a convolution, given its output gradient; the bias gradient

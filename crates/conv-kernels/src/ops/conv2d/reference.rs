@@ -1,8 +1,8 @@
 //! Reference convolution: forward, input gradient and weight gradient as direct loops.
 
 use super::Conv2dHostKernels;
-use crate::Conv2dGeometry;
 use crate::reference::{Reference, input_coord};
+use crate::{Activation, Conv2dGeometry};
 
 /// Calls `f(n, co, oy, ox, ci, ky, kx, iy, ix)` for every in-bounds (output, tap) pair.
 fn for_each_tap(g: &Conv2dGeometry, mut f: impl FnMut([usize; 9])) {
@@ -42,7 +42,14 @@ fn for_each_tap(g: &Conv2dGeometry, mut f: impl FnMut([usize; 9])) {
     }
 }
 
-fn conv2d(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+fn conv2d(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    y: &mut [f32],
+) {
     let mut acc = vec![0f64; y.len()];
     let cig = g.c_in_per_group();
     for_each_tap(g, |[n, co, oy, ox, ci, ky, kx, iy, ix]| {
@@ -53,7 +60,8 @@ fn conv2d(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mu
     });
     for (i, (out, a)) in y.iter_mut().zip(acc).enumerate() {
         let co = (i / (g.oh * g.ow)) % g.c_out;
-        *out = (a + bias.map_or(0.0, |b| b[co] as f64)) as f32;
+        let v = (a + bias.map_or(0.0, |b| b[co] as f64)) as f32;
+        *out = act.map_or(v, |act| act.apply(v));
     }
 }
 
@@ -92,9 +100,10 @@ impl Conv2dHostKernels for Reference {
         x: &[f32],
         w: &[f32],
         bias: Option<&[f32]>,
+        act: Option<Activation>,
         y: &mut [f32],
     ) {
-        conv2d(g, x, w, bias, y)
+        conv2d(g, x, w, bias, act, y)
     }
     fn backward_input(&self, g: &Conv2dGeometry, grad_y: &[f32], w: &[f32], grad_x: &mut [f32]) {
         backward_input(g, grad_y, w, grad_x)

@@ -5,7 +5,7 @@
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::ops::GradsWanted;
-use crate::{Device, MatmulSpec};
+use crate::{Activation, Device, MatmulSpec};
 
 /// Gradients of a linear layer; each is `None` when not asked for (or, for the bias, when the
 /// layer has none).
@@ -27,11 +27,43 @@ impl Device {
         weight: &DeviceTensor,
         bias: Option<&DeviceTensor>,
     ) -> Result<DeviceTensor> {
+        self.linear_activation(x, weight, bias, None)
+    }
+
+    /// `act(x · Wᵀ + b)` in one kernel: the activation is applied as the product stores its
+    /// output; `None` is the plain [`Device::linear`].
+    pub fn linear_activation(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
+    ) -> Result<DeviceTensor> {
         let spec = MatmulSpec {
             trans_a: false,
             trans_b: true,
         };
-        self.matmul(x, weight, bias, &spec)
+        self.matmul_activation(x, weight, bias, &spec, act)
+    }
+
+    /// The gradients `wanted` of [`Device::linear_activation`] given the gradient of its output;
+    /// `activation` is the fused activation and that forward output `y` (the derivative is
+    /// taken from `y`), `None` for a plain linear layer.
+    pub fn linear_activation_backward(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        activation: Option<(Activation, &DeviceTensor)>,
+        wanted: GradsWanted,
+    ) -> Result<LinearGrads> {
+        match activation {
+            Some((act, y)) => {
+                let grad_z = self.activation_backward(y, grad_y, act)?;
+                self.linear_backward(x, weight, &grad_z, wanted)
+            }
+            None => self.linear_backward(x, weight, grad_y, wanted),
+        }
     }
 
     /// The gradients `wanted` of [`Device::linear`] given its output gradient.

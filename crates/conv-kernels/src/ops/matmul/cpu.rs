@@ -1,12 +1,21 @@
-//! Fast matrix product: the shared GEMM machinery (`cpu/gemm.rs`) with the bias fused in.
+//! Fast matrix product: the shared GEMM machinery (`cpu/gemm.rs`) with the bias and the
+//! activation fused in.
 
 use super::MatmulHostKernels;
-use crate::MatmulGeometry;
 use crate::cpu::CpuBackend;
 use crate::cpu::gemm::{Layout, Threads, sgemm};
+use crate::ops::activation::cpu::epilogue_parallel;
+use crate::{Activation, MatmulGeometry};
 
-/// The `matmul` op: `c[m, n] = op(a) · op(b) (+ bias[n] on every row)`, using every core.
-fn matmul(g: &MatmulGeometry, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32]) {
+/// The `matmul` op: `c[m, n] = act(op(a) · op(b) (+ bias[n] on every row))`, using every core.
+fn matmul(
+    g: &MatmulGeometry,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    c: &mut [f32],
+) {
     let (m, k, n) = (g.m, g.k, g.n);
     let la = if g.spec.trans_a {
         Layout::row_major(k, m).t()
@@ -36,6 +45,7 @@ fn matmul(g: &MatmulGeometry, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mu
         bias.is_some(),
         Threads::Parallel,
     );
+    epilogue_parallel(act, c);
 }
 
 impl MatmulHostKernels for CpuBackend {
@@ -45,8 +55,9 @@ impl MatmulHostKernels for CpuBackend {
         a: &[f32],
         b: &[f32],
         bias: Option<&[f32]>,
+        act: Option<Activation>,
         c: &mut [f32],
     ) {
-        matmul(g, a, b, bias, c)
+        matmul(g, a, b, bias, act, c)
     }
 }

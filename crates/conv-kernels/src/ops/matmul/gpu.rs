@@ -2,31 +2,33 @@
 //! 8 × 8 register blocking.
 
 use super::MatmulKernels;
-use crate::MatmulGeometry;
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
+use crate::ops::activation::gpu::{act_const, with_activation_fns};
+use crate::{Activation, MatmulGeometry};
 use std::sync::Arc;
 use tensor::Shape;
 
 static SHADER: Shader = Shader {
     name: "matmul.wgsl",
-    source: include_str!("../../../shaders/matmul.wgsl"),
+    source: with_activation_fns!("../../../shaders/matmul.wgsl"),
 };
 
 const RM: usize = 8;
 const RN: usize = 8;
 
-/// `c = op(a) · op(b) (+ bias)`.
+/// `c = act(op(a) · op(b) (+ bias))`.
 fn matmul(
     ctx: &GpuContext,
     g: &MatmulGeometry,
     a: &GpuBuffer,
     b: &GpuBuffer,
     bias: Option<&GpuBuffer>,
+    act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     let c = ctx.alloc("matmul", g.m * g.n)?;
     let nblk = g.n.div_ceil(RN);
@@ -39,6 +41,7 @@ fn matmul(
             ("TB", usize::from(g.spec.trans_b)),
             ("RM", RM),
             ("RN", RN),
+            act_const(act),
         ]),
         params: &[
             w(g.m),
@@ -62,10 +65,11 @@ impl MatmulKernels for Arc<GpuContext> {
         a: &DeviceTensor,
         b: &DeviceTensor,
         bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
     ) -> Result<DeviceTensor> {
         const OP: &str = "matmul";
         let bb = bias.map(|t| t.gpu(self, OP)).transpose()?;
-        let c = matmul(self, g, a.gpu(self, OP)?, b.gpu(self, OP)?, bb)?;
+        let c = matmul(self, g, a.gpu(self, OP)?, b.gpu(self, OP)?, bb, act)?;
         Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.m, g.n])?, c))
     }
 }

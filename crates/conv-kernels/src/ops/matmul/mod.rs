@@ -14,26 +14,37 @@ pub mod spec;
 
 pub use spec::{MatmulGeometry, MatmulSpec};
 
-use crate::Device;
 use crate::device::DeviceTensor;
 use crate::error::Result;
+use crate::{Activation, Device};
 
 /// Matmul over checked geometries, on one backend's tensors.
 pub trait MatmulKernels {
-    /// `c = op(a) · op(b) (+ bias on every row)`.
+    /// `c = act(op(a) · op(b) (+ bias on every row))`, the activation (when given) fused into
+    /// the output's store.
     fn matmul(
         &self,
         g: &MatmulGeometry,
         a: &DeviceTensor,
         b: &DeviceTensor,
         bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
     ) -> Result<DeviceTensor>;
 }
 
 /// Matmul over host slices whose lengths match the geometry; `c` is overwritten.
 pub trait MatmulHostKernels {
-    /// `c[m, n] = op(a) · op(b) (+ bias[n] on every row)`.
-    fn matmul(&self, g: &MatmulGeometry, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32]);
+    /// `c[m, n] = act(op(a) · op(b) (+ bias[n] on every row))` (no activation when `act` is
+    /// `None`).
+    fn matmul(
+        &self,
+        g: &MatmulGeometry,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        act: Option<Activation>,
+        c: &mut [f32],
+    );
 }
 
 impl<K: MatmulHostKernels> MatmulKernels for K {
@@ -43,11 +54,12 @@ impl<K: MatmulHostKernels> MatmulKernels for K {
         a: &DeviceTensor,
         b: &DeviceTensor,
         bias: Option<&DeviceTensor>,
+        act: Option<Activation>,
     ) -> Result<DeviceTensor> {
         const OP: &str = "matmul";
         let bb = bias.map(|t| t.host(OP)).transpose()?;
         let (shape, mut c) = DeviceTensor::host_output(&[g.m, g.n])?;
-        MatmulHostKernels::matmul(self, g, a.host(OP)?, b.host(OP)?, bb, &mut c);
+        MatmulHostKernels::matmul(self, g, a.host(OP)?, b.host(OP)?, bb, act, &mut c);
         Ok(DeviceTensor::from_host(shape, c))
     }
 }
@@ -61,7 +73,20 @@ impl Device {
         bias: Option<&DeviceTensor>,
         spec: &MatmulSpec,
     ) -> Result<DeviceTensor> {
+        self.matmul_activation(a, b, bias, spec, None)
+    }
+
+    /// `act(op(a) · op(b) (+ bias))` in one kernel: the activation is applied as the product
+    /// stores its output; `None` is the plain [`Device::matmul`].
+    pub fn matmul_activation(
+        &self,
+        a: &DeviceTensor,
+        b: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
+        spec: &MatmulSpec,
+        act: Option<Activation>,
+    ) -> Result<DeviceTensor> {
         let g = spec.check(a.shape(), b.shape(), bias.map(|t| t.shape()))?;
-        MatmulKernels::matmul(self.backend(), &g, a, b, bias)
+        MatmulKernels::matmul(self.backend(), &g, a, b, bias, act)
     }
 }
