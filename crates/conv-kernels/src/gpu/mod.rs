@@ -17,7 +17,7 @@ pub(crate) mod context;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
 
-pub use context::{CommandStats, GpuContext, GpuInfo, GpuOptions, TransferStats};
+pub use context::{CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOptions, TransferStats};
 pub use pool::PoolStats;
 
 /// A pipeline specialisation: named `u32` constants, prepended to the shader as WGSL `const`
