@@ -33,7 +33,9 @@ mod window;
 pub use backend::Backend;
 pub use device::{Device, DeviceChoice, DeviceKind, DeviceTensor, IndexTensor};
 pub use error::{KernelError, Result};
-pub use gpu::{CommandStats, GpuContext, GpuInfo, GpuOptions, PoolStats, TransferStats};
+pub use gpu::{
+    CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOptions, PoolStats, TransferStats,
+};
 pub use ops::GradsWanted;
 pub use ops::activation::{Activation, ActivationHostKernels, ActivationKernels};
 pub use ops::adam::{AdamConfig, AdamHostKernels, AdamKernels};

@@ -1,8 +1,9 @@
 //! The devices tests run on, with one policy for when a GPU is missing.
 
-use conv_kernels::{Device, DeviceKind};
+use conv_kernels::{Device, DeviceKind, GpuContext, GpuOptions};
 use std::fmt::Display;
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::{Once, OnceLock};
 
 /// A device a test runs on; [`test_device!`](crate::test_device) makes one `#[test]` of each.
@@ -72,6 +73,29 @@ pub fn gpu_under_test() -> Option<Device> {
             });
             // Captured: shown with `--nocapture`, next to the test's name.
             eprintln!("skipped: no GPU ({e})");
+            None
+        }
+    }
+}
+
+/// A GPU device with a context of its own, opened with `opts` (for tests of context options
+/// such as [`GpuOptions::kernels`]), or `None` after printing why: the policy of
+/// [`gpu_under_test`] (`FOVEA_DEVICE=cpu` skips without touching a driver; a missing GPU
+/// panics when `FOVEA_REQUIRE_GPU=1`).
+pub fn gpu_with_options(opts: &GpuOptions) -> Option<Device> {
+    let got = if matches!(DeviceKind::from_env(), Some(Ok(DeviceKind::Cpu))) {
+        Err("FOVEA_DEVICE=cpu".to_string())
+    } else {
+        GpuContext::new(opts)
+            .map(|ctx| Device::Gpu(Arc::new(ctx)))
+            .map_err(|e| e.to_string())
+    };
+    match got {
+        Ok(d) => Some(d),
+        Err(e) if gpu_required() => panic!("FOVEA_REQUIRE_GPU=1 but no GPU device: {e}"),
+        Err(e) => {
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(std::io::stderr(), "skipping GPU tests: {e}");
             None
         }
     }

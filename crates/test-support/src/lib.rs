@@ -3,7 +3,8 @@
 //!
 //! - [`TestDevice`], [`test_device!`] and [`gpu_under_test`]: the devices tests run on, each
 //!   device its own `#[test]`, and the one policy for a missing GPU (skip with the reason, or
-//!   fail under `FOVEA_REQUIRE_GPU=1`).
+//!   fail under `FOVEA_REQUIRE_GPU=1`); [`gpu_with_options`]: a private GPU context under the
+//!   same policy.
 //! - [`golden`]: the golden harness: every case of an op from every golden directory, replayed
 //!   on a device, failures naming the case, the tensor and the device.
 //! - [`cases`]: the random-case proptest strategies of the property tests and of
@@ -66,7 +67,7 @@ pub mod lenet;
 pub mod ops;
 
 pub use check::{TestResult, check_close, max_abs, randn, uniform};
-pub use device::{TestDevice, TestOutcome, gpu_under_test, run_on};
+pub use device::{TestDevice, TestOutcome, gpu_under_test, gpu_with_options, run_on};
 
 /// Turns a device-generic test function into one `#[test]` per device.
 ///

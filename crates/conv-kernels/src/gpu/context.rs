@@ -3,7 +3,7 @@
 
 use super::pipeline::{PipelineCache, Shader};
 use super::pool::{BufferPool, GpuBuffer, PoolStats};
-use crate::error::{KernelError, Result};
+use crate::error::{KernelError, Result, spec_err};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
@@ -15,6 +15,108 @@ const MAX_PENDING: u64 = 1024;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Which family of matmul and conv2d kernels a [`GpuContext`] runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GpuKernels {
+    /// Tiled on hardware adapters, flat on software ones (llvmpipe): the context resolves it
+    /// once when it opens, so [`GpuContext::kernels`] never returns `Auto`.
+    #[default]
+    Auto,
+    /// Barrier-free register-blocked kernels without workgroup memory (`shaders/matmul.wgsl`,
+    /// `shaders/conv2d.wgsl`): the fast choice on software adapters, where barriers are costly.
+    Flat,
+    /// Workgroup-memory tiled GEMMs with barriers (`shaders/matmul_tiled.wgsl`,
+    /// `shaders/conv2d_tiled.wgsl`): the fast choice on hardware GPUs.
+    Tiled,
+}
+
+impl GpuKernels {
+    /// Every choice with its name, in the order help texts list them.
+    pub const ALL: [(GpuKernels, &'static str); 3] = [
+        (GpuKernels::Auto, "auto"),
+        (GpuKernels::Flat, "flat"),
+        (GpuKernels::Tiled, "tiled"),
+    ];
+
+    /// The name [`GpuKernels::parse`] accepts for this choice.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("auto", |(_, n)| n)
+    }
+
+    /// The name with what it means, as adapter descriptions show it:
+    /// `tiled (workgroup memory)`, `flat (barrier-free)` or `auto`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            GpuKernels::Auto => "auto",
+            GpuKernels::Flat => "flat (barrier-free)",
+            GpuKernels::Tiled => "tiled (workgroup memory)",
+        }
+    }
+
+    /// Parses `auto`, `flat` or `tiled` (case and surrounding blanks ignored; the empty string
+    /// is `auto`).
+    pub fn parse(text: &str) -> Result<GpuKernels> {
+        let t = text.trim().to_ascii_lowercase();
+        if t.is_empty() {
+            return Ok(GpuKernels::Auto);
+        }
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == t)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| {
+                spec_err(
+                    "gpu kernels",
+                    format!("unknown GPU kernels {text:?}: expected auto, flat or tiled"),
+                )
+            })
+    }
+
+    /// The choice named by the environment variable `FOVEA_GPU_KERNELS`: `Auto` when it is
+    /// unset or blank, an error naming the variable when it is not understood.
+    pub fn from_env() -> Result<GpuKernels> {
+        match std::env::var("FOVEA_GPU_KERNELS") {
+            Err(std::env::VarError::NotPresent) => Ok(GpuKernels::Auto),
+            Err(std::env::VarError::NotUnicode(v)) => Err(spec_err(
+                "gpu kernels",
+                format!("FOVEA_GPU_KERNELS={v:?} not understood: expected auto, flat or tiled"),
+            )),
+            Ok(v) => Self::parse(&v).map_err(|_| {
+                spec_err(
+                    "gpu kernels",
+                    format!("FOVEA_GPU_KERNELS={v:?} not understood: expected auto, flat or tiled"),
+                )
+            }),
+        }
+    }
+
+    /// The kernels an adapter runs: `Auto` becomes `Flat` on a software adapter and `Tiled` on
+    /// a hardware one; an explicit choice stays.
+    pub fn resolve(self, software: bool) -> GpuKernels {
+        match self {
+            GpuKernels::Auto if software => GpuKernels::Flat,
+            GpuKernels::Auto => GpuKernels::Tiled,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for GpuKernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for GpuKernels {
+    type Err = KernelError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
 /// How to open a [`GpuContext`].
 #[derive(Clone, Debug)]
 pub struct GpuOptions {
@@ -23,6 +125,9 @@ pub struct GpuOptions {
     pub allow_software: bool,
     /// How long to wait for the driver to answer the adapter and device requests.
     pub timeout: Duration,
+    /// The matmul and conv2d kernels to run (default [`GpuKernels::Auto`]: tiled on hardware
+    /// adapters, flat on software ones).
+    pub kernels: GpuKernels,
 }
 
 impl Default for GpuOptions {
@@ -30,6 +135,7 @@ impl Default for GpuOptions {
         Self {
             allow_software: false,
             timeout: Duration::from_secs(20),
+            kernels: GpuKernels::Auto,
         }
     }
 }
@@ -47,11 +153,20 @@ pub struct GpuInfo {
     pub driver: String,
     /// Whether this is a software rasteriser (device type `Cpu`).
     pub software: bool,
+    /// The matmul and conv2d kernels the context runs on it (resolved: never `Auto`).
+    pub kernels: GpuKernels,
 }
 
 impl std::fmt::Display for GpuInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {})", self.name, self.device_type, self.backend)
+        write!(
+            f,
+            "{} ({}, {}; kernels: {})",
+            self.name,
+            self.device_type,
+            self.backend,
+            self.kernels.describe()
+        )
     }
 }
 
@@ -304,17 +419,19 @@ impl GpuContext {
                 ));
             }
         };
-        Ok(Self::from_opened(opened, opts.timeout))
+        Ok(Self::from_opened(opened, opts.timeout, opts.kernels))
     }
 
-    fn from_opened(o: Opened, timeout: Duration) -> GpuContext {
+    fn from_opened(o: Opened, timeout: Duration, kernels: GpuKernels) -> GpuContext {
         let a = o.adapter.get_info();
+        let software = a.device_type == wgpu::DeviceType::Cpu;
         let info = GpuInfo {
             name: a.name.clone(),
             backend: format!("{:?}", a.backend),
             device_type: format!("{:?}", a.device_type),
             driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
-            software: a.device_type == wgpu::DeviceType::Cpu,
+            software,
+            kernels: kernels.resolve(software),
         };
         let limits = o.device.limits();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -369,6 +486,12 @@ impl GpuContext {
     /// Whether the adapter is a software rasteriser (llvmpipe).
     pub fn is_software(&self) -> bool {
         self.info.software
+    }
+
+    /// The matmul and conv2d kernels this context runs, resolved when it opened from
+    /// [`GpuOptions::kernels`]: [`GpuKernels::Flat`] or [`GpuKernels::Tiled`], never `Auto`.
+    pub fn kernels(&self) -> GpuKernels {
+        self.info.kernels
     }
 
     /// The largest tensor, in bytes, a kernel can bind (`max_storage_buffer_binding_size`).
@@ -719,6 +842,9 @@ static SHARED: Mutex<Shared> = Mutex::new(Shared {
 impl GpuContext {
     /// The process-wide context, opened on first use (failures are remembered, so a missing
     /// driver costs one probe). With `allow_software == false` a software adapter is refused.
+    /// Its kernels are those of `FOVEA_GPU_KERNELS` (`auto`, `flat` or `tiled`; unset is
+    /// `auto`), read when it opens; a value not understood is a [`KernelError::InvalidSpec`]
+    /// naming the variable, and no adapter is probed.
     pub fn shared(allow_software: bool) -> Result<Arc<GpuContext>> {
         let mut st = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = &st.ctx {
@@ -740,6 +866,7 @@ impl GpuContext {
         }
         let opts = GpuOptions {
             allow_software,
+            kernels: GpuKernels::from_env()?,
             ..GpuOptions::default()
         };
         match GpuContext::new(&opts) {
@@ -772,6 +899,31 @@ mod tests {
         name: "broken.wgsl",
         source: "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }",
     };
+
+    #[test]
+    fn kernel_choices_parse_and_resolve() {
+        for (k, n) in GpuKernels::ALL {
+            assert_eq!(GpuKernels::parse(n).unwrap(), k);
+            assert_eq!(
+                GpuKernels::parse(&format!(" {} ", n.to_uppercase())).unwrap(),
+                k
+            );
+            assert_eq!(k.to_string(), n);
+        }
+        assert_eq!(GpuKernels::parse("").unwrap(), GpuKernels::Auto);
+        let e = GpuKernels::parse("fast").unwrap_err();
+        assert!(matches!(e, KernelError::InvalidSpec { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("fast") && e.to_string().contains("tiled"),
+            "{e}"
+        );
+        assert_eq!(GpuKernels::Auto.resolve(true), GpuKernels::Flat);
+        assert_eq!(GpuKernels::Auto.resolve(false), GpuKernels::Tiled);
+        assert_eq!(GpuKernels::Tiled.resolve(true), GpuKernels::Tiled);
+        assert_eq!(GpuKernels::Flat.resolve(false), GpuKernels::Flat);
+        assert_eq!(GpuKernels::Tiled.describe(), "tiled (workgroup memory)");
+        assert_eq!(GpuKernels::Flat.describe(), "flat (barrier-free)");
+    }
 
     #[test]
     fn a_shader_that_does_not_compile_is_an_error_naming_the_adapter_and_kernel() {

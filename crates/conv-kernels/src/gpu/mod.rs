@@ -8,16 +8,20 @@
 //! compute pass and submitted only when something is read back (or after many dispatches).
 //! Kernels never use float atomics, so results are deterministic on a given adapter.
 //!
-//! Design for speed on both hardware GPUs and software adapters (llvmpipe): no workgroup memory
-//! and no barriers (barriers are coroutines on llvmpipe), register blocking instead: conv2d is a
-//! direct "implicit GEMM" that keeps a channels × positions block per invocation and reuses each
-//! loaded input row segment for every kernel column; matmul keeps an 8 × 8 block.
+//! Two kernel families for matmul and conv2d, chosen once per context ([`GpuKernels`]):
+//! - flat (software adapters such as llvmpipe, and on request): no workgroup memory and no
+//!   barriers (barriers are coroutines on llvmpipe), register blocking instead: conv2d is a
+//!   direct "implicit GEMM" that keeps a channels × positions block per invocation and reuses
+//!   each loaded input row segment for every kernel column; matmul keeps an 8 × 8 block.
+//! - tiled (hardware GPUs): classic workgroup-memory GEMM, a 64 × 64 output tile per
+//!   256-invocation workgroup (4 × 4 per invocation) over K-tiles of 16; conv2d forward and both
+//!   gradients are implicit GEMMs whose tile loaders do the im2col indexing.
 
 pub(crate) mod context;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
 
-pub use context::{CommandStats, GpuContext, GpuInfo, GpuOptions, TransferStats};
+pub use context::{CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOptions, TransferStats};
 pub use pool::PoolStats;
 
 /// A pipeline specialisation: named `u32` constants, prepended to the shader as WGSL `const`
@@ -103,6 +107,28 @@ fn expand(
         i += 1;
     }
     Ok(())
+}
+
+/// Tiled kernels: rows of the output tile per workgroup.
+pub(crate) const BM: usize = 64;
+/// Tiled kernels: columns of the output tile per workgroup.
+pub(crate) const BN: usize = 64;
+/// Tiled kernels: depth of one K-tile.
+pub(crate) const BK: usize = 16;
+/// Tiled kernels: invocations per workgroup (16 × 16, each owning a (BM/16) × (BN/16) block).
+pub(crate) const WG: usize = 256;
+
+/// The tile constants shared by `matmul_tiled.wgsl` and `conv2d_tiled.wgsl`.
+pub(crate) fn tile_consts() -> Consts {
+    consts(&[
+        ("BM", BM),
+        ("BN", BN),
+        ("BK", BK),
+        ("TM", BM / 16),
+        ("TN", BN / 16),
+        ("LA", BM * BK / WG),
+        ("LB", BK * BN / WG),
+    ])
 }
 
 /// `usize` → shader word; every size is below the binding limit, so it fits.

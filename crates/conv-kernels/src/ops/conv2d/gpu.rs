@@ -100,6 +100,9 @@ fn forward(
     bias: Option<&GpuBuffer>,
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
+    if ctx.kernels() == crate::GpuKernels::Tiled {
+        return super::gpu_tiled::forward(ctx, g, x, weight, bias);
+    }
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
     let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(ow));
@@ -125,6 +128,9 @@ fn backward_input(
     grad_y: &GpuBuffer,
     weight: &GpuBuffer,
 ) -> Result<GpuBuffer> {
+    if ctx.kernels() == crate::GpuKernels::Tiled {
+        return super::gpu_tiled::backward_input(ctx, g, grad_y, weight);
+    }
     let gx = ctx.alloc("conv2d_backward_input", g.n * g.c_in * g.h * g.w)?;
     let (cob, px) = (pick_cob(g.c_in_per_group()), pick_px(g.w));
     let xblocks = g.w.div_ceil(px);
@@ -149,6 +155,9 @@ fn backward_weight(
     x: &GpuBuffer,
     grad_y: &GpuBuffer,
 ) -> Result<GpuBuffer> {
+    if ctx.kernels() == crate::GpuKernels::Tiled {
+        return super::gpu_tiled::backward_weight(ctx, g, x, grad_y);
+    }
     let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(g.ow));
     let xblocks = g.ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);

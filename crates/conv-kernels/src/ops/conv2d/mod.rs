@@ -4,13 +4,15 @@
 //! - `reference`: the naive oracle (one tap loop in f64 shared by forward and both gradients).
 //! - `cpu` (im2col + GEMM), `cpu_direct` (one-input-channel groups such as LeNet's conv1),
 //!   `im2col`: the fast CPU kernels.
-//! - `gpu`: host code of `shaders/conv2d.wgsl`.
+//! - `gpu`: host code of `shaders/conv2d.wgsl`; `gpu_tiled`: of `shaders/conv2d_tiled.wgsl`,
+//!   which `gpu` picks when the context runs tiled kernels.
 //! - Tests: `tests/fast_vs_reference.rs` (property tests), `tests/finite_differences.rs`,
 //!   `tests/golden.rs` (PyTorch cases) and `tests/spec_errors.rs`, each per device.
 
 mod cpu;
 mod cpu_direct;
 mod gpu;
+mod gpu_tiled;
 mod im2col;
 mod reference;
 pub mod spec;

@@ -30,6 +30,9 @@ fn matmul(
     bias: Option<&GpuBuffer>,
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
+    if ctx.kernels() == crate::GpuKernels::Tiled {
+        return super::gpu_tiled::matmul(ctx, g, a, b, bias);
+    }
     let c = ctx.alloc("matmul", g.m * g.n)?;
     let nblk = g.n.div_ceil(RN);
     let total = g.m.div_ceil(RM) * nblk;

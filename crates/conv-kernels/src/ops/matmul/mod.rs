@@ -3,12 +3,14 @@
 //!
 //! - [`spec`]: settings and validation into a [`MatmulGeometry`].
 //! - `reference`, `cpu` (the shared GEMM machinery of `cpu/gemm.rs`), `gpu` (host code of
-//!   `shaders/matmul.wgsl`).
+//!   `shaders/matmul.wgsl`), `gpu_tiled` (of `shaders/matmul_tiled.wgsl`, which `gpu` picks
+//!   when the context runs tiled kernels).
 //! - Tests: `tests/fast_vs_reference.rs`, `tests/spec_errors.rs`, per device; gradients
 //!   through [`crate::ops::linear`].
 
 mod cpu;
 mod gpu;
+mod gpu_tiled;
 mod reference;
 pub mod spec;
 
