@@ -149,7 +149,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
                     let co = wbase + cl;
                     var v = acc[$i * TN + $j];
                     if (p.has_bias != 0u) { v += in2[co]; }
-                    dst[(n * p.c_out + co) * ohw + s] = v;
+                    dst[(n * p.c_out + co) * ohw + s] = act(v);
                 }
             }
             //#end

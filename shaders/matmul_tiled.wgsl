@@ -118,7 +118,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                 if (col < p.n) {
                     var v = acc[$i * TN + $j];
                     if (p.has_bias != 0u) { v += bias[col]; }
-                    c[row * p.n + col] = v;
+                    c[row * p.n + col] = act(v);
                 }
             }
             //#end

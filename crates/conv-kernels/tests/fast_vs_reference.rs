@@ -4,10 +4,13 @@
 //! the case count (32 by default). Tolerances are written next to each comparison.
 
 use conv_kernels::{Activation, Conv2dSpec, Device};
+use fovea_test_support::against_reference::{
+    conv_case_matches_reference, matmul_case_matches_reference,
+};
 use fovea_test_support::cases::*;
 use fovea_test_support::ops::{
     activation, activation_backward, adam_steps, channel_sum, conv2d, cross_entropy, elementwise,
-    linear, matmul, pool2d, sgd_steps,
+    linear, pool2d, sgd_steps,
 };
 use fovea_test_support::{TestResult, check_close, max_abs, randn, test_device};
 use proptest::prelude::*;
@@ -15,38 +18,6 @@ use tensor::{SeededRng, Tensor};
 
 fn fail(e: Box<dyn std::error::Error + Send + Sync>) -> TestCaseError {
     TestCaseError::fail(e.to_string())
-}
-
-fn conv_body(dev: &Device, c: &ConvCase) -> TestResult {
-    let t = c.inputs()?;
-    let (x, w, b, gy) = (&t.x, &t.w, t.b.as_ref(), &t.grad_y);
-    let want = conv2d(&Device::Reference, x, w, b, gy, &c.spec, c.act)?;
-    let got = conv2d(dev, x, w, b, gy, &c.spec, c.act)?;
-    // f32 GEMM sums (up to 8·25 products for y/grad_x, up to 8·400 for grad_w) against f64
-    // sums: rtol 1e-4 plus an absolute 1e-4 of the output's largest magnitude (cancellation).
-    let tol = |t: &Tensor| 1e-4 * max_abs(t).max(1.0);
-    check_close(dev, "conv2d y", &got.y, &want.y, 1e-4, tol(&want.y))?;
-    check_close(
-        dev,
-        "conv2d grad_x",
-        &got.grad_x,
-        &want.grad_x,
-        1e-4,
-        tol(&want.grad_x),
-    )?;
-    check_close(
-        dev,
-        "conv2d grad_w",
-        &got.grad_w,
-        &want.grad_w,
-        1e-4,
-        tol(&want.grad_w),
-    )?;
-    if let (Some(gb), Some(wb)) = (&got.grad_b, &want.grad_b) {
-        // Sums of up to 8·400 values: same tolerance.
-        check_close(dev, "conv2d grad_b", gb, wb, 1e-4, tol(wb))?;
-    }
-    Ok(())
 }
 
 fn pool_body(dev: &Device, c: &PoolCase) -> TestResult {
@@ -63,21 +34,6 @@ fn pool_body(dev: &Device, c: &PoolCase) -> TestResult {
     // Overlapping windows add up to 25 contributions per input element.
     check_close(dev, "pool2d grad_x", &got.grad_x, &want.grad_x, 1e-5, 1e-6)?;
     Ok(())
-}
-
-fn matmul_body(dev: &Device, c: &MatmulCase) -> TestResult {
-    let (a, b, bias) = c.inputs();
-    let want = matmul(&Device::Reference, &a, &b, bias.as_ref(), &c.spec, c.act)?;
-    let got = matmul(dev, &a, &b, bias.as_ref(), &c.spec, c.act)?;
-    // k ≤ 140 f32 products of N(0,1) values against an f64 sum: ~sqrt(k)·1e-7 typical error.
-    check_close(
-        dev,
-        "matmul",
-        &got,
-        &want,
-        1e-4,
-        1e-4 * max_abs(&want).max(1.0),
-    )
 }
 
 fn linear_body(dev: &Device, c: &LinearCase) -> TestResult {
@@ -236,14 +192,14 @@ fn channel_sum_body(dev: &Device, c: &ChannelSumCase) -> TestResult {
 
 fn conv2d_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in conv_case())| {
-        conv_body(dev, &c).map_err(fail)?;
+        conv_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(conv2d_matches_reference: cpu, gpu);
 
 fn conv2d_single_input_channel_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in single_channel_conv_case())| {
-        conv_body(dev, &c).map_err(fail)?;
+        conv_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(conv2d_single_input_channel_matches_reference: cpu, gpu);
@@ -257,7 +213,7 @@ test_device!(pool2d_matches_reference: cpu, gpu);
 
 fn matmul_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in matmul_case())| {
-        matmul_body(dev, &c).map_err(fail)?;
+        matmul_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(matmul_matches_reference: cpu, gpu);

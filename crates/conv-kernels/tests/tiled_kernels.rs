@@ -8,17 +8,19 @@
 //! `PROPTEST_CASES` sets the case count (12 here by default: llvmpipe runs barriers slowly).
 
 use conv_kernels::{
-    Conv2dSpec, Device, GpuContext, GpuKernels, GpuOptions, KernelError, MatmulSpec,
+    Activation, Conv2dSpec, Device, GpuContext, GpuKernels, GpuOptions, KernelError, MatmulSpec,
+};
+use fovea_test_support::against_reference::{
+    conv_case_matches_reference, matmul_case_matches_reference,
 };
 use fovea_test_support::cases::{
     ConvCase, MatmulCase, conv_case, matmul_case, proptest_config, single_channel_conv_case,
 };
-use fovea_test_support::ops::{conv2d, matmul};
-use fovea_test_support::{TestResult, check_close, gpu_with_options, max_abs};
+use fovea_test_support::ops::conv2d;
+use fovea_test_support::{TestResult, gpu_with_options};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use std::sync::OnceLock;
-use tensor::Tensor;
 
 /// The options of a private context running `kernels`, software adapters allowed.
 fn options(kernels: GpuKernels) -> GpuOptions {
@@ -47,55 +49,6 @@ fn config() -> ProptestConfig {
 
 fn fail(e: Box<dyn std::error::Error + Send + Sync>) -> TestCaseError {
     TestCaseError::fail(e.to_string())
-}
-
-/// Tolerance of fast_vs_reference's conv2d and matmul checks: rtol 1e-4 plus 1e-4 of the
-/// largest magnitude (f32 sums against the reference's f64 ones).
-fn atol(t: &Tensor) -> f32 {
-    1e-4 * max_abs(t).max(1.0)
-}
-
-fn matmul_body(dev: &Device, c: &MatmulCase) -> TestResult {
-    let (a, b, bias) = c.inputs();
-    let want = matmul(&Device::Reference, &a, &b, bias.as_ref(), &c.spec)?;
-    let got = matmul(dev, &a, &b, bias.as_ref(), &c.spec)?;
-    check_close(
-        dev,
-        &format!("matmul {c:?}"),
-        &got,
-        &want,
-        1e-4,
-        atol(&want),
-    )
-}
-
-fn conv_body(dev: &Device, c: &ConvCase) -> TestResult {
-    let t = c.inputs()?;
-    let (x, w, b, gy) = (&t.x, &t.w, t.b.as_ref(), &t.grad_y);
-    let want = conv2d(&Device::Reference, x, w, b, gy, &c.spec)?;
-    let got = conv2d(dev, x, w, b, gy, &c.spec)?;
-    let what = |part: &str| format!("conv2d {part} {c:?}");
-    check_close(dev, &what("y"), &got.y, &want.y, 1e-4, atol(&want.y))?;
-    check_close(
-        dev,
-        &what("grad_x"),
-        &got.grad_x,
-        &want.grad_x,
-        1e-4,
-        atol(&want.grad_x),
-    )?;
-    check_close(
-        dev,
-        &what("grad_w"),
-        &got.grad_w,
-        &want.grad_w,
-        1e-4,
-        atol(&want.grad_w),
-    )?;
-    if let (Some(g), Some(r)) = (&got.grad_b, &want.grad_b) {
-        check_close(dev, &what("grad_b"), g, r, 1e-4, atol(r))?;
-    }
-    Ok(())
 }
 
 #[test]
@@ -136,7 +89,7 @@ fn auto_resolves_to_flat_on_llvmpipe_and_tiled_on_hardware() {
 fn tiled_matmul_matches_reference() {
     let Some(dev) = tiled_gpu() else { return };
     proptest!(config(), |(c in matmul_case())| {
-        matmul_body(&dev, &c).map_err(fail)?;
+        matmul_case_matches_reference(&dev, &c).map_err(fail)?;
     });
 }
 
@@ -161,9 +114,11 @@ fn tiled_matmul_edge_sizes_match_reference() -> TestResult {
                     mkn,
                     spec: MatmulSpec { trans_a, trans_b },
                     bias,
+                    // The fused epilogue too, ReLU included (forward only here).
+                    act: bias.then_some(Activation::Relu),
                     seed: i as u64,
                 };
-                matmul_body(&dev, &c)?;
+                matmul_case_matches_reference(&dev, &c)?;
             }
         }
     }
@@ -174,7 +129,7 @@ fn tiled_matmul_edge_sizes_match_reference() -> TestResult {
 fn tiled_conv2d_matches_reference() {
     let Some(dev) = tiled_gpu() else { return };
     proptest!(config(), |(c in conv_case())| {
-        conv_body(&dev, &c).map_err(fail)?;
+        conv_case_matches_reference(&dev, &c).map_err(fail)?;
     });
 }
 
@@ -182,7 +137,7 @@ fn tiled_conv2d_matches_reference() {
 fn tiled_conv2d_single_input_channel_matches_reference() {
     let Some(dev) = tiled_gpu() else { return };
     proptest!(config(), |(c in single_channel_conv_case())| {
-        conv_body(&dev, &c).map_err(fail)?;
+        conv_case_matches_reference(&dev, &c).map_err(fail)?;
     });
 }
 
@@ -206,6 +161,7 @@ fn tiled_conv2d_multi_tile_cases_match_reference() -> TestResult {
             groups,
         },
         bias: true,
+        act: Some(Activation::Tanh),
         seed: 11,
     };
     for c in [
@@ -216,7 +172,7 @@ fn tiled_conv2d_multi_tile_cases_match_reference() -> TestResult {
         // A 1×1 convolution with wide rows, stride 3 (most input positions get no gradient).
         case(2, 5, 3, [9, 40], [1, 1], [3, 3], [0, 0], [1, 1], 1),
     ] {
-        conv_body(&dev, &c)?;
+        conv_case_matches_reference(&dev, &c)?;
     }
     Ok(())
 }
@@ -237,10 +193,11 @@ fn tiled_results_are_deterministic() -> TestResult {
             ..Conv2dSpec::default()
         },
         bias: true,
+        act: None,
         seed: 3,
     };
     let t = c.inputs()?;
-    let run = || conv2d(&dev, &t.x, &t.w, t.b.as_ref(), &t.grad_y, &c.spec);
+    let run = || conv2d(&dev, &t.x, &t.w, t.b.as_ref(), &t.grad_y, &c.spec, c.act);
     let (a, b) = (run()?, run()?);
     for (name, x, y) in [
         ("y", &a.y, &b.y),

@@ -9,7 +9,9 @@
 //!   on a device, failures naming the case, the tensor and the device.
 //! - [`cases`]: the random-case proptest strategies of the property tests and of
 //!   `cargo xtask test-kernels`; [`ops`]: "run op X on device d" returning host tensors;
-//!   [`check`]: tolerance-checked comparisons and random tensors.
+//!   [`check`]: tolerance-checked comparisons and random tensors; [`against_reference`]: one
+//!   random case of an op against the reference with its tolerance (every kernel variant's
+//!   property tests).
 //! - [`lenet`]: the hand-written LeNet training step (device ops, no autograd) of the benches,
 //!   the examples and the GPU tests; [`idx`]: synthetic IDX files and dataset specs.
 //!
@@ -58,6 +60,7 @@
 
 #![warn(missing_docs)]
 
+pub mod against_reference;
 pub mod cases;
 pub mod check;
 mod device;

@@ -101,7 +101,7 @@ fn forward(
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     if ctx.kernels() == crate::GpuKernels::Tiled {
-        return super::gpu_tiled::forward(ctx, g, x, weight, bias);
+        return super::gpu_tiled::forward(ctx, g, x, weight, bias, act);
     }
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;

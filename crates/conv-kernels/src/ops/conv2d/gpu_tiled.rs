@@ -6,17 +6,18 @@
 //! padding, dilation and group count. The weight gradient is computed per chunk of the output
 //! positions and the chunks summed in a fixed order (no atomics).
 
-use crate::Conv2dGeometry;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{BK, BM, BN, Consts, WG, consts, tile_consts, w};
+use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::ops::reduce::gpu::sum_outer;
+use crate::{Activation, Conv2dGeometry};
 
 static SHADER: Shader = Shader {
     name: "conv2d_tiled.wgsl",
-    source: include_str!("../../../shaders/conv2d_tiled.wgsl"),
+    source: with_activation_fns!("../../../shaders/conv2d_tiled.wgsl"),
 };
 
 /// Workgroups the weight gradient aims for when splitting the positions into chunks.
@@ -24,8 +25,8 @@ const TARGET_WORKGROUPS: usize = 512;
 /// Fewest positions in one weight-gradient chunk (16 K-tiles).
 const MIN_CHUNK: usize = 16 * BK;
 
-/// The geometry's specialisation constants plus the tile sizes.
-fn spec(g: &Conv2dGeometry) -> Consts {
+/// The geometry's specialisation constants, the tile sizes and the forward's fused activation.
+fn spec(g: &Conv2dGeometry, act: Option<Activation>) -> Consts {
     let s = g.spec;
     let mut c = consts(&[
         ("KH", g.kh),
@@ -36,6 +37,7 @@ fn spec(g: &Conv2dGeometry) -> Consts {
         ("PW", s.padding[1]),
         ("DH", s.dilation[0]),
         ("DW", s.dilation[1]),
+        act_const(act),
     ]);
     c.extend(tile_consts());
     c
@@ -93,12 +95,13 @@ fn run(
     g: &Conv2dGeometry,
     entry: &'static str,
     grid: &Grid,
+    act: Option<Activation>,
     bindings: &[(u32, &GpuBuffer)],
 ) -> Result<()> {
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry,
-        consts: spec(g),
+        consts: spec(g, act),
         params: &grid.params(g),
         bindings,
         invocations: (grid.tiles(g) * WG) as u64,
@@ -106,13 +109,14 @@ fn run(
     })
 }
 
-/// `y = conv(x, weight) + bias`.
+/// `y = act(conv(x, weight) + bias)`.
 pub(crate) fn forward(
     ctx: &GpuContext,
     g: &Conv2dGeometry,
     x: &GpuBuffer,
     weight: &GpuBuffer,
     bias: Option<&GpuBuffer>,
+    act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
@@ -125,6 +129,7 @@ pub(crate) fn forward(
         g,
         "conv_fwd",
         &grid,
+        act,
         &[(1, x), (2, weight), (3, bias.unwrap_or(weight)), (4, &y)],
     )?;
     Ok(y)
@@ -144,6 +149,7 @@ pub(crate) fn backward_input(
         g,
         "conv_bwd_input",
         &grid,
+        None,
         &[(1, grad_y), (2, weight), (4, &gx)],
     )?;
     Ok(gx)
@@ -174,6 +180,7 @@ pub(crate) fn backward_weight(
         g,
         "conv_bwd_weight",
         &grid,
+        None,
         &[(1, x), (2, grad_y), (4, &partial)],
     )?;
     if grid.chunks == 1 {

@@ -31,7 +31,7 @@ fn matmul(
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     if ctx.kernels() == crate::GpuKernels::Tiled {
-        return super::gpu_tiled::matmul(ctx, g, a, b, bias);
+        return super::gpu_tiled::matmul(ctx, g, a, b, bias, act);
     }
     let c = ctx.alloc("matmul", g.m * g.n)?;
     let nblk = g.n.div_ceil(RN);

@@ -3,25 +3,27 @@
 //! workgroup (4 × 4 per invocation) over K-tiles of 16. Chosen by `gpu.rs` when the context runs
 //! [`crate::GpuKernels::Tiled`]; computes exactly what the flat kernel does.
 
-use crate::MatmulGeometry;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{BM, BN, WG, consts, tile_consts, w};
+use crate::ops::activation::gpu::{act_const, with_activation_fns};
+use crate::{Activation, MatmulGeometry};
 
 static SHADER: Shader = Shader {
     name: "matmul_tiled.wgsl",
-    source: include_str!("../../../shaders/matmul_tiled.wgsl"),
+    source: with_activation_fns!("../../../shaders/matmul_tiled.wgsl"),
 };
 
-/// `c = op(a) · op(b) (+ bias)`.
+/// `c = act(op(a) · op(b) (+ bias))`.
 pub(crate) fn matmul(
     ctx: &GpuContext,
     g: &MatmulGeometry,
     a: &GpuBuffer,
     b: &GpuBuffer,
     bias: Option<&GpuBuffer>,
+    act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     let c = ctx.alloc("matmul", g.m * g.n)?;
     let ntiles = g.n.div_ceil(BN);
@@ -29,6 +31,7 @@ pub(crate) fn matmul(
     let mut c_consts = consts(&[
         ("TA", usize::from(g.spec.trans_a)),
         ("TB", usize::from(g.spec.trans_b)),
+        act_const(act),
     ]);
     c_consts.extend(tile_consts());
     ctx.dispatch(Dispatch {

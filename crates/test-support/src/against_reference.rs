@@ -1,0 +1,63 @@
+//! One random case of an op on a device against the reference, with the op's tolerance: the
+//! bodies shared by the property tests of every kernel variant (`fast_vs_reference`,
+//! `tiled_kernels`) and by `cargo xtask test-kernels`.
+
+use crate::cases::{ConvCase, MatmulCase};
+use crate::check::{TestResult, check_close, max_abs};
+use crate::ops::{conv2d, matmul};
+use conv_kernels::Device;
+use tensor::Tensor;
+
+/// f32 sums against the reference's f64 ones: rtol 1e-4 plus an absolute 1e-4 of the largest
+/// magnitude (cancellation).
+fn atol(t: &Tensor) -> f32 {
+    1e-4 * max_abs(t).max(1.0)
+}
+
+/// A convolution case (forward with its fused activation, input, weight and bias gradients)
+/// on `dev` against the reference. Tolerance: up to 8·25 products per output and input
+/// gradient, up to 8·400 per weight and bias gradient, in f32.
+pub fn conv_case_matches_reference(dev: &Device, c: &ConvCase) -> TestResult {
+    let t = c.inputs()?;
+    let (x, w, b, gy) = (&t.x, &t.w, t.b.as_ref(), &t.grad_y);
+    let want = conv2d(&Device::Reference, x, w, b, gy, &c.spec, c.act)?;
+    let got = conv2d(dev, x, w, b, gy, &c.spec, c.act)?;
+    let what = |part: &str| format!("conv2d {part} {c:?}");
+    check_close(dev, &what("y"), &got.y, &want.y, 1e-4, atol(&want.y))?;
+    check_close(
+        dev,
+        &what("grad_x"),
+        &got.grad_x,
+        &want.grad_x,
+        1e-4,
+        atol(&want.grad_x),
+    )?;
+    check_close(
+        dev,
+        &what("grad_w"),
+        &got.grad_w,
+        &want.grad_w,
+        1e-4,
+        atol(&want.grad_w),
+    )?;
+    if let (Some(g), Some(r)) = (&got.grad_b, &want.grad_b) {
+        check_close(dev, &what("grad_b"), g, r, 1e-4, atol(r))?;
+    }
+    Ok(())
+}
+
+/// A matrix-product case (with its fused activation) on `dev` against the reference: k ≤ 140
+/// f32 products of N(0,1) values against an f64 sum, ~sqrt(k)·1e-7 typical error.
+pub fn matmul_case_matches_reference(dev: &Device, c: &MatmulCase) -> TestResult {
+    let (a, b, bias) = c.inputs();
+    let want = matmul(&Device::Reference, &a, &b, bias.as_ref(), &c.spec, c.act)?;
+    let got = matmul(dev, &a, &b, bias.as_ref(), &c.spec, c.act)?;
+    check_close(
+        dev,
+        &format!("matmul {c:?}"),
+        &got,
+        &want,
+        1e-4,
+        atol(&want),
+    )
+}
