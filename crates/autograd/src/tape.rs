@@ -194,6 +194,13 @@ impl Param {
         f(&mut self.write())
     }
 
+    /// Borrows the value for writing in place, for updates that step many parameters at once
+    /// (an optimizer's multi-tensor step); hold the guard briefly, and do not take the same
+    /// parameter twice.
+    pub fn borrow_mut(&self) -> RwLockWriteGuard<'_, DeviceTensor> {
+        self.write()
+    }
+
     /// Borrows the value without cloning; hold the guard briefly (an optimizer step on this
     /// parameter waits for it).
     pub fn borrow(&self) -> RwLockReadGuard<'_, DeviceTensor> {

@@ -64,4 +64,4 @@ pub use ops::pool2d::{
     Pool2dGeometry, Pool2dHostKernels, Pool2dKernels, Pool2dSpec, PoolKind, PoolOutput,
 };
 pub use ops::reduce::{ReduceHostKernels, ReduceKernels};
-pub use ops::sgd::{SgdConfig, SgdHostKernels, SgdKernels};
+pub use ops::sgd::{SgdConfig, SgdHostKernels, SgdKernels, SgdTensors};

@@ -3,7 +3,7 @@
 //! `fovea_test_support::cases`, shared with `cargo xtask test-kernels`). `PROPTEST_CASES` sets
 //! the case count (32 by default). Tolerances are written next to each comparison.
 
-use conv_kernels::{Activation, Conv2dSpec, Device};
+use conv_kernels::{Activation, Conv2dSpec, Device, SgdConfig, SgdTensors};
 use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
 };
@@ -245,6 +245,74 @@ fn sgd_matches_reference(dev: &Device) {
     });
 }
 test_device!(sgd_matches_reference: cpu, gpu);
+
+/// Two steps of `cfg` on tensors of `sizes`, either one `sgd_step` per tensor or one
+/// `sgd_steps` over all of them: the parameters and momentum buffers after them.
+fn sgd_on_many(
+    dev: &Device,
+    cfg: &SgdConfig,
+    sizes: &[usize],
+    seed: u64,
+    together: bool,
+) -> TestResult<Vec<Tensor>> {
+    let mut rng = SeededRng::new(seed);
+    let mut params = Vec::new();
+    let mut grads = Vec::new();
+    for &n in sizes {
+        params.push(dev.upload(&randn(&[n], &mut rng))?);
+        grads.push(dev.upload(&randn(&[n], &mut rng))?);
+    }
+    let mut momenta = sizes
+        .iter()
+        .map(|&n| dev.zeros(&[n]))
+        .collect::<Result<Vec<_>, _>>()?;
+    for _ in 0..2 {
+        if together {
+            let mut steps: Vec<SgdTensors<'_>> = params
+                .iter_mut()
+                .zip(&grads)
+                .zip(&mut momenta)
+                .map(|((param, grad), m)| SgdTensors {
+                    param,
+                    grad,
+                    momentum: Some(m),
+                })
+                .collect();
+            dev.sgd_steps(cfg, &mut steps)?;
+        } else {
+            for ((p, g), m) in params.iter_mut().zip(&grads).zip(&mut momenta) {
+                let m = (cfg.momentum > 0.0).then_some(m);
+                dev.sgd_step(cfg, p, g, m)?;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for t in params.iter().chain(&momenta) {
+        out.push(dev.to_host(t)?);
+    }
+    Ok(out)
+}
+
+/// `sgd_steps` over 1 to 9 tensors (a GPU launches one kernel per four) equals one
+/// `sgd_step` per tensor on the same device, bit for bit, momentum buffers included.
+fn sgd_steps_over_many_tensors_equal_one_at_a_time(dev: &Device) {
+    let sizes = proptest::collection::vec(1usize..=700, 1..=9);
+    proptest!(proptest_config(), |(c in sgd_case(), sizes in sizes)| {
+        let cfg = c.sgd.expect("an SGD case");
+        let body = || -> TestResult {
+            let one = sgd_on_many(dev, &cfg, &sizes, c.seed, false)?;
+            let all = sgd_on_many(dev, &cfg, &sizes, c.seed, true)?;
+            for (i, (a, b)) in one.iter().zip(&all).enumerate() {
+                if a.data() != b.data() {
+                    return Err(format!("tensor {i} of {sizes:?} differs ({cfg:?})").into());
+                }
+            }
+            Ok(())
+        };
+        body().map_err(fail)?;
+    });
+}
+test_device!(sgd_steps_over_many_tensors_equal_one_at_a_time: cpu, gpu);
 
 fn adam_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in adam_case())| {

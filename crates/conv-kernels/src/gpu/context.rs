@@ -494,6 +494,11 @@ impl GpuContext {
         self.info.kernels
     }
 
+    /// Storage buffers one kernel may bind (`max_storage_buffers_per_shader_stage`).
+    pub(crate) fn max_storage_buffers(&self) -> u32 {
+        self.limits.max_storage_buffers_per_shader_stage
+    }
+
     /// The largest tensor, in bytes, a kernel can bind (`max_storage_buffer_binding_size`).
     pub fn max_tensor_bytes(&self) -> u64 {
         self.limits

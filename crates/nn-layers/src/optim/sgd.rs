@@ -1,7 +1,7 @@
 use super::{Optimizer, load_buffers};
 use crate::error::Result;
 use autograd::{Gradients, Param};
-use conv_kernels::{Device, DeviceTensor, SgdConfig};
+use conv_kernels::{Device, DeviceTensor, SgdConfig, SgdTensors};
 use std::collections::BTreeMap;
 
 /// Stochastic gradient descent (`torch.optim.SGD`: lr, momentum, dampening 0, weight decay,
@@ -107,13 +107,33 @@ impl Optimizer for Sgd {
             weight_decay: 0.0,
             ..self.cfg
         };
-        for (((_, p), buf), decays) in self.params.iter().zip(&mut self.momentum).zip(&self.decays)
-        {
-            let Some(g) = grads.param(p) else {
-                continue;
-            };
-            let cfg = if *decays { &self.cfg } else { &no_decay };
-            p.update(|t| self.device.sgd_step(cfg, t, g, buf.as_mut()))?;
+        // One multi-tensor step per weight-decay group: a few GPU launches for the whole model.
+        for (cfg, group_decays) in [(&self.cfg, true), (&no_decay, false)] {
+            let mut guards = Vec::new();
+            let mut momenta = Vec::new();
+            for (((_, p), buf), decays) in
+                self.params.iter().zip(&mut self.momentum).zip(&self.decays)
+            {
+                if *decays != group_decays {
+                    continue;
+                }
+                if let Some(g) = grads.param(p) {
+                    guards.push((p.borrow_mut(), g));
+                    momenta.push(buf.as_mut());
+                }
+            }
+            let mut steps: Vec<SgdTensors<'_>> = guards
+                .iter_mut()
+                .zip(momenta)
+                .map(|((param, grad), momentum)| SgdTensors {
+                    param,
+                    grad,
+                    momentum,
+                })
+                .collect();
+            if !steps.is_empty() {
+                self.device.sgd_steps(cfg, &mut steps)?;
+            }
         }
         Ok(())
     }

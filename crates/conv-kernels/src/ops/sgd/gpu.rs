@@ -1,6 +1,6 @@
 //! Optimizer steps in place (`shaders/sgd.wgsl`).
 
-use super::SgdKernels;
+use super::{SgdKernels, SgdTensors};
 use crate::SgdConfig;
 use crate::device::DeviceTensor;
 use crate::error::Result;
@@ -52,7 +52,91 @@ fn sgd(
     })
 }
 
+/// Tensors one multi-tensor launch steps (`param0u` … `param3u` in the shader).
+const GROUP: usize = 4;
+
+/// One launch stepping up to [`GROUP`] parameters; unused slots are bound to the first
+/// tensor's buffers and get empty index ranges.
+fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) -> Result<()> {
+    const OP: &str = "sgd_steps";
+    let mut tensors = Vec::with_capacity(GROUP);
+    for s in group.iter_mut() {
+        let grad = s.grad.gpu(ctx, OP)?;
+        let momentum = s
+            .momentum
+            .as_deref_mut()
+            .map(|m| m.gpu_mut(ctx, OP))
+            .transpose()?;
+        tensors.push((s.param.gpu_mut(ctx, OP)?, grad, momentum));
+    }
+    let Some(&first) = tensors.first() else {
+        return Ok(());
+    };
+    let mut ends = [0u32; GROUP];
+    let mut end = 0usize;
+    let mut bindings = Vec::with_capacity(3 * GROUP);
+    for (k, slot) in ends.iter_mut().enumerate() {
+        let (param, grad, momentum) = tensors.get(k).copied().unwrap_or(first);
+        if k < tensors.len() {
+            end += param.len;
+        }
+        *slot = w(end);
+        let base = 1 + 3 * k as u32;
+        bindings.extend([(base, param), (base + 1, grad)]);
+        if let Some(m) = momentum {
+            bindings.push((base + 2, m));
+        }
+    }
+    let [e0, e1, e2, e3] = ends;
+    let params = [
+        w(end),
+        u32::from(cfg.nesterov),
+        0,
+        0,
+        cfg.lr.to_bits(),
+        cfg.momentum.to_bits(),
+        cfg.weight_decay.to_bits(),
+        0,
+        0,
+        0,
+        0,
+        0,
+        e0,
+        e1,
+        e2,
+        e3,
+    ];
+    let entry = if first.2.is_some() {
+        "sgd_momentum_multi"
+    } else {
+        "sgd_plain_multi"
+    };
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry,
+        consts: Vec::new(),
+        params: &params,
+        bindings: &bindings,
+        invocations: end as u64,
+        workgroup: 256,
+    })
+}
+
 impl SgdKernels for Arc<GpuContext> {
+    fn sgd_steps(&self, cfg: &SgdConfig, steps: &mut [SgdTensors<'_>]) -> Result<()> {
+        // Three buffers per tensor with momentum, two without.
+        let per_tensor = if cfg.momentum > 0.0 { 3 } else { 2 };
+        if self.max_storage_buffers() < per_tensor * GROUP as u32 {
+            for s in steps {
+                self.sgd_step(cfg, s.param, s.grad, s.momentum.as_deref_mut())?;
+            }
+            return Ok(());
+        }
+        steps
+            .chunks_mut(GROUP)
+            .try_for_each(|group| sgd_group(self, cfg, group))
+    }
+
     fn sgd_step(
         &self,
         cfg: &SgdConfig,
