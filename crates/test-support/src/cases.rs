@@ -226,6 +226,9 @@ pub struct PoolCase {
     pub stride: [usize; 2],
     /// Requested padding, kept at most half the window by [`PoolCase::spec`].
     pub pad_frac: [usize; 2],
+    /// Inputs clamped at 0, as after a ReLU: windows then hold equal maxima (the first in
+    /// scan order wins).
+    pub ties: bool,
     /// Seed of the tensors.
     pub seed: u64,
 }
@@ -258,25 +261,33 @@ impl PoolCase {
         let x_shape = self.x_shape();
         let g = self.spec().check(&x_shape)?;
         let mut rng = SeededRng::new(self.seed);
-        let x = randn(x_shape.dims(), &mut rng);
+        let mut x = randn(x_shape.dims(), &mut rng);
+        if self.ties {
+            x.data_mut().iter_mut().for_each(|v| *v = v.max(0.0));
+        }
         let gy = randn(&g.output_dims(), &mut rng);
         Ok((x, gy))
     }
 }
 
-/// Max and average pooling of up to 8 images and channels, 20×20 inputs, 5×5 windows.
+/// Max and average pooling of up to 8 images and channels, 20×20 inputs, 5×5 windows; one
+/// case in three is the common 2×2 window at stride 2 without padding (the fast kernels'
+/// special path), and half the inputs hold ties.
 pub fn pool_case() -> impl Strategy<Value = PoolCase> {
+    let window = prop_oneof![
+        2 => ([1usize..=5, 1usize..=5], [1usize..=3, 1usize..=3], [0usize..=2, 0usize..=2]),
+        1 => Just(([2, 2], [2, 2], [0, 0])),
+    ];
     (
         prop_oneof![Just(PoolKind::Max), Just(PoolKind::Avg)],
         (1usize..=8, 1usize..=8),
         [1usize..=20, 1usize..=20],
-        [1usize..=5, 1usize..=5],
-        [1usize..=3, 1usize..=3],
-        [0usize..=2, 0usize..=2],
+        window,
+        any::<bool>(),
         any::<u64>(),
     )
         .prop_map(
-            |(kind, (n, c), hw, kernel, stride, pad_frac, seed)| PoolCase {
+            |(kind, (n, c), hw, (kernel, stride, pad_frac), ties, seed)| PoolCase {
                 kind,
                 n,
                 c,
@@ -284,6 +295,7 @@ pub fn pool_case() -> impl Strategy<Value = PoolCase> {
                 kernel,
                 stride,
                 pad_frac,
+                ties,
                 seed,
             },
         )
