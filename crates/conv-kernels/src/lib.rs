@@ -38,7 +38,7 @@ pub use gpu::{
 };
 pub use ops::GradsWanted;
 pub use ops::activation::{Activation, ActivationHostKernels, ActivationKernels};
-pub use ops::adam::{AdamConfig, AdamHostKernels, AdamKernels};
+pub use ops::adam::{AdamConfig, AdamHostKernels, AdamKernels, AdamTensors};
 pub use ops::adaptive_avg_pool2d::{
     AdaptiveAvgPool2dGeometry, AdaptiveAvgPool2dHostKernels, AdaptiveAvgPool2dKernels,
     AdaptiveAvgPool2dSpec,

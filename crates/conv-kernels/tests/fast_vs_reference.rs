@@ -3,7 +3,7 @@
 //! `fovea_test_support::cases`, shared with `cargo xtask test-kernels`). `PROPTEST_CASES` sets
 //! the case count (32 by default). Tolerances are written next to each comparison.
 
-use conv_kernels::{Activation, Conv2dSpec, Device, SgdConfig, SgdTensors};
+use conv_kernels::{Activation, AdamTensors, Conv2dSpec, Device, DeviceTensor, SgdTensors};
 use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
 };
@@ -246,73 +246,144 @@ fn sgd_matches_reference(dev: &Device) {
 }
 test_device!(sgd_matches_reference: cpu, gpu);
 
-/// Two steps of `cfg` on tensors of `sizes`, either one `sgd_step` per tensor or one
-/// `sgd_steps` over all of them: the parameters and momentum buffers after them.
-fn sgd_on_many(
+/// One parameter of a multi-tensor optimizer test: its value, its gradient and `N`
+/// zero-started state buffers (SGD's momentum, Adam's two moments).
+struct Slot<const N: usize> {
+    param: DeviceTensor,
+    grad: DeviceTensor,
+    state: [DeviceTensor; N],
+}
+
+/// `steps` updates by `update` (given the step number, from 1) of random parameters and
+/// gradients of `sizes` drawn from `seed`: the parameters and state buffers after them.
+fn update_many<const N: usize>(
     dev: &Device,
-    cfg: &SgdConfig,
     sizes: &[usize],
     seed: u64,
-    together: bool,
+    steps: u32,
+    mut update: impl FnMut(u32, &mut [Slot<N>]) -> TestResult,
 ) -> TestResult<Vec<Tensor>> {
     let mut rng = SeededRng::new(seed);
-    let mut params = Vec::new();
-    let mut grads = Vec::new();
+    let mut slots = Vec::new();
     for &n in sizes {
-        params.push(dev.upload(&randn(&[n], &mut rng))?);
-        grads.push(dev.upload(&randn(&[n], &mut rng))?);
+        let param = dev.upload(&randn(&[n], &mut rng))?;
+        let grad = dev.upload(&randn(&[n], &mut rng))?;
+        let state = (0..N)
+            .map(|_| dev.zeros(&[n]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let state = <[DeviceTensor; N]>::try_from(state).map_err(|_| "N state buffers")?;
+        slots.push(Slot { param, grad, state });
     }
-    let mut momenta = sizes
-        .iter()
-        .map(|&n| dev.zeros(&[n]))
-        .collect::<Result<Vec<_>, _>>()?;
-    for _ in 0..2 {
-        if together {
-            let mut steps: Vec<SgdTensors<'_>> = params
-                .iter_mut()
-                .zip(&grads)
-                .zip(&mut momenta)
-                .map(|((param, grad), m)| SgdTensors {
-                    param,
-                    grad,
-                    momentum: Some(m),
-                })
-                .collect();
-            dev.sgd_steps(cfg, &mut steps)?;
-        } else {
-            for ((p, g), m) in params.iter_mut().zip(&grads).zip(&mut momenta) {
-                let m = (cfg.momentum > 0.0).then_some(m);
-                dev.sgd_step(cfg, p, g, m)?;
-            }
-        }
+    for step in 1..=steps {
+        update(step, &mut slots)?;
     }
     let mut out = Vec::new();
-    for t in params.iter().chain(&momenta) {
-        out.push(dev.to_host(t)?);
+    for s in &slots {
+        for t in std::iter::once(&s.param).chain(&s.state) {
+            out.push(dev.to_host(t)?);
+        }
     }
     Ok(out)
 }
 
-/// `sgd_steps` over 1 to 9 tensors (a GPU launches one kernel per four) equals one
-/// `sgd_step` per tensor on the same device, bit for bit, momentum buffers included.
+/// Checks that updating tensors of `sizes` one at a time (`one`) and all at once (`all`),
+/// `steps` times each, leaves the same bits in every parameter and state buffer; `what`
+/// names the settings in the error.
+fn many_tensors_agree<const N: usize>(
+    dev: &Device,
+    sizes: &[usize],
+    seed: u64,
+    steps: u32,
+    what: &str,
+    one: impl FnMut(u32, &mut [Slot<N>]) -> TestResult,
+    all: impl FnMut(u32, &mut [Slot<N>]) -> TestResult,
+) -> TestResult {
+    let one = update_many(dev, sizes, seed, steps, one)?;
+    let all = update_many(dev, sizes, seed, steps, all)?;
+    for (i, (a, b)) in one.iter().zip(&all).enumerate() {
+        if a.data() != b.data() {
+            let (t, buf) = (i / (N + 1), i % (N + 1));
+            return Err(format!(
+                "tensor {t} (buffer {buf}: 0 is the parameter) of {sizes:?} differs after \
+                 {steps} steps ({what})"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Tensor sizes for the multi-tensor tests: 1 to 9 tensors (a GPU launches one kernel per
+/// four), partial groups included.
+fn many_sizes() -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(1usize..=700, 1..=9)
+}
+
+/// `sgd_steps` over 1 to 9 tensors equals one `sgd_step` per tensor on the same device, bit
+/// for bit, momentum buffers included (two steps).
 fn sgd_steps_over_many_tensors_equal_one_at_a_time(dev: &Device) {
-    let sizes = proptest::collection::vec(1usize..=700, 1..=9);
-    proptest!(proptest_config(), |(c in sgd_case(), sizes in sizes)| {
+    proptest!(proptest_config(), |(c in sgd_case(), sizes in many_sizes())| {
         let cfg = c.sgd.expect("an SGD case");
-        let body = || -> TestResult {
-            let one = sgd_on_many(dev, &cfg, &sizes, c.seed, false)?;
-            let all = sgd_on_many(dev, &cfg, &sizes, c.seed, true)?;
-            for (i, (a, b)) in one.iter().zip(&all).enumerate() {
-                if a.data() != b.data() {
-                    return Err(format!("tensor {i} of {sizes:?} differs ({cfg:?})").into());
-                }
+        let one = |_, slots: &mut [Slot<1>]| -> TestResult {
+            for s in slots {
+                let [m] = &mut s.state;
+                let m = (cfg.momentum > 0.0).then_some(m);
+                dev.sgd_step(&cfg, &mut s.param, &s.grad, m)?;
             }
             Ok(())
         };
-        body().map_err(fail)?;
+        let all = |_, slots: &mut [Slot<1>]| -> TestResult {
+            let mut steps: Vec<SgdTensors<'_>> = slots
+                .iter_mut()
+                .map(|s| {
+                    let [m] = &mut s.state;
+                    SgdTensors {
+                        param: &mut s.param,
+                        grad: &s.grad,
+                        momentum: Some(m),
+                    }
+                })
+                .collect();
+            Ok(dev.sgd_steps(&cfg, &mut steps)?)
+        };
+        many_tensors_agree(dev, &sizes, c.seed, 2, &format!("{cfg:?}"), one, all)
+            .map_err(fail)?;
     });
 }
 test_device!(sgd_steps_over_many_tensors_equal_one_at_a_time: cpu, gpu);
+
+/// `adam_steps` over 1 to 9 tensors equals one `adam_step` per tensor on the same device,
+/// bit for bit, both moments included (two or three steps, so the bias corrections change).
+fn adam_steps_over_many_tensors_equal_one_at_a_time(dev: &Device) {
+    proptest!(proptest_config(), |(c in adam_case(), sizes in many_sizes(), steps in 2u32..=3)| {
+        let cfg = c.adam;
+        let one = |step, slots: &mut [Slot<2>]| -> TestResult {
+            for s in slots {
+                let [m, v] = &mut s.state;
+                dev.adam_step(&cfg, step, &mut s.param, &s.grad, m, v)?;
+            }
+            Ok(())
+        };
+        let all = |step, slots: &mut [Slot<2>]| -> TestResult {
+            let mut tensors: Vec<AdamTensors<'_>> = slots
+                .iter_mut()
+                .map(|s| {
+                    let [m, v] = &mut s.state;
+                    AdamTensors {
+                        param: &mut s.param,
+                        grad: &s.grad,
+                        m,
+                        v,
+                    }
+                })
+                .collect();
+            Ok(dev.adam_steps(&cfg, step, &mut tensors)?)
+        };
+        many_tensors_agree(dev, &sizes, c.seed, steps, &format!("{cfg:?}"), one, all)
+            .map_err(fail)?;
+    });
+}
+test_device!(adam_steps_over_many_tensors_equal_one_at_a_time: cpu, gpu);
 
 fn adam_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in adam_case())| {

@@ -1,7 +1,7 @@
 use super::{Optimizer, load_buffers};
 use crate::error::{NnError, Result};
 use autograd::{Gradients, Param};
-use conv_kernels::{AdamConfig, Device, DeviceTensor};
+use conv_kernels::{AdamConfig, AdamTensors, Device, DeviceTensor};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -64,11 +64,23 @@ impl Optimizer for Adam {
 
     fn step(&mut self, grads: &Gradients) -> Result<()> {
         self.step += 1;
+        // One multi-tensor step over every parameter (Adam has no weight-decay groups): a few
+        // GPU launches for the whole model.
+        let mut guards = Vec::new();
+        let mut moments = Vec::new();
         for ((_, p), (m, v)) in self.params.iter().zip(&mut self.moments) {
-            let Some(g) = grads.param(p) else {
-                continue;
-            };
-            p.update(|t| self.device.adam_step(&self.cfg, self.step, t, g, m, v))?;
+            if let Some(g) = grads.param(p) {
+                guards.push((p.borrow_mut(), g));
+                moments.push((m, v));
+            }
+        }
+        let mut steps: Vec<AdamTensors<'_>> = guards
+            .iter_mut()
+            .zip(moments)
+            .map(|((param, grad), (m, v))| AdamTensors { param, grad, m, v })
+            .collect();
+        if !steps.is_empty() {
+            self.device.adam_steps(&self.cfg, self.step, &mut steps)?;
         }
         Ok(())
     }

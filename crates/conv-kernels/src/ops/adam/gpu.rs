@@ -1,6 +1,6 @@
 //! Optimizer steps in place (`shaders/adam.wgsl`).
 
-use super::AdamKernels;
+use super::{AdamKernels, AdamTensors};
 use crate::AdamConfig;
 use crate::device::DeviceTensor;
 use crate::error::Result;
@@ -15,21 +15,15 @@ static SHADER: Shader = Shader {
     source: include_str!("../../../shaders/adam.wgsl"),
 };
 
-/// Adam with bias correction for step `step` (from 1).
-fn adam(
-    ctx: &GpuContext,
-    cfg: &AdamConfig,
-    step: u32,
-    param: &GpuBuffer,
-    grad: &GpuBuffer,
-    m: &GpuBuffer,
-    v: &GpuBuffer,
-) -> Result<()> {
+/// The shader's parameter block: `len`, the settings and the bias corrections of step `step`
+/// (from 1), then `ends` (the multi-tensor entry's index ranges).
+fn params(cfg: &AdamConfig, step: u32, len: u32, ends: [u32; GROUP]) -> [u32; 16] {
     let t = step.min(i32::MAX as u32) as i32;
     let bc1 = 1.0 - f64::from(cfg.beta1).powi(t);
     let bc2 = 1.0 - f64::from(cfg.beta2).powi(t);
-    let params = [
-        w(param.len),
+    let [e0, e1, e2, e3] = ends;
+    [
+        len,
         0,
         0,
         0,
@@ -41,7 +35,24 @@ fn adam(
         cfg.eps.to_bits(),
         (bc1 as f32).to_bits(),
         (bc2.sqrt() as f32).to_bits(),
-    ];
+        e0,
+        e1,
+        e2,
+        e3,
+    ]
+}
+
+/// Adam with bias correction for step `step` (from 1).
+fn adam(
+    ctx: &GpuContext,
+    cfg: &AdamConfig,
+    step: u32,
+    param: &GpuBuffer,
+    grad: &GpuBuffer,
+    m: &GpuBuffer,
+    v: &GpuBuffer,
+) -> Result<()> {
+    let params = params(cfg, step, w(param.len), [0; GROUP]);
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "adam",
@@ -53,7 +64,73 @@ fn adam(
     })
 }
 
+/// Tensors one multi-tensor launch steps (`param0u` … `param3u` in the shader).
+const GROUP: usize = 4;
+
+/// Storage buffers one tensor binds: parameter, gradient and both moments.
+const BUFFERS_PER_TENSOR: usize = 4;
+
+/// One launch stepping up to [`GROUP`] parameters; unused slots are bound to the first
+/// tensor's buffers and get empty index ranges.
+fn adam_group(
+    ctx: &GpuContext,
+    cfg: &AdamConfig,
+    step: u32,
+    group: &mut [AdamTensors<'_>],
+) -> Result<()> {
+    const OP: &str = "adam_steps";
+    let mut tensors = Vec::with_capacity(GROUP);
+    for s in group.iter_mut() {
+        let grad = s.grad.gpu(ctx, OP)?;
+        let m = s.m.gpu_mut(ctx, OP)?;
+        let v = s.v.gpu_mut(ctx, OP)?;
+        tensors.push((s.param.gpu_mut(ctx, OP)?, grad, m, v));
+    }
+    let Some(&first) = tensors.first() else {
+        return Ok(());
+    };
+    let mut ends = [0u32; GROUP];
+    let mut end = 0usize;
+    let mut bindings = Vec::with_capacity(BUFFERS_PER_TENSOR * GROUP);
+    for (k, slot) in ends.iter_mut().enumerate() {
+        let (param, grad, m, v) = tensors.get(k).copied().unwrap_or(first);
+        if k < tensors.len() {
+            end += param.len;
+        }
+        *slot = w(end);
+        let base = 1 + (BUFFERS_PER_TENSOR * k) as u32;
+        bindings.extend([
+            (base, param),
+            (base + 1, grad),
+            (base + 2, m),
+            (base + 3, v),
+        ]);
+    }
+    let params = params(cfg, step, w(end), ends);
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "adam_multi",
+        consts: Vec::new(),
+        params: &params,
+        bindings: &bindings,
+        invocations: end as u64,
+        workgroup: 256,
+    })
+}
+
 impl AdamKernels for Arc<GpuContext> {
+    fn adam_steps(&self, cfg: &AdamConfig, step: u32, steps: &mut [AdamTensors<'_>]) -> Result<()> {
+        if self.max_storage_buffers() < (BUFFERS_PER_TENSOR * GROUP) as u32 {
+            for s in steps {
+                self.adam_step(cfg, step, s.param, s.grad, s.m, s.v)?;
+            }
+            return Ok(());
+        }
+        steps
+            .chunks_mut(GROUP)
+            .try_for_each(|group| adam_group(self, cfg, step, group))
+    }
+
     fn adam_step(
         &self,
         cfg: &AdamConfig,
