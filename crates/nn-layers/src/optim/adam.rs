@@ -1,4 +1,4 @@
-use super::{Optimizer, load_buffers};
+use super::{Optimizer, check_distinct, load_buffers};
 use crate::error::{NnError, Result};
 use autograd::{Gradients, Param};
 use conv_kernels::{AdamConfig, AdamTensors, Device, DeviceTensor};
@@ -29,6 +29,7 @@ impl Adam {
     /// An optimizer for `params` (e.g. `model.named_parameters()`) on `device`.
     pub fn new(device: &Device, params: Vec<(String, Param)>, cfg: AdamConfig) -> Result<Self> {
         cfg.check()?;
+        check_distinct("Adam", &params)?;
         let moments = params
             .iter()
             .map(|(_, p)| Ok((device.zeros(&p.dims())?, device.zeros(&p.dims())?)))

@@ -66,6 +66,21 @@ pub trait Optimizer {
 }
 
 /// Replaces each `(name, buffer)` from `tensors`, checking presence and shape.
+/// Refuses a parameter list naming one parameter twice (under two names, or twice under one):
+/// a step updates all of them together, so a repeated one would be stepped twice and its lock
+/// taken twice. `named_parameters()` lists each parameter once.
+pub(crate) fn check_distinct(optimizer: &'static str, params: &[(String, Param)]) -> Result<()> {
+    for (i, (name, p)) in params.iter().enumerate() {
+        if let Some((other, _)) = params[..i].iter().find(|(_, q)| q.ptr_eq(p)) {
+            return Err(crate::error::invalid(
+                optimizer,
+                format!("parameter {name} is the same tensor as {other}: list each parameter once"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn load_buffers<'a>(
     what: &'static str,
     buffers: impl Iterator<Item = (String, &'a mut DeviceTensor)>,
@@ -94,4 +109,26 @@ pub(crate) fn load_buffers<'a>(
         *buf = t;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conv_kernels::{AdamConfig, Device, SgdConfig};
+
+    #[test]
+    fn optimizers_refuse_a_parameter_listed_twice() {
+        let dev = Device::cpu();
+        let p = Param::new(dev.zeros(&[3]).unwrap());
+        let q = Param::new(dev.zeros(&[3]).unwrap());
+        let twice = vec![
+            ("a".to_string(), p.clone()),
+            ("b".to_string(), q),
+            ("c".to_string(), p),
+        ];
+        let e = Sgd::new(&dev, twice.clone(), SgdConfig::plain(0.1)).unwrap_err();
+        assert!(e.to_string().contains("c is the same tensor as a"), "{e}");
+        let e = Adam::new(&dev, twice, AdamConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("c is the same tensor as a"), "{e}");
+    }
 }

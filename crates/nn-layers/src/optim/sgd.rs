@@ -1,4 +1,4 @@
-use super::{Optimizer, load_buffers};
+use super::{Optimizer, check_distinct, load_buffers};
 use crate::error::Result;
 use autograd::{Gradients, Param};
 use conv_kernels::{Device, DeviceTensor, SgdConfig, SgdTensors};
@@ -60,6 +60,7 @@ impl Sgd {
         no_decay: impl Fn(&str) -> bool,
     ) -> Result<Self> {
         cfg.check()?;
+        check_distinct("Sgd", &params)?;
         let decays = params.iter().map(|(n, _)| !no_decay(n)).collect();
         let momentum = params
             .iter()
