@@ -85,35 +85,32 @@ fn avg_plane(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
 }
 
 /// Whether `v` replaces `best` as a window's maximum: larger, or the first NaN (NaN propagates,
-/// and the first maximum in scan order wins, as in the reference and PyTorch). Bitwise, not
-/// short-circuit: no branch to mispredict.
+/// and the first maximum in scan order wins, as in the reference and PyTorch).
 #[inline(always)]
 fn beats(v: f32, best: f32) -> bool {
-    (v > best) | (v.is_nan() & !best.is_nan())
+    v > best || v.is_nan() && !best.is_nan()
 }
 
 /// [`max_plane`] for 2×2 windows at stride 2 without padding (LeNet's and most CNNs'): the
-/// four candidates of each window read from two row slices and compared with selects (no
-/// per-window clipping, no data-dependent branches: after a ReLU the winner is random).
+/// four candidates of each window read from two row slices, no per-window clipping.
 fn max_plane_2x2_s2(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
-    let w = g.w;
     for oy in 0..g.oh {
-        let top = 2 * oy * w;
-        let (r0, r1) = (&x[top..top + w], &x[top + w..top + 2 * w]);
+        let top = 2 * oy * g.w;
+        let (r0, r1) = (&x[top..top + g.w], &x[top + g.w..top + 2 * g.w]);
         let ys = &mut y[oy * g.ow..(oy + 1) * g.ow];
         let am = &mut argmax[oy * g.ow..(oy + 1) * g.ow];
         for (ox, (o, a)) in ys.iter_mut().zip(am.iter_mut()).enumerate() {
             let c = 2 * ox;
             let (mut best, mut at) = (r0[c], top + c);
-            let t = beats(r0[c + 1], best);
-            best = if t { r0[c + 1] } else { best };
-            at = if t { top + c + 1 } else { at };
-            let t = beats(r1[c], best);
-            best = if t { r1[c] } else { best };
-            at = if t { top + w + c } else { at };
-            let t = beats(r1[c + 1], best);
-            best = if t { r1[c + 1] } else { best };
-            at = if t { top + w + c + 1 } else { at };
+            for (v, t) in [
+                (r0[c + 1], top + c + 1),
+                (r1[c], top + g.w + c),
+                (r1[c + 1], top + g.w + c + 1),
+            ] {
+                if beats(v, best) {
+                    (best, at) = (v, t);
+                }
+            }
             *o = best;
             *a = at as u32;
         }
