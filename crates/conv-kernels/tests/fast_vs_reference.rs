@@ -232,6 +232,34 @@ fn activations_match_reference(dev: &Device) {
 }
 test_device!(activations_match_reference: cpu, gpu);
 
+/// The fused activation gradient + bias sum (one kernel on a GPU) gives exactly the two ops
+/// run one after the other on the same device, for conv-like (`hw > 1`) and linear-like
+/// (`hw = 1`) layouts.
+fn activation_backward_channel_sum_equals_the_two_ops(dev: &Device) -> TestResult {
+    let mut rng = SeededRng::new(21);
+    for (act, nchw) in [
+        (Activation::Sigmoid, [5, 3, 49]),
+        (Activation::Relu, [7, 4, 1]),
+        (Activation::Tanh, [1, 70, 1]),
+        (Activation::Relu, [3, 2, 10]),
+    ] {
+        let len: usize = nchw.iter().product();
+        let y = dev.activation(&dev.upload(&randn(&[len], &mut rng))?, act)?;
+        let gy = dev.upload(&randn(&[len], &mut rng))?;
+        let (gx, sums) = dev.activation_backward_channel_sum(&y, &gy, act, nchw)?;
+        let want_gx = dev.activation_backward(&y, &gy, act)?;
+        let want_sums = dev.channel_sum(&want_gx, nchw)?;
+        for (what, got, want) in [("grad", &gx, &want_gx), ("sums", &sums, &want_sums)] {
+            let (got, want) = (dev.to_host(got)?, dev.to_host(want)?);
+            if got.data() != want.data() {
+                return Err(format!("{act:?} {nchw:?}: {what} differ on {}", dev.name()).into());
+            }
+        }
+    }
+    Ok(())
+}
+test_device!(activation_backward_channel_sum_equals_the_two_ops: reference, cpu, gpu);
+
 fn cross_entropy_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in cross_entropy_case())| {
         cross_entropy_body(dev, &c).map_err(fail)?;

@@ -14,7 +14,8 @@ pub use spec::Activation;
 
 use crate::Device;
 use crate::device::{DeviceTensor, same_shape};
-use crate::error::Result;
+use crate::error::{Result, shape_err};
+use crate::ops::reduce::ReduceKernels;
 
 /// Activations on one backend's tensors.
 pub trait ActivationKernels {
@@ -27,6 +28,18 @@ pub trait ActivationKernels {
         y: &DeviceTensor,
         grad_y: &DeviceTensor,
     ) -> Result<DeviceTensor>;
+
+    /// [`ActivationKernels::activation_backward`] and the per-channel sum of its result over
+    /// `y`'s `[n, c, hw]` layout (the bias gradient of the conv2d or linear layer the
+    /// activation is fused into), in one pass where the backend can: `(grad_x, sums [c])`,
+    /// the same values as the two ops run one after the other.
+    fn activation_backward_channel_sum(
+        &self,
+        act: Activation,
+        y: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        nchw: [usize; 3],
+    ) -> Result<(DeviceTensor, DeviceTensor)>;
 }
 
 /// Activations over host slices of equal length; outputs are overwritten.
@@ -37,7 +50,7 @@ pub trait ActivationHostKernels {
     fn backward(&self, act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]);
 }
 
-impl<K: ActivationHostKernels> ActivationKernels for K {
+impl<K: ActivationHostKernels + ReduceKernels> ActivationKernels for K {
     fn activation(&self, act: Activation, x: &DeviceTensor) -> Result<DeviceTensor> {
         let xs = x.host(act.op_name())?;
         let (shape, mut y) = DeviceTensor::host_output(x.dims())?;
@@ -56,6 +69,19 @@ impl<K: ActivationHostKernels> ActivationKernels for K {
         ActivationHostKernels::backward(self, act, y.host(op)?, grad_y.host(op)?, &mut gx);
         Ok(DeviceTensor::from_host(shape, gx))
     }
+
+    /// On the host the two passes stay separate (the sum reads a tensor still in cache).
+    fn activation_backward_channel_sum(
+        &self,
+        act: Activation,
+        y: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        [n, c, hw]: [usize; 3],
+    ) -> Result<(DeviceTensor, DeviceTensor)> {
+        let gx = self.activation_backward(act, y, grad_y)?;
+        let sums = self.channel_sum(n, c, hw, &gx)?;
+        Ok((gx, sums))
+    }
 }
 
 impl Device {
@@ -73,5 +99,29 @@ impl Device {
     ) -> Result<DeviceTensor> {
         same_shape(act.op_name(), "grad_y", y.shape(), grad_y.shape())?;
         self.backend().activation_backward(act, y, grad_y)
+    }
+
+    /// The activation's gradient (as [`Device::activation_backward`]) and its per-channel sum
+    /// over `y` read as `[n, c, hw]`: `(grad_x, sums [c])`, the bias gradient of the layer the
+    /// activation is fused into, from one kernel on a GPU.
+    pub fn activation_backward_channel_sum(
+        &self,
+        y: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        act: Activation,
+        nchw: [usize; 3],
+    ) -> Result<(DeviceTensor, DeviceTensor)> {
+        let op = act.op_name();
+        same_shape(op, "grad_y", y.shape(), grad_y.shape())?;
+        if nchw.iter().product::<usize>() != y.numel() {
+            return Err(shape_err(
+                op,
+                "[n, c, hw] layout",
+                y.shape(),
+                format!("{nchw:?}"),
+            ));
+        }
+        self.backend()
+            .activation_backward_channel_sum(act, y, grad_y, nchw)
     }
 }

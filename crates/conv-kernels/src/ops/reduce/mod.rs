@@ -50,4 +50,13 @@ impl Device {
     pub fn sum(&self, x: &DeviceTensor) -> Result<DeviceTensor> {
         self.backend().sum(x)
     }
+
+    /// Per-channel sums `[c]` of `x` read as `[n, c, hw]` (the bias gradient of a conv2d, or of
+    /// a linear layer with `hw = 1`), summed in a fixed order.
+    pub fn channel_sum(&self, x: &DeviceTensor, [n, c, hw]: [usize; 3]) -> Result<DeviceTensor> {
+        if x.numel() != n * c * hw {
+            return Err(shape_err("channel_sum", "elements", n * c * hw, x.numel()));
+        }
+        self.backend().channel_sum(n, c, hw, x)
+    }
 }
