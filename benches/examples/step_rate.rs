@@ -6,18 +6,23 @@
 //!
 //! ```text
 //! cargo run --release -p fovea-benches --example step_rate -- [--models seed,modern,resnet-small,nin-small]
-//!     [--steps 20] [--device cpu|gpu]
+//!     [--steps 20] [--device cpu|gpu] [--unfused]
 //! ```
+//!
+//! `--unfused` runs every layer on its own (`Sequential::forward_unfused`: no activation fused
+//! into the conv or linear layer before it), to measure what fusion gains.
 
 use anyhow::{Context, bail};
 use conv_kernels::{Device, DeviceKind};
+use autograd::Var;
 use fovea_benches::{app_step, recipe};
+use nn_layers::{Module, ModuleVisitor, Sequential};
 use std::time::Instant;
 use tensor::{SeededRng, Tensor};
 
 fn main() -> anyhow::Result<()> {
     let mut models = "seed,modern,resnet-small,nin-small".to_string();
-    let (mut steps, mut device) = (20usize, DeviceKind::Cpu);
+    let (mut steps, mut device, mut unfused) = (20usize, DeviceKind::Cpu, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
@@ -25,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             "--models" => models = value()?,
             "--steps" => steps = value()?.parse().context("--steps")?,
             "--device" => device = value()?.parse()?,
+            "--unfused" => unfused = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -33,16 +39,21 @@ fn main() -> anyhow::Result<()> {
     for name in models.split(',') {
         let mut rng = SeededRng::new(0);
         let (model, mut opt, batch) = recipe(name, &dev, &mut rng)?;
+        let model: Box<dyn Module> = if unfused {
+            Box::new(Unfused(model))
+        } else {
+            Box::new(model)
+        };
         let images = Tensor::randn(&[batch, 1, 28, 28], &mut rng)?;
         let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
         for _ in 0..3 {
-            app_step(&dev, &model, &mut *opt, &images, &labels)?;
+            app_step(&dev, &*model, &mut *opt, &images, &labels)?;
         }
         let (commands, transfers) = (dev.command_stats(), dev.transfer_stats());
         let kernels_before = dev.dispatches_by_kernel();
         let start = Instant::now();
         for _ in 0..steps {
-            app_step(&dev, &model, &mut *opt, &images, &labels)?;
+            app_step(&dev, &*model, &mut *opt, &images, &labels)?;
         }
         let secs = start.elapsed().as_secs_f64();
         let rate = (batch * steps) as f64 / secs;
@@ -74,5 +85,20 @@ fn print_dispatches_by_kernel(before: &[(&str, u64)], after: &[(&str, u64)], ste
         .collect();
     if !per_step.is_empty() {
         println!("# kernels per step: {}", per_step.join(", "));
+    }
+}
+
+/// A model run without fusion: each child of the `Sequential` on its own.
+struct Unfused(Sequential);
+
+impl Module for Unfused {
+    fn kind(&self) -> &'static str {
+        "Unfused"
+    }
+    fn forward(&self, x: &Var) -> nn_layers::Result<Var> {
+        self.0.forward_unfused(x)
+    }
+    fn visit(&self, v: &mut dyn ModuleVisitor) {
+        self.0.visit(v)
     }
 }
