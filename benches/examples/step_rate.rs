@@ -13,8 +13,8 @@
 //! into the conv or linear layer before it), to measure what fusion gains.
 
 use anyhow::{Context, bail};
-use conv_kernels::{Device, DeviceKind};
 use autograd::Var;
+use conv_kernels::{Device, DeviceKind};
 use fovea_benches::{app_step, recipe};
 use nn_layers::{Module, ModuleVisitor, Sequential};
 use std::time::Instant;

@@ -17,6 +17,16 @@ use crate::device::{DeviceTensor, same_shape};
 use crate::error::{Result, shape_err};
 use crate::ops::reduce::ReduceKernels;
 
+/// What the backward of a layer with an activation fused after it starts from
+/// ([`Device::pre_activation_grad`]).
+pub(crate) struct PreActivationGrad {
+    /// The gradient before the activation; `None` without an activation (the output gradient
+    /// itself).
+    pub(crate) grad: Option<DeviceTensor>,
+    /// The layer's bias gradient, when it was asked for and came with the activation's.
+    pub(crate) bias: Option<DeviceTensor>,
+}
+
 /// Activations on one backend's tensors.
 pub trait ActivationKernels {
     /// `y = act(x)`.
@@ -99,6 +109,46 @@ impl Device {
     ) -> Result<DeviceTensor> {
         same_shape(act.op_name(), "grad_y", y.shape(), grad_y.shape())?;
         self.backend().activation_backward(act, y, grad_y)
+    }
+
+    /// The start of the backward of a conv2d or linear layer with `activation` (the
+    /// activation and the layer's output `y`, `[n, c, ...]`) fused after it: the gradient before
+    /// the activation and, when `want_bias`, the layer's bias gradient summed with it (one
+    /// kernel on a GPU).
+    pub(crate) fn pre_activation_grad(
+        &self,
+        grad_y: &DeviceTensor,
+        activation: Option<(Activation, &DeviceTensor)>,
+        want_bias: bool,
+    ) -> Result<PreActivationGrad> {
+        let Some((act, y)) = activation else {
+            return Ok(PreActivationGrad {
+                grad: None,
+                bias: None,
+            });
+        };
+        let dims = y.dims();
+        let (Some(&n), Some(&c)) = (dims.first(), dims.get(1)) else {
+            return Err(shape_err(
+                act.op_name(),
+                "layer output",
+                "[n, c, ...]",
+                y.shape(),
+            ));
+        };
+        if !want_bias {
+            let grad = self.activation_backward(y, grad_y, act)?;
+            return Ok(PreActivationGrad {
+                grad: Some(grad),
+                bias: None,
+            });
+        }
+        let hw = dims[2..].iter().product();
+        let (grad, bias) = self.activation_backward_channel_sum(y, grad_y, act, [n, c, hw])?;
+        Ok(PreActivationGrad {
+            grad: Some(grad),
+            bias: Some(bias),
+        })
     }
 
     /// The activation's gradient (as [`Device::activation_backward`]) and its per-channel sum

@@ -163,30 +163,17 @@ impl Device {
         activation: Option<(Activation, &DeviceTensor)>,
         wanted: GradsWanted,
     ) -> Result<Conv2dGrads> {
-        match activation {
-            // The bias gradient comes with the activation's (one kernel on a GPU).
-            Some((act, y)) if wanted.bias => {
-                let [n, c, oh, ow] = y.dims().try_into().map_err(|_| {
-                    crate::error::shape_err("conv2d_backward", "output", "[n, c, h, w]", y.shape())
-                })?;
-                let (grad_z, bias) =
-                    self.activation_backward_channel_sum(y, grad_y, act, [n, c, oh * ow])?;
-                let others = GradsWanted {
-                    bias: false,
-                    ..wanted
-                };
-                let grads = self.conv2d_backward(x, weight, &grad_z, spec, others)?;
-                Ok(Conv2dGrads {
-                    bias: Some(bias),
-                    ..grads
-                })
-            }
-            Some((act, y)) => {
-                let grad_z = self.activation_backward(y, grad_y, act)?;
-                self.conv2d_backward(x, weight, &grad_z, spec, wanted)
-            }
-            None => self.conv2d_backward(x, weight, grad_y, spec, wanted),
-        }
+        let pre = self.pre_activation_grad(grad_y, activation, wanted.bias)?;
+        let others = GradsWanted {
+            bias: wanted.bias && pre.bias.is_none(),
+            ..wanted
+        };
+        let grad_z = pre.grad.as_ref().unwrap_or(grad_y);
+        let grads = self.conv2d_backward(x, weight, grad_z, spec, others)?;
+        Ok(Conv2dGrads {
+            bias: pre.bias.or(grads.bias),
+            ..grads
+        })
     }
 
     /// The gradients `wanted` of a convolution, given its output gradient; the bias gradient

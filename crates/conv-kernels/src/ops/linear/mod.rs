@@ -57,30 +57,17 @@ impl Device {
         activation: Option<(Activation, &DeviceTensor)>,
         wanted: GradsWanted,
     ) -> Result<LinearGrads> {
-        match activation {
-            // The bias gradient comes with the activation's (one kernel on a GPU).
-            Some((act, y)) if wanted.bias => {
-                let [n, c] = y.dims().try_into().map_err(|_| {
-                    crate::error::shape_err("linear_backward", "output", "[n, out]", y.shape())
-                })?;
-                let (grad_z, bias) =
-                    self.activation_backward_channel_sum(y, grad_y, act, [n, c, 1])?;
-                let others = GradsWanted {
-                    bias: false,
-                    ..wanted
-                };
-                let grads = self.linear_backward(x, weight, &grad_z, others)?;
-                Ok(LinearGrads {
-                    bias: Some(bias),
-                    ..grads
-                })
-            }
-            Some((act, y)) => {
-                let grad_z = self.activation_backward(y, grad_y, act)?;
-                self.linear_backward(x, weight, &grad_z, wanted)
-            }
-            None => self.linear_backward(x, weight, grad_y, wanted),
-        }
+        let pre = self.pre_activation_grad(grad_y, activation, wanted.bias)?;
+        let others = GradsWanted {
+            bias: wanted.bias && pre.bias.is_none(),
+            ..wanted
+        };
+        let grad_z = pre.grad.as_ref().unwrap_or(grad_y);
+        let grads = self.linear_backward(x, weight, grad_z, others)?;
+        Ok(LinearGrads {
+            bias: pre.bias.or(grads.bias),
+            ..grads
+        })
     }
 
     /// The gradients `wanted` of [`Device::linear`] given its output gradient.
