@@ -26,6 +26,7 @@ mod device;
 mod error;
 pub mod gpu;
 mod host_buffer;
+mod named_choice;
 pub mod ops;
 pub mod reference;
 mod window;

@@ -2,8 +2,9 @@
 //! `auto` policy (a hardware GPU when one answers, else the fast CPU backend).
 
 use super::Device;
-use crate::error::{Result, spec_err};
+use crate::error::Result;
 use crate::gpu::GpuContext;
+use crate::named_choice;
 
 /// A device as a user names it (`--device`, `FOVEA_DEVICE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -30,29 +31,13 @@ impl DeviceKind {
 
     /// The name `parse` accepts for this kind.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map_or("auto", |(_, n)| n)
+        named_choice::name_of(&Self::ALL, self, "auto")
     }
 
     /// Parses `auto`, `cpu`, `gpu` or `reference` (case and surrounding blanks ignored; the
     /// empty string is `auto`).
     pub fn parse(text: &str) -> Result<DeviceKind> {
-        let t = text.trim().to_ascii_lowercase();
-        if t.is_empty() {
-            return Ok(DeviceKind::Auto);
-        }
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == t)
-            .map(|(k, _)| *k)
-            .ok_or_else(|| {
-                spec_err(
-                    "device",
-                    format!("unknown device {text:?}: expected auto, cpu, gpu or reference"),
-                )
-            })
+        named_choice::parse(&Self::ALL, "device", "device", text)
     }
 
     /// The kind named by the environment variable `FOVEA_DEVICE`: `None` when it is unset or
@@ -62,12 +47,10 @@ impl DeviceKind {
         if v.trim().is_empty() {
             return None;
         }
-        Some(Self::parse(&v).map_err(|_| {
-            spec_err(
-                "device",
-                format!("FOVEA_DEVICE={v:?} not understood: expected auto, cpu, gpu or reference"),
-            )
-        }))
+        Some(
+            Self::parse(&v)
+                .map_err(|_| named_choice::env_error(&Self::ALL, "device", "FOVEA_DEVICE", &v)),
+        )
     }
 }
 

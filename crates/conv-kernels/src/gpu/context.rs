@@ -3,7 +3,8 @@
 
 use super::pipeline::{PipelineCache, Shader};
 use super::pool::{BufferPool, GpuBuffer, PoolStats};
-use crate::error::{KernelError, Result, spec_err};
+use crate::error::{KernelError, Result};
+use crate::named_choice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
@@ -40,10 +41,7 @@ impl GpuKernels {
 
     /// The name [`GpuKernels::parse`] accepts for this choice.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map_or("auto", |(_, n)| n)
+        named_choice::name_of(&Self::ALL, self, "auto")
     }
 
     /// The name with what it means, as adapter descriptions show it:
@@ -59,37 +57,19 @@ impl GpuKernels {
     /// Parses `auto`, `flat` or `tiled` (case and surrounding blanks ignored; the empty string
     /// is `auto`).
     pub fn parse(text: &str) -> Result<GpuKernels> {
-        let t = text.trim().to_ascii_lowercase();
-        if t.is_empty() {
-            return Ok(GpuKernels::Auto);
-        }
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == t)
-            .map(|(k, _)| *k)
-            .ok_or_else(|| {
-                spec_err(
-                    "gpu kernels",
-                    format!("unknown GPU kernels {text:?}: expected auto, flat or tiled"),
-                )
-            })
+        named_choice::parse(&Self::ALL, "gpu kernels", "GPU kernels", text)
     }
 
     /// The choice named by the environment variable `FOVEA_GPU_KERNELS`: `Auto` when it is
     /// unset or blank, an error naming the variable when it is not understood.
     pub fn from_env() -> Result<GpuKernels> {
-        match std::env::var("FOVEA_GPU_KERNELS") {
+        const VAR: &str = "FOVEA_GPU_KERNELS";
+        let err =
+            |v: &dyn std::fmt::Debug| named_choice::env_error(&Self::ALL, "gpu kernels", VAR, v);
+        match std::env::var(VAR) {
             Err(std::env::VarError::NotPresent) => Ok(GpuKernels::Auto),
-            Err(std::env::VarError::NotUnicode(v)) => Err(spec_err(
-                "gpu kernels",
-                format!("FOVEA_GPU_KERNELS={v:?} not understood: expected auto, flat or tiled"),
-            )),
-            Ok(v) => Self::parse(&v).map_err(|_| {
-                spec_err(
-                    "gpu kernels",
-                    format!("FOVEA_GPU_KERNELS={v:?} not understood: expected auto, flat or tiled"),
-                )
-            }),
+            Err(std::env::VarError::NotUnicode(v)) => Err(err(&v)),
+            Ok(v) => Self::parse(&v).map_err(|_| err(&v)),
         }
     }
 

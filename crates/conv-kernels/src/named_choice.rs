@@ -1,0 +1,61 @@
+//! Settings chosen by name (`--device` and `FOVEA_DEVICE`, `FOVEA_GPU_KERNELS`): the one name
+//! lookup, parser and error text over a setting's `ALL` table of `(value, name)` pairs.
+
+use crate::error::{KernelError, Result, spec_err};
+
+/// The name of `value` in `all` (`fallback` if the table lacks it).
+pub(crate) fn name_of<T: Copy + PartialEq>(
+    all: &[(T, &'static str)],
+    value: T,
+    fallback: &'static str,
+) -> &'static str {
+    all.iter()
+        .find(|(v, _)| *v == value)
+        .map_or(fallback, |(_, n)| n)
+}
+
+/// `auto, cpu, gpu or reference`: the names of `all`, as error messages list them.
+fn expected<T>(all: &[(T, &'static str)]) -> String {
+    let names: Vec<&str> = all.iter().map(|(_, n)| *n).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+/// Parses `text` against `all`, case and surrounding blanks ignored, the empty string being
+/// `T::default()`; an unknown name is an `InvalidSpec` of `op` saying
+/// `unknown {label} "text": expected ...`.
+pub(crate) fn parse<T: Copy + Default>(
+    all: &[(T, &'static str)],
+    op: &'static str,
+    label: &str,
+    text: &str,
+) -> Result<T> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return Ok(T::default());
+    }
+    all.iter()
+        .find(|(_, n)| *n == t)
+        .map(|(v, _)| *v)
+        .ok_or_else(|| {
+            spec_err(
+                op,
+                format!("unknown {label} {text:?}: expected {}", expected(all)),
+            )
+        })
+}
+
+/// The error for environment variable `var` holding `value` that is not one of `all`'s names.
+pub(crate) fn env_error<T>(
+    all: &[(T, &'static str)],
+    op: &'static str,
+    var: &str,
+    value: impl std::fmt::Debug,
+) -> KernelError {
+    spec_err(
+        op,
+        format!("{var}={value:?} not understood: expected {}", expected(all)),
+    )
+}
