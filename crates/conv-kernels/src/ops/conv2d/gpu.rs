@@ -6,7 +6,7 @@
 //! ~3-5 multiply-adds per load without workgroup memory or barriers. The weight gradient is
 //! computed per batch chunk and the chunks summed in a fixed order (no atomics).
 
-use super::Conv2dKernels;
+use super::{Conv2dKernels, gpu_tiled};
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::Dispatch;
@@ -15,7 +15,7 @@ use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::ops::reduce::gpu::sum_outer;
-use crate::{Activation, Conv2dGeometry, GpuContext};
+use crate::{Activation, Conv2dGeometry, GpuContext, GpuKernels};
 use std::sync::Arc;
 use tensor::Shape;
 
@@ -61,6 +61,26 @@ fn spec(g: &Conv2dGeometry, cob: usize, px: usize, act: Option<Activation>) -> c
     ])
 }
 
+/// A shader's `Params` block: the geometry's nine words (`n` … `cog`, laid out alike in
+/// `conv2d.wgsl` and `conv2d_tiled.wgsl`), then the kernel's own seven.
+pub(super) fn params_block(g: &Conv2dGeometry, own: [u32; 7]) -> [u32; 16] {
+    let geometry = [
+        w(g.n),
+        w(g.c_in),
+        w(g.h),
+        w(g.w),
+        w(g.c_out),
+        w(g.oh),
+        w(g.ow),
+        w(g.c_in_per_group()),
+        w(g.c_out_per_group()),
+    ];
+    let mut block = [0; 16];
+    block[..9].copy_from_slice(&geometry);
+    block[9..].copy_from_slice(&own);
+    block
+}
+
 #[allow(clippy::too_many_arguments)]
 fn params(
     g: &Conv2dGeometry,
@@ -71,24 +91,16 @@ fn params(
     per_chunk: usize,
     wsize: usize,
 ) -> [u32; 16] {
-    [
-        w(g.n),
-        w(g.c_in),
-        w(g.h),
-        w(g.w),
-        w(g.c_out),
-        w(g.oh),
-        w(g.ow),
-        w(g.c_in_per_group()),
-        w(g.c_out_per_group()),
-        w(xblocks),
-        w(cblocks),
-        w(total),
-        u32::from(has_bias),
-        w(per_chunk),
-        w(wsize),
+    let own = [
+        xblocks,
+        cblocks,
+        total,
+        usize::from(has_bias),
+        per_chunk,
+        wsize,
         0,
-    ]
+    ];
+    params_block(g, own.map(w))
 }
 
 /// `y = act(conv(x, weight) + bias)`.
@@ -100,9 +112,6 @@ fn forward(
     bias: Option<&GpuBuffer>,
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
-    if ctx.kernels() == crate::GpuKernels::Tiled {
-        return super::gpu_tiled::forward(ctx, g, x, weight, bias, act);
-    }
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
     let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(ow));
@@ -128,9 +137,6 @@ fn backward_input(
     grad_y: &GpuBuffer,
     weight: &GpuBuffer,
 ) -> Result<GpuBuffer> {
-    if ctx.kernels() == crate::GpuKernels::Tiled {
-        return super::gpu_tiled::backward_input(ctx, g, grad_y, weight);
-    }
     let gx = ctx.alloc("conv2d_backward_input", g.n * g.c_in * g.h * g.w)?;
     let (cob, px) = (pick_cob(g.c_in_per_group()), pick_px(g.w));
     let xblocks = g.w.div_ceil(px);
@@ -155,9 +161,6 @@ fn backward_weight(
     x: &GpuBuffer,
     grad_y: &GpuBuffer,
 ) -> Result<GpuBuffer> {
-    if ctx.kernels() == crate::GpuKernels::Tiled {
-        return super::gpu_tiled::backward_weight(ctx, g, x, grad_y);
-    }
     let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(g.ow));
     let xblocks = g.ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
@@ -196,7 +199,11 @@ impl Conv2dKernels for Arc<GpuContext> {
     ) -> Result<DeviceTensor> {
         const OP: &str = "conv2d";
         let b = bias.map(|b| b.gpu(self, OP)).transpose()?;
-        let y = forward(self, g, x.gpu(self, OP)?, w.gpu(self, OP)?, b, act)?;
+        let (x, w) = (x.gpu(self, OP)?, w.gpu(self, OP)?);
+        let y = match self.kernels() {
+            GpuKernels::Tiled => gpu_tiled::forward(self, g, x, w, b, act)?,
+            _ => forward(self, g, x, w, b, act)?,
+        };
         Ok(DeviceTensor::from_gpu(
             self,
             Shape::new(&g.output_dims())?,
@@ -211,7 +218,11 @@ impl Conv2dKernels for Arc<GpuContext> {
         w: &DeviceTensor,
     ) -> Result<DeviceTensor> {
         const OP: &str = "conv2d_backward_input";
-        let gx = backward_input(self, g, grad_y.gpu(self, OP)?, w.gpu(self, OP)?)?;
+        let (grad_y, w) = (grad_y.gpu(self, OP)?, w.gpu(self, OP)?);
+        let gx = match self.kernels() {
+            GpuKernels::Tiled => gpu_tiled::backward_input(self, g, grad_y, w)?,
+            _ => backward_input(self, g, grad_y, w)?,
+        };
         Ok(DeviceTensor::from_gpu(
             self,
             Shape::new(&g.input_dims())?,
@@ -226,7 +237,11 @@ impl Conv2dKernels for Arc<GpuContext> {
         grad_y: &DeviceTensor,
     ) -> Result<DeviceTensor> {
         const OP: &str = "conv2d_backward_weight";
-        let gw = backward_weight(self, g, x.gpu(self, OP)?, grad_y.gpu(self, OP)?)?;
+        let (x, grad_y) = (x.gpu(self, OP)?, grad_y.gpu(self, OP)?);
+        let gw = match self.kernels() {
+            GpuKernels::Tiled => gpu_tiled::backward_weight(self, g, x, grad_y)?,
+            _ => backward_weight(self, g, x, grad_y)?,
+        };
         Ok(DeviceTensor::from_gpu(
             self,
             Shape::new(&g.weight_dims())?,

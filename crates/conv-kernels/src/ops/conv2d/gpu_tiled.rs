@@ -6,6 +6,7 @@
 //! padding, dilation and group count. The weight gradient is computed per chunk of the output
 //! positions and the chunks summed in a fixed order (no atomics).
 
+use super::gpu::params_block;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
@@ -68,24 +69,16 @@ impl Grid {
     }
 
     fn params(&self, g: &Conv2dGeometry) -> [u32; 16] {
-        [
-            w(g.n),
-            w(g.c_in),
-            w(g.h),
-            w(g.w),
-            w(g.c_out),
-            w(g.oh),
-            w(g.ow),
-            w(g.c_in_per_group()),
-            w(g.c_out_per_group()),
-            w(self.mtiles),
-            w(self.ntiles),
-            w(self.tiles(g)),
-            u32::from(self.has_bias),
-            w(self.kchunk),
-            w(g.spec.groups),
+        let own = [
+            self.mtiles,
+            self.ntiles,
+            self.tiles(g),
+            usize::from(self.has_bias),
+            self.kchunk,
+            g.spec.groups,
             0,
-        ]
+        ];
+        params_block(g, own.map(w))
     }
 }
 

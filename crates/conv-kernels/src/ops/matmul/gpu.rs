@@ -1,7 +1,7 @@
 //! Matrix product with optional transposes and bias (`shaders/matmul.wgsl`): barrier-free
 //! 8 × 8 register blocking.
 
-use super::MatmulKernels;
+use super::{MatmulKernels, gpu_tiled};
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
@@ -9,7 +9,7 @@ use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
-use crate::{Activation, MatmulGeometry};
+use crate::{Activation, GpuKernels, MatmulGeometry};
 use std::sync::Arc;
 use tensor::Shape;
 
@@ -30,9 +30,6 @@ fn matmul(
     bias: Option<&GpuBuffer>,
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
-    if ctx.kernels() == crate::GpuKernels::Tiled {
-        return super::gpu_tiled::matmul(ctx, g, a, b, bias, act);
-    }
     let c = ctx.alloc("matmul", g.m * g.n)?;
     let nblk = g.n.div_ceil(RN);
     let total = g.m.div_ceil(RM) * nblk;
@@ -72,7 +69,11 @@ impl MatmulKernels for Arc<GpuContext> {
     ) -> Result<DeviceTensor> {
         const OP: &str = "matmul";
         let bb = bias.map(|t| t.gpu(self, OP)).transpose()?;
-        let c = matmul(self, g, a.gpu(self, OP)?, b.gpu(self, OP)?, bb, act)?;
+        let (a, b) = (a.gpu(self, OP)?, b.gpu(self, OP)?);
+        let c = match self.kernels() {
+            GpuKernels::Tiled => gpu_tiled::matmul(self, g, a, b, bb, act)?,
+            _ => matmul(self, g, a, b, bb, act)?,
+        };
         Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.m, g.n])?, c))
     }
 }
