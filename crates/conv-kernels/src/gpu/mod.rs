@@ -18,6 +18,7 @@
 //!   gradients are implicit GEMMs whose tile loaders do the im2col indexing.
 
 pub(crate) mod context;
+pub(crate) mod multi_tensor;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
 

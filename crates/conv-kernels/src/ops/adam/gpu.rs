@@ -5,6 +5,7 @@ use crate::AdamConfig;
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
+use crate::gpu::multi_tensor::{GROUP, GroupLaunch, group_bindings};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::w;
@@ -64,9 +65,6 @@ fn adam(
     })
 }
 
-/// Tensors one multi-tensor launch steps (`param0u` … `param3u` in the shader).
-const GROUP: usize = 4;
-
 /// Storage buffers one tensor binds: parameter, gradient and both moments.
 const BUFFERS_PER_TENSOR: usize = 4;
 
@@ -84,28 +82,16 @@ fn adam_group(
         let grad = s.grad.gpu(ctx, OP)?;
         let m = s.m.gpu_mut(ctx, OP)?;
         let v = s.v.gpu_mut(ctx, OP)?;
-        tensors.push((s.param.gpu_mut(ctx, OP)?, grad, m, v));
+        tensors.push(vec![s.param.gpu_mut(ctx, OP)?, grad, m, v]);
     }
-    let Some(&first) = tensors.first() else {
+    let Some(GroupLaunch {
+        bindings,
+        ends,
+        total: end,
+    }) = group_bindings(&tensors, BUFFERS_PER_TENSOR as u32)
+    else {
         return Ok(());
     };
-    let mut ends = [0u32; GROUP];
-    let mut end = 0usize;
-    let mut bindings = Vec::with_capacity(BUFFERS_PER_TENSOR * GROUP);
-    for (k, slot) in ends.iter_mut().enumerate() {
-        let (param, grad, m, v) = tensors.get(k).copied().unwrap_or(first);
-        if k < tensors.len() {
-            end += param.len;
-        }
-        *slot = w(end);
-        let base = 1 + (BUFFERS_PER_TENSOR * k) as u32;
-        bindings.extend([
-            (base, param),
-            (base + 1, grad),
-            (base + 2, m),
-            (base + 3, v),
-        ]);
-    }
     let params = params(cfg, step, w(end), ends);
     ctx.dispatch(Dispatch {
         shader: &SHADER,

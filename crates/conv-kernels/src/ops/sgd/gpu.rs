@@ -5,6 +5,7 @@ use crate::SgdConfig;
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
+use crate::gpu::multi_tensor::{GROUP, GroupLaunch, group_bindings};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::w;
@@ -52,9 +53,6 @@ fn sgd(
     })
 }
 
-/// Tensors one multi-tensor launch steps (`param0u` … `param3u` in the shader).
-const GROUP: usize = 4;
-
 /// One launch stepping up to [`GROUP`] parameters; unused slots are bound to the first
 /// tensor's buffers and get empty index ranges.
 fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) -> Result<()> {
@@ -67,26 +65,19 @@ fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) ->
             .as_deref_mut()
             .map(|m| m.gpu_mut(ctx, OP))
             .transpose()?;
-        tensors.push((s.param.gpu_mut(ctx, OP)?, grad, momentum));
+        let mut buffers = vec![s.param.gpu_mut(ctx, OP)?, grad];
+        buffers.extend(momentum);
+        tensors.push(buffers);
     }
-    let Some(&first) = tensors.first() else {
+    // Three bindings per slot (parameter, gradient, momentum buffer) in sgd.wgsl.
+    let Some(GroupLaunch {
+        bindings,
+        ends,
+        total: end,
+    }) = group_bindings(&tensors, 3)
+    else {
         return Ok(());
     };
-    let mut ends = [0u32; GROUP];
-    let mut end = 0usize;
-    let mut bindings = Vec::with_capacity(3 * GROUP);
-    for (k, slot) in ends.iter_mut().enumerate() {
-        let (param, grad, momentum) = tensors.get(k).copied().unwrap_or(first);
-        if k < tensors.len() {
-            end += param.len;
-        }
-        *slot = w(end);
-        let base = 1 + 3 * k as u32;
-        bindings.extend([(base, param), (base + 1, grad)]);
-        if let Some(m) = momentum {
-            bindings.push((base + 2, m));
-        }
-    }
     let [e0, e1, e2, e3] = ends;
     let params = [
         w(end),
@@ -106,7 +97,7 @@ fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) ->
         e2,
         e3,
     ];
-    let entry = if first.2.is_some() {
+    let entry = if cfg.momentum > 0.0 {
         "sgd_momentum_multi"
     } else {
         "sgd_plain_multi"
