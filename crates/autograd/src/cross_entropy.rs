@@ -1,7 +1,7 @@
 //! Mean softmax cross-entropy over a batch, fused with its gradient.
 
 use crate::error::Result;
-use crate::tape::{BackwardFn, Var, op_err};
+use crate::tape::{BackwardFn, UnitBackwardFn, Var, op_err};
 use conv_kernels::{Device, DeviceTensor, IndexTensor};
 
 /// What [`Var::cross_entropy`] returns.
@@ -30,12 +30,18 @@ impl Var {
                 &[("logits", self.shape()), ("labels", &labels_shape)],
             ))?;
         let backward = out.grad_logits.clone().map(|grad| {
-            // Scaled by the upstream scalar on the device: nothing is read back.
-            Box::new(move |dev: &Device, g: &DeviceTensor| Ok(vec![Some(dev.scale_by(&grad, g)?)]))
-                as BackwardFn
+            let unit_grad = grad.clone();
+            // Scaled by the upstream scalar on the device: nothing is read back. When the loss
+            // is the root of `backward()` that scalar is one and the gradient is handed out as
+            // it is.
+            let scaled = Box::new(move |dev: &Device, g: &DeviceTensor| {
+                Ok(vec![Some(dev.scale_by(&grad, g)?)])
+            }) as BackwardFn;
+            let unit = Box::new(move || vec![Some(unit_grad)]) as UnitBackwardFn;
+            (scaled, Some(unit))
         });
         Ok(CrossEntropy {
-            loss: tape.record(&[self], out.loss, backward),
+            loss: tape.record_with_unit(&[self], out.loss, backward),
             correct: out.correct,
         })
     }

@@ -14,12 +14,27 @@ use tensor::Shape;
 pub(crate) type BackwardFn =
     Box<dyn FnOnce(&Device, &DeviceTensor) -> Result<Vec<Option<DeviceTensor>>>>;
 
+/// An op's input gradients when its output gradient is exactly one (the seed of
+/// [`Var::backward`]): a loss hands out the gradient it already holds instead of scaling it by
+/// a tensor of ones (two kernels that compute nothing).
+pub(crate) type UnitBackwardFn = Box<dyn FnOnce() -> Vec<Option<DeviceTensor>>>;
+
 struct Node {
     /// Input node ids (`None` for inputs that need no gradient).
     parents: Vec<Option<usize>>,
     /// `None` for leaves, and for ops whose backward has already run.
     backward: Option<BackwardFn>,
+    /// The shortcut for a unit output gradient, where the op has one.
+    unit_backward: Option<UnitBackwardFn>,
     leaf: bool,
+}
+
+/// Where a backward pass starts.
+enum Seed {
+    /// The root's gradient is one (of the root's shape).
+    Ones(Shape),
+    /// The root's gradient is this tensor.
+    Given(DeviceTensor),
 }
 
 struct TapeInner {
@@ -286,6 +301,7 @@ impl Tape {
         inner.nodes.push(Node {
             parents: Vec::new(),
             backward: None,
+            unit_backward: None,
             leaf: true,
         });
         Var {
@@ -329,13 +345,25 @@ impl Tape {
         value: DeviceTensor,
         backward: Option<BackwardFn>,
     ) -> Var {
+        self.record_with_unit(inputs, value, backward.map(|f| (f, None)))
+    }
+
+    /// [`Tape::record`] for an op that also knows its input gradients for a unit output
+    /// gradient (a loss, when it is the root of [`Var::backward`]).
+    pub(crate) fn record_with_unit(
+        &self,
+        inputs: &[&Var],
+        value: DeviceTensor,
+        backward: Option<(BackwardFn, Option<UnitBackwardFn>)>,
+    ) -> Var {
         let node = match backward {
-            Some(f) if self.tracks(inputs) => {
+            Some((f, unit)) if self.tracks(inputs) => {
                 let mut inner = self.inner.borrow_mut();
                 let id = inner.nodes.len();
                 inner.nodes.push(Node {
                     parents: inputs.iter().map(|v| v.node).collect(),
                     backward: Some(f),
+                    unit_backward: unit,
                     leaf: false,
                 });
                 Some(id)
@@ -349,7 +377,7 @@ impl Tape {
         }
     }
 
-    fn backward_from(&self, root: usize, seed: DeviceTensor) -> Result<Gradients> {
+    fn backward_from(&self, root: usize, seed: Seed) -> Result<Gradients> {
         let mut inner = self.inner.borrow_mut();
         if inner.backward_done {
             return Err(AutogradError::BackwardTwice);
@@ -357,9 +385,23 @@ impl Tape {
         inner.backward_done = true;
         let device = inner.device.clone();
         let mut grads: Vec<Option<DeviceTensor>> = vec![None; root + 1];
-        grads[root] = Some(seed);
         let mut by_node = HashMap::new();
-        for id in (0..=root).rev() {
+        // Nodes from `end - 1` down run their backward (the root too, unless the shortcut ran it).
+        let mut end = root + 1;
+        match seed {
+            Seed::Given(seed) => grads[root] = Some(seed),
+            Seed::Ones(shape) => match inner.nodes[root].unit_backward.take() {
+                Some(unit) => {
+                    let node = &mut inner.nodes[root];
+                    node.backward = None;
+                    let parents = node.parents.clone();
+                    accumulate(&device, &mut grads, parents, unit())?;
+                    end = root;
+                }
+                None => grads[root] = Some(device.full(shape.dims(), 1.0)?),
+            },
+        }
+        for id in (0..end).rev() {
             let Some(g) = grads[id].take() else {
                 continue;
             };
@@ -373,27 +415,39 @@ impl Tape {
             };
             let parents = node.parents.clone();
             let input_grads = f(&device, &g)?;
-            for (parent, pg) in parents.into_iter().zip(input_grads) {
-                let (Some(p), Some(pg)) = (parent, pg) else {
-                    continue;
-                };
-                // A fresh sum rather than an in-place add: op backwards may hand out shared
-                // buffers (the same upstream gradient to both inputs of `add`).
-                grads[p] = Some(match grads[p].take() {
-                    Some(acc) => device.add(&acc, &pg)?,
-                    None => pg,
-                });
-            }
+            accumulate(&device, &mut grads, parents, input_grads)?;
         }
         // Free everything else the ops saved.
         for node in &mut inner.nodes {
             node.backward = None;
+            node.unit_backward = None;
         }
         Ok(Gradients {
             by_node,
             params: inner.params.clone(),
         })
     }
+}
+
+/// Adds an op's input gradients to its parents' gradients.
+fn accumulate(
+    device: &Device,
+    grads: &mut [Option<DeviceTensor>],
+    parents: Vec<Option<usize>>,
+    input_grads: Vec<Option<DeviceTensor>>,
+) -> Result<()> {
+    for (parent, pg) in parents.into_iter().zip(input_grads) {
+        let (Some(p), Some(pg)) = (parent, pg) else {
+            continue;
+        };
+        // A fresh sum rather than an in-place add: op backwards may hand out shared buffers
+        // (the same upstream gradient to both inputs of `add`).
+        grads[p] = Some(match grads[p].take() {
+            Some(acc) => device.add(&acc, &pg)?,
+            None => pg,
+        });
+    }
+    Ok(())
 }
 
 impl Var {
@@ -439,8 +493,7 @@ impl Var {
                 shape: self.value.shape().to_string(),
             });
         }
-        let seed = self.device().full(self.value.dims(), 1.0)?;
-        self.backward_with(seed)
+        self.backward_from_seed(Seed::Ones(self.value.shape().clone()))
     }
 
     /// Runs backward from this value seeded with `grad` (its shape must match the value's).
@@ -455,11 +508,15 @@ impl Var {
                 right: grad.shape().to_string(),
             });
         }
+        self.backward_from_seed(Seed::Given(grad))
+    }
+
+    fn backward_from_seed(&self, seed: Seed) -> Result<Gradients> {
         if self.tape.inner.borrow().backward_done {
             return Err(AutogradError::BackwardTwice);
         }
         let root = self.node.ok_or(AutogradError::NoGradPath)?;
-        self.tape.backward_from(root, grad)
+        self.tape.backward_from(root, seed)
     }
 
     /// Checks that every operand of `op` lives on this var's tape.

@@ -1,8 +1,8 @@
 //! Tape semantics: accumulation, no_grad, errors.
 
 use autograd::{AutogradError, Param, Tape};
-use conv_kernels::{Conv2dSpec, Device};
-use fovea_test_support::test_device;
+use conv_kernels::{Conv2dSpec, Device, GpuOptions};
+use fovea_test_support::{gpu_with_options, test_device};
 use tensor::{SeededRng, Tensor};
 
 type R = Result<(), Box<dyn std::error::Error>>;
@@ -37,6 +37,54 @@ fn a_param_used_twice_gets_the_sum_of_both_paths(dev: &Device) -> R {
     Ok(())
 }
 test_device!(a_param_used_twice_gets_the_sum_of_both_paths);
+
+/// The gradient of `w` from a small linear + cross-entropy loss, seeded by `backward()` (a unit
+/// seed) or by `backward_with(ones)`, and the kernels the backward pass launched.
+fn loss_gradient(
+    dev: &Device,
+    unit_seed: bool,
+) -> Result<(Tensor, u64), Box<dyn std::error::Error>> {
+    let tape = Tape::new(dev);
+    let w = tape.leaf(dev.upload(&t(&[5, 4], 7))?);
+    let x = tape.constant(dev.upload(&t(&[3, 4], 8))?);
+    let loss = x
+        .linear(&w, None)?
+        .cross_entropy(&dev.upload_indices(&[0, 4, 2])?)?
+        .loss;
+    let before = dev.command_stats().dispatches;
+    let grads = if unit_seed {
+        loss.backward()?
+    } else {
+        loss.backward_with(dev.full(&[], 1.0)?)?
+    };
+    let launched = dev.command_stats().dispatches - before;
+    Ok((dev.to_host(grads.get(&w).unwrap())?, launched))
+}
+
+fn a_loss_seeded_with_one_gives_the_gradient_of_an_explicit_unit_seed(dev: &Device) -> R {
+    let (unit, _) = loss_gradient(dev, true)?;
+    let (given, _) = loss_gradient(dev, false)?;
+    assert_eq!(unit.data(), given.data(), "the same gradient, bit for bit");
+    Ok(())
+}
+test_device!(a_loss_seeded_with_one_gives_the_gradient_of_an_explicit_unit_seed);
+
+#[test]
+fn a_loss_seeded_with_one_launches_no_fill_and_no_scaling() -> R {
+    // A private context: the launch counter is not shared with tests running beside this one.
+    let opts = GpuOptions {
+        allow_software: true,
+        ..Default::default()
+    };
+    let Some(dev) = gpu_with_options(&opts) else {
+        return Ok(());
+    };
+    let (_, unit) = loss_gradient(&dev, true)?;
+    let (_, given) = loss_gradient(&dev, false)?;
+    // The given seed costs its fill and the loss's scale_by.
+    assert_eq!(unit + 2, given);
+    Ok(())
+}
 
 fn no_grad_records_nothing(dev: &Device) -> R {
     let tape = Tape::new(dev);

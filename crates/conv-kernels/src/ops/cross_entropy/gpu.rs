@@ -1,5 +1,5 @@
 //! Fused softmax cross-entropy (`shaders/cross_entropy.wgsl`): per-row losses, correct flags and the
-//! logits gradient, then fixed-order sums into two device scalars.
+//! logits gradient, then one fixed-order sum of each into two device scalars.
 
 use super::{CrossEntropyKernels, CrossEntropyOutput};
 use crate::CrossEntropyGeometry;
@@ -9,7 +9,6 @@ use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::w;
-use crate::ops::reduce::gpu::sum_inner;
 use std::sync::Arc;
 use tensor::Shape;
 
@@ -30,22 +29,31 @@ fn softmax_cross_entropy(
     const OP: &str = "softmax_cross_entropy";
     let grad = ctx.alloc(OP, if want_grad { g.n * g.classes } else { 1 })?;
     let rows = ctx.alloc(OP, 2 * g.n)?;
+    let params = [
+        w(g.n),
+        w(g.classes),
+        (1.0 / g.n as f32).to_bits(),
+        u32::from(want_grad),
+    ];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "ce_rows",
         consts: Vec::new(),
-        params: &[
-            w(g.n),
-            w(g.classes),
-            (1.0 / g.n as f32).to_bits(),
-            u32::from(want_grad),
-        ],
+        params: &params,
         bindings: &[(1, logits), (2, labels), (3, &grad), (4, &rows)],
         invocations: g.n as u64,
         workgroup: 64,
     })?;
-    let loss = sum_inner(ctx, &rows, 0, g.n, g.n, 1.0 / g.n as f32)?;
-    let correct = sum_inner(ctx, &rows, g.n, g.n, g.n, 1.0)?;
+    let (loss, correct) = (ctx.alloc(OP, 1)?, ctx.alloc(OP, 1)?);
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "ce_sums",
+        consts: Vec::new(),
+        params: &params,
+        bindings: &[(4, &rows), (5, &loss), (6, &correct)],
+        invocations: 2,
+        workgroup: 2,
+    })?;
     Ok((loss, correct, want_grad.then_some(grad)))
 }
 
