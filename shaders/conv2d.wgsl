@@ -16,7 +16,7 @@ struct Params {
     n: u32, c_in: u32, h: u32, w: u32,
     c_out: u32, oh: u32, ow: u32, cig: u32,
     cog: u32, xblocks: u32, cblocks: u32, total: u32,
-    has_bias: u32, per_chunk: u32, wsize: u32, pad0: u32,
+    has_bias: u32, per_chunk: u32, wsize: u32, bias_end: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -183,15 +183,52 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     //#end
 }
 
+// The length of one chunk's partial sums: the weight's taps, then (with has_bias) the bias.
+fn partial_len() -> u32 {
+    return p.wsize + select(0u, p.c_out, p.has_bias != 0u);
+}
+
+// One chunk's bias-gradient partials for the COB output channels of block cb: the sum over n in
+// the chunk, oy, ox of grad_y[n, co, oy, ox] (per image, then across images), stored after the
+// chunk's weight taps.
+fn bias_partial(tb: u32) {
+    let cb = tb % p.cblocks;
+    let chunk = tb / p.cblocks;
+    let bpg = (p.cog + COB - 1u) / COB;
+    let grp = cb / bpg;
+    let cl0 = (cb % bpg) * COB;
+    let n0 = chunk * p.per_chunk;
+    let n1 = min(n0 + p.per_chunk, p.n);
+    let ohw = p.oh * p.ow;
+    //#unroll j COB
+    if (cl0 + $j < p.cog) {
+        let co = grp * p.cog + cl0 + $j;
+        var s = 0.0;
+        for (var n = n0; n < n1; n++) {
+            let base = (n * p.c_out + co) * ohw;
+            var r = 0.0;
+            for (var i = 0u; i < ohw; i++) { r += in1[base + i]; }
+            s += r;
+        }
+        dst[chunk * partial_len() + p.wsize + co] = s;
+    }
+    //#end
+}
+
 // Partial weight gradients, one slice per chunk of the batch (summed afterwards by
 // reduce.wgsl's sum_outer in a fixed order): for every (co block, ci, ky) the COB x KW taps of
 // sum over n in chunk, oy, ox of grad_y[n, co, oy, ox] * x[n, ci, iy, ix].
-// in0 = x, in1 = grad_y, dst = partials [chunks, c_out, cig, KH, KW]. COB counts output channels.
+// in0 = x, in1 = grad_y, dst = partials [chunks, partial_len()]. COB counts output channels.
+// With has_bias, invocations total..bias_end (one per chunk and co block) write the bias's
+// partials (bias_partial).
 @compute @workgroup_size(64)
 fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) li: u32) {
     let t = flat_id(wid, nwg, li);
-    if (t >= p.total) { return; }
+    if (t >= p.total) {
+        if (t < p.bias_end) { bias_partial(t - p.total); }
+        return;
+    }
     let ky = t % KH;
     var r = t / KH;
     let cl = r % p.cig;
@@ -254,7 +291,7 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     //#unroll j COB
     if (cl0 + $j < p.cog) {
-        let base = chunk * p.wsize + ((co[$j] * p.cig + cl) * KH + ky) * KW;
+        let base = chunk * partial_len() + ((co[$j] * p.cig + cl) * KH + ky) * KW;
         //#unroll kx KW
         dst[base + $kx] = acc[$j * KW + $kx];
         //#end

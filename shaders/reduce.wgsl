@@ -5,6 +5,8 @@ struct Params { rows: u32, len: u32, total: u32, offset: u32, scale: f32, pad0: 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+// sum_outer_split's second destination.
+@group(0) @binding(3) var<storage, read_write> dst2: array<f32>;
 
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + li;
@@ -32,4 +34,16 @@ fn sum_outer(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     var s = 0.0;
     for (var a = 0u; a < p.rows; a++) { s += x[a * p.len + i]; }
     dst[i] = s * p.scale;
+}
+
+// sum_outer with its result split in two tensors: i < offset to dst[i], the rest to
+// dst2[i - offset] (a weight gradient and its bias, summed over chunks by one launch).
+@compute @workgroup_size(64)
+fn sum_outer_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) li: u32) {
+    let i = flat_id(wid, nwg, li);
+    if (i >= p.len) { return; }
+    var s = 0.0;
+    for (var a = 0u; a < p.rows; a++) { s += x[a * p.len + i]; }
+    if (i < p.offset) { dst[i] = s * p.scale; } else { dst2[i - p.offset] = s * p.scale; }
 }

@@ -14,7 +14,7 @@ use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
-use crate::ops::reduce::gpu::sum_outer;
+use crate::ops::reduce::gpu::{sum_outer, sum_outer_split};
 use crate::{Activation, Conv2dGeometry, GpuContext, GpuKernels};
 use std::sync::Arc;
 use tensor::Shape;
@@ -154,13 +154,24 @@ fn backward_input(
     Ok(gx)
 }
 
-/// Gradient of the weight: per-chunk partial sums, then a fixed-order sum over the chunks.
-fn backward_weight(
+/// Per-chunk partial sums of the weight gradient (and, when `with_bias`, of the bias gradient
+/// after each chunk's weight taps), to be summed over the chunks in a fixed order.
+struct WeightGradPartials {
+    buffer: GpuBuffer,
+    chunks: usize,
+    /// The weight's taps in each chunk's slice.
+    wsize: usize,
+    /// One chunk's slice: the weight's taps, then the bias's channels when summed.
+    len: usize,
+}
+
+fn backward_weight_partials(
     ctx: &GpuContext,
     g: &Conv2dGeometry,
     x: &GpuBuffer,
     grad_y: &GpuBuffer,
-) -> Result<GpuBuffer> {
+    with_bias: bool,
+) -> Result<WeightGradPartials> {
     let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(g.ow));
     let xblocks = g.ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
@@ -174,18 +185,50 @@ fn backward_weight(
         g.n.div_ceil(per_chunk)
     };
     let wsize = g.c_out * g.c_in_per_group() * g.kh * g.kw;
-    let partial = ctx.alloc("conv2d_backward_weight", chunks * wsize)?;
+    let len = wsize + if with_bias { g.c_out } else { 0 };
+    let buffer = ctx.alloc("conv2d_backward_weight", chunks * len)?;
     let total = chunks * per;
+    let bias_end = total + if with_bias { chunks * cblocks } else { 0 };
+    let mut params = params(g, xblocks, cblocks, total, with_bias, per_chunk, wsize);
+    params[15] = w(bias_end);
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
         consts: spec(g, cob, px, None),
-        params: &params(g, xblocks, cblocks, total, false, per_chunk, wsize),
-        bindings: &[(1, x), (2, grad_y), (4, &partial)],
-        invocations: total as u64,
+        params: &params,
+        bindings: &[(1, x), (2, grad_y), (4, &buffer)],
+        invocations: bias_end as u64,
         workgroup: 64,
     })?;
-    sum_outer(ctx, &partial, chunks, wsize, 1.0)
+    Ok(WeightGradPartials {
+        buffer,
+        chunks,
+        wsize,
+        len,
+    })
+}
+
+/// Gradient of the weight: per-chunk partial sums, then a fixed-order sum over the chunks.
+fn backward_weight(
+    ctx: &GpuContext,
+    g: &Conv2dGeometry,
+    x: &GpuBuffer,
+    grad_y: &GpuBuffer,
+) -> Result<GpuBuffer> {
+    let p = backward_weight_partials(ctx, g, x, grad_y, false)?;
+    sum_outer(ctx, &p.buffer, p.chunks, p.wsize, 1.0)
+}
+
+/// Gradients of the weight and the bias from one pass over `grad_y`, summed over the chunks by
+/// one launch.
+fn backward_weight_and_bias(
+    ctx: &GpuContext,
+    g: &Conv2dGeometry,
+    x: &GpuBuffer,
+    grad_y: &GpuBuffer,
+) -> Result<(GpuBuffer, GpuBuffer)> {
+    let p = backward_weight_partials(ctx, g, x, grad_y, true)?;
+    sum_outer_split(ctx, &p.buffer, p.chunks, p.len, p.wsize)
 }
 
 impl Conv2dKernels for Arc<GpuContext> {
@@ -247,5 +290,30 @@ impl Conv2dKernels for Arc<GpuContext> {
             Shape::new(&g.weight_dims())?,
             gw,
         ))
+    }
+
+    fn sums_bias_with_weight_grad(&self) -> bool {
+        self.kernels() != GpuKernels::Tiled
+    }
+
+    fn conv2d_backward_weight_and_bias(
+        &self,
+        g: &Conv2dGeometry,
+        x: &DeviceTensor,
+        grad_y: &DeviceTensor,
+    ) -> Option<Result<(DeviceTensor, DeviceTensor)>> {
+        if !self.sums_bias_with_weight_grad() {
+            return None;
+        }
+        const OP: &str = "conv2d_backward_weight";
+        let both = || {
+            let (x, grad_y) = (x.gpu(self, OP)?, grad_y.gpu(self, OP)?);
+            let (gw, gb) = backward_weight_and_bias(self, g, x, grad_y)?;
+            Ok((
+                DeviceTensor::from_gpu(self, Shape::new(&g.weight_dims())?, gw),
+                DeviceTensor::from_gpu(self, Shape::new(&[g.c_out])?, gb),
+            ))
+        };
+        Some(both())
     }
 }

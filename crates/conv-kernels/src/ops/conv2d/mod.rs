@@ -63,6 +63,24 @@ pub trait Conv2dKernels {
         x: &DeviceTensor,
         grad_y: &DeviceTensor,
     ) -> Result<DeviceTensor>;
+    /// Whether [`Conv2dKernels::conv2d_backward_weight_and_bias`] sums the bias gradient in the
+    /// weight gradient's pass (on a GPU: launches saved). When it does, a fused activation's
+    /// backward leaves the bias to it; otherwise the bias is summed where its gradient is made
+    /// (a host backend does it in the activation's backward pass over the same memory).
+    fn sums_bias_with_weight_grad(&self) -> bool {
+        false
+    }
+    /// The weight gradient and the bias gradient (`grad_y` summed per output channel) from one
+    /// pass, where [`Conv2dKernels::sums_bias_with_weight_grad`]; `None` on backends that
+    /// compute them apart.
+    fn conv2d_backward_weight_and_bias(
+        &self,
+        _g: &Conv2dGeometry,
+        _x: &DeviceTensor,
+        _grad_y: &DeviceTensor,
+    ) -> Option<Result<(DeviceTensor, DeviceTensor)>> {
+        None
+    }
 }
 
 /// Conv2d over host slices whose lengths match the geometry; outputs are overwritten.
@@ -163,7 +181,9 @@ impl Device {
         activation: Option<(Activation, &DeviceTensor)>,
         wanted: GradsWanted,
     ) -> Result<Conv2dGrads> {
-        let pre = self.pre_activation_grad(grad_y, activation, wanted.bias)?;
+        let bias_with_weight =
+            wanted.weight && wanted.bias && self.backend().sums_bias_with_weight_grad();
+        let pre = self.pre_activation_grad(grad_y, activation, wanted.bias && !bias_with_weight)?;
         let others = GradsWanted {
             bias: wanted.bias && pre.bias.is_none(),
             ..wanted
@@ -194,11 +214,23 @@ impl Device {
             grad_y.shape(),
         )?;
         let b = self.backend();
+        let input = wanted
+            .input
+            .then(|| b.conv2d_backward_input(&g, grad_y, weight))
+            .transpose()?;
+        if wanted.weight
+            && wanted.bias
+            && let Some(both) = b.conv2d_backward_weight_and_bias(&g, x, grad_y)
+        {
+            let (weight, bias) = both?;
+            return Ok(Conv2dGrads {
+                input,
+                weight: Some(weight),
+                bias: Some(bias),
+            });
+        }
         Ok(Conv2dGrads {
-            input: wanted
-                .input
-                .then(|| b.conv2d_backward_input(&g, grad_y, weight))
-                .transpose()?,
+            input,
             weight: wanted
                 .weight
                 .then(|| b.conv2d_backward_weight(&g, x, grad_y))

@@ -60,6 +60,28 @@ pub(crate) fn sum_outer(
     Ok(dst)
 }
 
+/// [`sum_outer`] (scale 1) written to two buffers: elements `..split` and `split..len` (a
+/// weight gradient and its bias gradient summed over chunks by one launch).
+pub(crate) fn sum_outer_split(
+    ctx: &GpuContext,
+    x: &GpuBuffer,
+    rows: usize,
+    len: usize,
+    split: usize,
+) -> Result<(GpuBuffer, GpuBuffer)> {
+    let (head, tail) = (ctx.alloc("sum", split)?, ctx.alloc("sum", len - split)?);
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "sum_outer_split",
+        consts: Vec::new(),
+        params: &[w(rows), w(len), 0, w(split), 1.0f32.to_bits()],
+        bindings: &[(1, x), (2, &head), (3, &tail)],
+        invocations: len as u64,
+        workgroup: 64,
+    })?;
+    Ok((head, tail))
+}
+
 /// Sum of all `len` elements into a one-element buffer (tree of 1024-wide row sums).
 fn sum_all(ctx: &GpuContext, x: &GpuBuffer, len: usize) -> Result<GpuBuffer> {
     const CHUNK: usize = 1024;
