@@ -60,7 +60,9 @@ pub use ops::gather_rows::{
     ByteRows, GatherGeometry, GatherRowsHostKernels, GatherRowsKernels, pack_bytes,
 };
 pub use ops::linear::LinearGrads;
-pub use ops::matmul::{MatmulGeometry, MatmulHostKernels, MatmulKernels, MatmulSpec};
+pub use ops::matmul::{
+    MatmulGeometry, MatmulHostKernels, MatmulKernels, MatmulOperands, MatmulSpec,
+};
 pub use ops::pool2d::{
     Pool2dGeometry, Pool2dHostKernels, Pool2dKernels, Pool2dSpec, PoolKind, PoolOutput,
 };

@@ -5,6 +5,7 @@
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::ops::GradsWanted;
+use crate::ops::matmul::MatmulOperands;
 use crate::{Activation, Device, MatmulSpec};
 
 /// Gradients of a linear layer; each is `None` when not asked for (or, for the bias, when the
@@ -80,28 +81,46 @@ impl Device {
     ) -> Result<LinearGrads> {
         // The shapes are those of the input-gradient product `grad_y · W`, checked whether or
         // not that gradient is wanted (the error names `matmul`, the product that failed).
-        MatmulSpec::default().check(grad_y.shape(), weight.shape(), None)?;
+        let input_spec = MatmulSpec::default();
+        let gi = input_spec.check(grad_y.shape(), weight.shape(), None)?;
         let gd = grad_y.dims();
+        // grad_x[n, in] = grad_y[n, out] · W[out, in]; grad_W[out, in] = grad_yᵀ · x.
+        let weight_spec = MatmulSpec {
+            trans_a: true,
+            trans_b: false,
+        };
+        let b = self.backend();
+        let (input, weight) = match (wanted.input, wanted.weight) {
+            (true, true) => {
+                let gw = weight_spec.check(grad_y.shape(), x.shape(), None)?;
+                let of_input = MatmulOperands {
+                    g: &gi,
+                    a: grad_y,
+                    b: weight,
+                };
+                let of_weight = MatmulOperands {
+                    g: &gw,
+                    a: grad_y,
+                    b: x,
+                };
+                let [gx, gw] = b.matmul_pair(of_input, of_weight)?;
+                (Some(gx), Some(gw))
+            }
+            (want_input, want_weight) => (
+                want_input
+                    .then(|| self.matmul(grad_y, weight, None, &input_spec))
+                    .transpose()?,
+                want_weight
+                    .then(|| self.matmul(grad_y, x, None, &weight_spec))
+                    .transpose()?,
+            ),
+        };
         Ok(LinearGrads {
-            // grad_x[n, in] = grad_y[n, out] · W[out, in]
-            input: wanted
-                .input
-                .then(|| self.matmul(grad_y, weight, None, &MatmulSpec::default()))
-                .transpose()?,
-            // grad_W[out, in] = grad_yᵀ · x
-            weight: wanted
-                .weight
-                .then(|| {
-                    let t = MatmulSpec {
-                        trans_a: true,
-                        trans_b: false,
-                    };
-                    self.matmul(grad_y, x, None, &t)
-                })
-                .transpose()?,
+            input,
+            weight,
             bias: wanted
                 .bias
-                .then(|| self.backend().channel_sum(gd[0], gd[1], 1, grad_y))
+                .then(|| b.channel_sum(gd[0], gd[1], 1, grad_y))
                 .transpose()?,
         })
     }

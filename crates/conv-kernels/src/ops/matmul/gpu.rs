@@ -1,7 +1,7 @@
 //! Matrix product with optional transposes and bias (`shaders/matmul.wgsl`): barrier-free
 //! 8 × 8 register blocking.
 
-use super::{MatmulKernels, gpu_tiled};
+use super::{MatmulKernels, MatmulOperands, gpu_tiled};
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
@@ -21,6 +21,70 @@ static SHADER: Shader = Shader {
 const RM: usize = 8;
 const RN: usize = 8;
 
+/// One product of a launch: its checked geometry, operands and output.
+struct Product<'a> {
+    g: &'a MatmulGeometry,
+    a: &'a GpuBuffer,
+    b: &'a GpuBuffer,
+    c: &'a GpuBuffer,
+}
+
+/// The words of one product's slot in the `Params` block: `m, n, k, nblk` and its invocations.
+fn slot_words(g: &MatmulGeometry) -> ([u32; 4], usize) {
+    let nblk = g.n.div_ceil(RN);
+    let total = g.m.div_ceil(RM) * nblk;
+    ([w(g.m), w(g.n), w(g.k), w(nblk)], total)
+}
+
+/// One launch computing `first.c = act(op(a) · op(b) (+ bias))` and, when given,
+/// `second.c = op(a) · op(b)`.
+fn launch(
+    ctx: &GpuContext,
+    first: &Product<'_>,
+    second: Option<&Product<'_>>,
+    bias: Option<&GpuBuffer>,
+    act: Option<Activation>,
+) -> Result<()> {
+    let (words0, total0) = slot_words(first.g);
+    let (words1, total1) = second.map_or(([0; 4], 0), |s| slot_words(s.g));
+    let flags = |g: &MatmulGeometry| u32::from(g.spec.trans_a) | (u32::from(g.spec.trans_b) << 1);
+    let trans = flags(first.g) | second.map_or(0, |s| flags(s.g) << 2);
+    let params = [
+        words0[0],
+        words0[1],
+        words0[2],
+        words0[3],
+        w(total0),
+        u32::from(bias.is_some()),
+        trans,
+        0,
+        words1[0],
+        words1[1],
+        words1[2],
+        words1[3],
+        w(total1),
+    ];
+    // A single product binds its buffers to the second slot too (an empty range there).
+    let s = second.unwrap_or(first);
+    ctx.dispatch(Dispatch {
+        shader: &SHADER,
+        entry: "matmul",
+        consts: consts(&[("RM", RM), ("RN", RN), act_const(act)]),
+        params: &params,
+        bindings: &[
+            (1, first.a),
+            (2, first.b),
+            (3, bias.unwrap_or(first.a)),
+            (4, first.c),
+            (5, s.a),
+            (6, s.b),
+            (7, s.c),
+        ],
+        invocations: (total0 + total1) as u64,
+        workgroup: 64,
+    })
+}
+
 /// `c = act(op(a) · op(b) (+ bias))`.
 fn matmul(
     ctx: &GpuContext,
@@ -31,30 +95,7 @@ fn matmul(
     act: Option<Activation>,
 ) -> Result<GpuBuffer> {
     let c = ctx.alloc("matmul", g.m * g.n)?;
-    let nblk = g.n.div_ceil(RN);
-    let total = g.m.div_ceil(RM) * nblk;
-    ctx.dispatch(Dispatch {
-        shader: &SHADER,
-        entry: "matmul",
-        consts: consts(&[
-            ("TA", usize::from(g.spec.trans_a)),
-            ("TB", usize::from(g.spec.trans_b)),
-            ("RM", RM),
-            ("RN", RN),
-            act_const(act),
-        ]),
-        params: &[
-            w(g.m),
-            w(g.n),
-            w(g.k),
-            u32::from(bias.is_some()),
-            w(nblk),
-            w(total),
-        ],
-        bindings: &[(1, a), (2, b), (3, bias.unwrap_or(a)), (4, &c)],
-        invocations: total as u64,
-        workgroup: 64,
-    })?;
+    launch(ctx, &Product { g, a, b, c: &c }, None, bias, act)?;
     Ok(c)
 }
 
@@ -75,5 +116,36 @@ impl MatmulKernels for Arc<GpuContext> {
             _ => matmul(self, g, a, b, bb, act)?,
         };
         Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.m, g.n])?, c))
+    }
+
+    fn matmul_pair(
+        &self,
+        first: MatmulOperands<'_>,
+        second: MatmulOperands<'_>,
+    ) -> Result<[DeviceTensor; 2]> {
+        const OP: &str = "matmul";
+        if self.kernels() == GpuKernels::Tiled {
+            let [c0, c1] = [first, second].map(|o| self.matmul(o.g, o.a, o.b, None, None));
+            return Ok([c0?, c1?]);
+        }
+        let (g0, g1) = (first.g, second.g);
+        let (c0, c1) = (self.alloc(OP, g0.m * g0.n)?, self.alloc(OP, g1.m * g1.n)?);
+        let p0 = Product {
+            g: g0,
+            a: first.a.gpu(self, OP)?,
+            b: first.b.gpu(self, OP)?,
+            c: &c0,
+        };
+        let p1 = Product {
+            g: g1,
+            a: second.a.gpu(self, OP)?,
+            b: second.b.gpu(self, OP)?,
+            c: &c1,
+        };
+        launch(self, &p0, Some(&p1), None, None)?;
+        Ok([
+            DeviceTensor::from_gpu(self, Shape::new(&[g0.m, g0.n])?, c0),
+            DeviceTensor::from_gpu(self, Shape::new(&[g1.m, g1.n])?, c1),
+        ])
     }
 }

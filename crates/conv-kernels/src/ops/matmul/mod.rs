@@ -32,6 +32,29 @@ pub trait MatmulKernels {
         bias: Option<&DeviceTensor>,
         act: Option<Activation>,
     ) -> Result<DeviceTensor>;
+    /// Two independent products `op(a) · op(b)` (no bias, no activation): a layer's input and
+    /// weight gradients, in one launch on a GPU.
+    fn matmul_pair(
+        &self,
+        first: MatmulOperands<'_>,
+        second: MatmulOperands<'_>,
+    ) -> Result<[DeviceTensor; 2]> {
+        Ok([
+            self.matmul(first.g, first.a, first.b, None, None)?,
+            self.matmul(second.g, second.a, second.b, None, None)?,
+        ])
+    }
+}
+
+/// One product of [`MatmulKernels::matmul_pair`]: its checked geometry and operands.
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulOperands<'a> {
+    /// The checked shapes and transposes.
+    pub g: &'a MatmulGeometry,
+    /// The left operand.
+    pub a: &'a DeviceTensor,
+    /// The right operand.
+    pub b: &'a DeviceTensor,
 }
 
 /// Matmul over host slices whose lengths match the geometry; `c` is overwritten.
