@@ -1,13 +1,14 @@
 // Adam steps in place (PyTorch semantics: L2 weight decay, bias correction).
 
-// adam_multi steps up to four tensors in one launch (tensor k is param$k, grad$k, m$k, v$k,
-// covering flat indices end(k-1)..end(k); unused slots have empty ranges).
+// adam_multi steps up to seven tensors in one launch (tensor k is param$k, grad$k, m$k, v$k at
+// bindings 1 + 4k.., covering flat indices end(k-1)..end(k); unused slots have empty ranges):
+// 28 storage buffers.
 
 struct Params {
-    len: u32, nesterov: u32, pad0: u32, pad1: u32,
-    lr: f32, momentum: f32, weight_decay: f32, beta1: f32,
+    len: u32, lr: f32, weight_decay: f32, beta1: f32,
     beta2: f32, eps: f32, bc1: f32, sqrt_bc2: f32,
     end0u: u32, end1u: u32, end2u: u32, end3u: u32,
+    end4u: u32, end5u: u32, end6u: u32, pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -27,6 +28,18 @@ struct Params {
 @group(0) @binding(14) var<storage, read> grad3u: array<f32>;
 @group(0) @binding(15) var<storage, read_write> m3u: array<f32>;
 @group(0) @binding(16) var<storage, read_write> v3u: array<f32>;
+@group(0) @binding(17) var<storage, read_write> param4u: array<f32>;
+@group(0) @binding(18) var<storage, read> grad4u: array<f32>;
+@group(0) @binding(19) var<storage, read_write> m4u: array<f32>;
+@group(0) @binding(20) var<storage, read_write> v4u: array<f32>;
+@group(0) @binding(21) var<storage, read_write> param5u: array<f32>;
+@group(0) @binding(22) var<storage, read> grad5u: array<f32>;
+@group(0) @binding(23) var<storage, read_write> m5u: array<f32>;
+@group(0) @binding(24) var<storage, read_write> v5u: array<f32>;
+@group(0) @binding(25) var<storage, read_write> param6u: array<f32>;
+@group(0) @binding(26) var<storage, read> grad6u: array<f32>;
+@group(0) @binding(27) var<storage, read_write> m6u: array<f32>;
+@group(0) @binding(28) var<storage, read_write> v6u: array<f32>;
 
 // One Adam step of a value: (new value, new first moment, new second moment).
 fn adam_update(pv: f32, gv: f32, mv: f32, vv: f32) -> vec3<f32> {
@@ -57,7 +70,7 @@ fn adam_multi(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) li: u32) {
     let i = idx(wid, nwg, li);
     var start = 0u;
-    //#unroll k 4
+    //#unroll k 7
     if (i >= start && i < p.end$k) {
         let j = i - start;
         let r = adam_update(param$k[j], grad$k[j], m$k[j], v$k[j]);

@@ -1,13 +1,14 @@
 // SGD steps in place (PyTorch semantics: dampening 0, optional Nesterov momentum, L2 weight decay).
 
-// The *_multi entries step up to four tensors in one launch (tensor k is param$k, grad$k, m$k,
-// covering flat indices end(k-1)..end(k); unused slots have empty ranges).
+// The *_multi entries step up to ten tensors in one launch (tensor k is param$k, grad$k, m$k
+// at bindings 1 + 3k.., covering flat indices end(k-1)..end(k); unused slots have empty
+// ranges): 20 storage buffers without momentum, 30 with it.
 
 struct Params {
-    len: u32, nesterov: u32, pad0: u32, pad1: u32,
-    lr: f32, momentum: f32, weight_decay: f32, beta1: f32,
-    beta2: f32, eps: f32, bc1: f32, sqrt_bc2: f32,
-    end0u: u32, end1u: u32, end2u: u32, end3u: u32,
+    len: u32, nesterov: u32, lr: f32, momentum: f32,
+    weight_decay: f32, end0u: u32, end1u: u32, end2u: u32,
+    end3u: u32, end4u: u32, end5u: u32, end6u: u32,
+    end7u: u32, end8u: u32, end9u: u32, pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,6 +24,24 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> param3u: array<f32>;
 @group(0) @binding(11) var<storage, read> grad3u: array<f32>;
 @group(0) @binding(12) var<storage, read_write> m3u: array<f32>;
+@group(0) @binding(13) var<storage, read_write> param4u: array<f32>;
+@group(0) @binding(14) var<storage, read> grad4u: array<f32>;
+@group(0) @binding(15) var<storage, read_write> m4u: array<f32>;
+@group(0) @binding(16) var<storage, read_write> param5u: array<f32>;
+@group(0) @binding(17) var<storage, read> grad5u: array<f32>;
+@group(0) @binding(18) var<storage, read_write> m5u: array<f32>;
+@group(0) @binding(19) var<storage, read_write> param6u: array<f32>;
+@group(0) @binding(20) var<storage, read> grad6u: array<f32>;
+@group(0) @binding(21) var<storage, read_write> m6u: array<f32>;
+@group(0) @binding(22) var<storage, read_write> param7u: array<f32>;
+@group(0) @binding(23) var<storage, read> grad7u: array<f32>;
+@group(0) @binding(24) var<storage, read_write> m7u: array<f32>;
+@group(0) @binding(25) var<storage, read_write> param8u: array<f32>;
+@group(0) @binding(26) var<storage, read> grad8u: array<f32>;
+@group(0) @binding(27) var<storage, read_write> m8u: array<f32>;
+@group(0) @binding(28) var<storage, read_write> param9u: array<f32>;
+@group(0) @binding(29) var<storage, read> grad9u: array<f32>;
+@group(0) @binding(30) var<storage, read_write> m9u: array<f32>;
 
 // One plain step of a value.
 fn plain_update(pv: f32, gv: f32) -> f32 {
@@ -65,7 +84,7 @@ fn sgd_plain_multi(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                    @builtin(local_invocation_index) li: u32) {
     let i = idx(wid, nwg, li);
     var start = 0u;
-    //#unroll k 4
+    //#unroll k 10
     if (i >= start && i < p.end$k) {
         let j = i - start;
         param$k[j] = plain_update(param$k[j], grad$k[j]);
@@ -80,7 +99,7 @@ fn sgd_momentum_multi(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
                       @builtin(local_invocation_index) li: u32) {
     let i = idx(wid, nwg, li);
     var start = 0u;
-    //#unroll k 4
+    //#unroll k 10
     if (i >= start && i < p.end$k) {
         let j = i - start;
         let r = momentum_update(param$k[j], grad$k[j], m$k[j]);

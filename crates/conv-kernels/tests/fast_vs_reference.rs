@@ -343,13 +343,13 @@ fn many_tensors_agree<const N: usize>(
     Ok(())
 }
 
-/// Tensor sizes for the multi-tensor tests: 1 to 9 tensors (a GPU launches one kernel per
-/// four), partial groups included.
+/// Tensor sizes for the multi-tensor tests: 1 to 23 tensors (a GPU launches one kernel per
+/// ten SGD or seven Adam tensors), full and partial groups included.
 fn many_sizes() -> impl Strategy<Value = Vec<usize>> {
-    proptest::collection::vec(1usize..=700, 1..=9)
+    proptest::collection::vec(1usize..=700, 1..=23)
 }
 
-/// `sgd_steps` over 1 to 9 tensors equals one `sgd_step` per tensor on the same device, bit
+/// `sgd_steps` over 1 to 23 tensors equals one `sgd_step` per tensor on the same device, bit
 /// for bit, momentum buffers included (two steps).
 fn sgd_steps_over_many_tensors_equal_one_at_a_time(dev: &Device) {
     proptest!(proptest_config(), |(c in sgd_case(), sizes in many_sizes())| {
@@ -382,7 +382,7 @@ fn sgd_steps_over_many_tensors_equal_one_at_a_time(dev: &Device) {
 }
 test_device!(sgd_steps_over_many_tensors_equal_one_at_a_time: cpu, gpu);
 
-/// `adam_steps` over 1 to 9 tensors equals one `adam_step` per tensor on the same device,
+/// `adam_steps` over 1 to 23 tensors equals one `adam_step` per tensor on the same device,
 /// bit for bit, both moments included (two or three steps, so the bias corrections change).
 fn adam_steps_over_many_tensors_equal_one_at_a_time(dev: &Device) {
     proptest!(proptest_config(), |(c in adam_case(), sizes in many_sizes(), steps in 2u32..=3)| {

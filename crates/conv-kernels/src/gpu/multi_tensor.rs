@@ -5,30 +5,27 @@
 use super::pool::GpuBuffer;
 use super::w;
 
-/// Tensors one multi-tensor launch updates (`param0u` … `param3u` in the shaders).
-pub(crate) const GROUP: usize = 4;
-
-/// What one multi-tensor launch binds and covers.
-pub(crate) struct GroupLaunch<'a> {
+/// What one multi-tensor launch over `N` slots binds and covers.
+pub(crate) struct GroupLaunch<'a, const N: usize> {
     /// Storage buffers by binding number.
     pub(crate) bindings: Vec<(u32, &'a GpuBuffer)>,
-    /// Where each slot's index range ends (the shader's `end0u` … `end3u`).
-    pub(crate) ends: [u32; GROUP],
+    /// Where each slot's index range ends (the shader's `end0u`, `end1u`, …).
+    pub(crate) ends: [u32; N],
     /// Elements of all tensors: the launch's invocations.
     pub(crate) total: usize,
 }
 
-/// The launch over `tensors` (at most [`GROUP`], each its buffers in binding order, the first
-/// of them sized as the tensor). Slots past the last repeat the first tensor's buffers with
-/// empty ranges. `None` when `tensors` is empty.
-pub(crate) fn group_bindings<'a>(
+/// The launch over `tensors` (at most `N`, the shader's slots, each its buffers in binding
+/// order, the first of them sized as the tensor). Slots past the last repeat the first tensor's
+/// buffers with empty ranges. `None` when `tensors` is empty.
+pub(crate) fn group_bindings<'a, const N: usize>(
     tensors: &[Vec<&'a GpuBuffer>],
     stride: u32,
-) -> Option<GroupLaunch<'a>> {
+) -> Option<GroupLaunch<'a, N>> {
     let first = tensors.first()?;
-    let mut ends = [0u32; GROUP];
+    let mut ends = [0u32; N];
     let mut end = 0usize;
-    let mut bindings = Vec::with_capacity(GROUP * first.len());
+    let mut bindings = Vec::with_capacity(N * first.len());
     for (k, slot) in ends.iter_mut().enumerate() {
         let buffers = tensors.get(k).unwrap_or(first);
         if k < tensors.len() {

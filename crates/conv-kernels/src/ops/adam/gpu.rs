@@ -5,7 +5,7 @@ use crate::AdamConfig;
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
-use crate::gpu::multi_tensor::{GROUP, GroupLaunch, group_bindings};
+use crate::gpu::multi_tensor::{GroupLaunch, group_bindings};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::w;
@@ -16,31 +16,28 @@ static SHADER: Shader = Shader {
     source: include_str!("../../../shaders/adam.wgsl"),
 };
 
+/// Tensors one `adam_multi` launch steps (`param0u` … `param6u` in adam.wgsl).
+const GROUP: usize = 7;
+
 /// The shader's parameter block: `len`, the settings and the bias corrections of step `step`
 /// (from 1), then `ends` (the multi-tensor entry's index ranges).
 fn params(cfg: &AdamConfig, step: u32, len: u32, ends: [u32; GROUP]) -> [u32; 16] {
     let t = step.min(i32::MAX as u32) as i32;
     let bc1 = 1.0 - f64::from(cfg.beta1).powi(t);
     let bc2 = 1.0 - f64::from(cfg.beta2).powi(t);
-    let [e0, e1, e2, e3] = ends;
-    [
+    let mut block = [0; 16];
+    block[..8].copy_from_slice(&[
         len,
-        0,
-        0,
-        0,
         cfg.lr.to_bits(),
-        0,
         cfg.weight_decay.to_bits(),
         cfg.beta1.to_bits(),
         cfg.beta2.to_bits(),
         cfg.eps.to_bits(),
         (bc1 as f32).to_bits(),
         (bc2.sqrt() as f32).to_bits(),
-        e0,
-        e1,
-        e2,
-        e3,
-    ]
+    ]);
+    block[8..8 + GROUP].copy_from_slice(&ends);
+    block
 }
 
 /// Adam with bias correction for step `step` (from 1).

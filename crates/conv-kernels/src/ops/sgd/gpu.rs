@@ -5,7 +5,7 @@ use crate::SgdConfig;
 use crate::device::DeviceTensor;
 use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
-use crate::gpu::multi_tensor::{GROUP, GroupLaunch, group_bindings};
+use crate::gpu::multi_tensor::{GroupLaunch, group_bindings};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::w;
@@ -16,6 +16,24 @@ static SHADER: Shader = Shader {
     source: include_str!("../../../shaders/sgd.wgsl"),
 };
 
+/// Tensors one `sgd_*_multi` launch steps (`param0u` … `param9u` in sgd.wgsl).
+const GROUP: usize = 10;
+
+/// The shader's parameter block: `len`, the settings, then `ends` (the multi-tensor entries'
+/// index ranges).
+fn params(cfg: &SgdConfig, len: usize, ends: [u32; GROUP]) -> [u32; 16] {
+    let mut block = [0; 16];
+    block[..5].copy_from_slice(&[
+        w(len),
+        u32::from(cfg.nesterov),
+        cfg.lr.to_bits(),
+        cfg.momentum.to_bits(),
+        cfg.weight_decay.to_bits(),
+    ]);
+    block[5..5 + GROUP].copy_from_slice(&ends);
+    block
+}
+
 /// SGD (with momentum when `momentum` is given).
 fn sgd(
     ctx: &GpuContext,
@@ -24,15 +42,7 @@ fn sgd(
     grad: &GpuBuffer,
     momentum: Option<&GpuBuffer>,
 ) -> Result<()> {
-    let params = [
-        w(param.len),
-        u32::from(cfg.nesterov),
-        0,
-        0,
-        cfg.lr.to_bits(),
-        cfg.momentum.to_bits(),
-        cfg.weight_decay.to_bits(),
-    ];
+    let params = params(cfg, param.len, [0; GROUP]);
     let with_m;
     let plain = [(1, param), (2, grad)];
     let (entry, bindings): (_, &[(u32, &GpuBuffer)]) = match momentum {
@@ -78,25 +88,7 @@ fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) ->
     else {
         return Ok(());
     };
-    let [e0, e1, e2, e3] = ends;
-    let params = [
-        w(end),
-        u32::from(cfg.nesterov),
-        0,
-        0,
-        cfg.lr.to_bits(),
-        cfg.momentum.to_bits(),
-        cfg.weight_decay.to_bits(),
-        0,
-        0,
-        0,
-        0,
-        0,
-        e0,
-        e1,
-        e2,
-        e3,
-    ];
+    let params = params(cfg, end, ends);
     let entry = if cfg.momentum > 0.0 {
         "sgd_momentum_multi"
     } else {
