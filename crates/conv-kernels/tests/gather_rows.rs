@@ -1,4 +1,4 @@
-//! gather_rows and gather_indices: the CPU and the GPU (each its own test) against the
+//! gather_rows, gather_indices and gather_batch (both at once): the CPU and the GPU (each its own test) against the
 //! reference and against a plain host computation over random tables (row lengths that are and
 //! are not multiples of four, so rows start inside packed words), batches (repeated and empty
 //! indices) and value tables; and their errors (bad tables, out-of-range or kernel-made
@@ -50,6 +50,15 @@ fn body(dev: &Device, rows: usize, row_len: usize, picks: &[usize], seed: u64) -
     let want: Vec<u32> = idx.iter().map(|&i| labels[i as usize]).collect();
     assert_eq!(gathered.to_host()?, want);
     assert_eq!(gathered.len(), idx.len());
+    let (batch, batch_labels) = dev.gather_batch(
+        &dev.upload_byte_rows(&bytes, row_len)?,
+        &dev.upload_indices(&labels)?,
+        &dev.upload_indices(&idx)?,
+        &dev.upload(&values)?,
+    )?;
+    assert_eq!(batch.to_host()?.data(), &plain[..], "gather_batch's rows");
+    assert_eq!(batch.dims(), &[idx.len(), row_len]);
+    assert_eq!(batch_labels.to_host()?, want, "gather_batch's labels");
     Ok(())
 }
 
@@ -84,6 +93,15 @@ fn gather_errors(dev: &Device) -> TestResult {
     ));
     let labels = dev.upload_indices(&[7, 8])?;
     assert!(spec(dev.gather_indices(&labels, &out_of_range)));
+    // A batch checks its indices against both the table and the labels.
+    assert!(spec(dev.gather_batch(
+        &table,
+        &labels,
+        &out_of_range,
+        &values
+    )));
+    let one_label = dev.upload_indices(&[7])?;
+    assert!(spec(dev.gather_batch(&table, &one_label, &ok, &values)));
     // Kernel-made indices have no known range: refused rather than trusted.
     let made = dev.gather_indices(&labels, &ok)?;
     assert!(spec(dev.gather_rows(&table, &made, &values)));

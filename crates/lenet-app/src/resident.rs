@@ -59,12 +59,11 @@ impl ResidentSet {
         let idx: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
         let idx = device.upload_indices(&idx)?;
         let [c, h, w] = self.image_dims;
-        let images = device
-            .gather_rows(&self.images, &idx, &self.values)?
-            .reshape(&[indices.len(), c, h, w])?;
+        let (images, labels) =
+            device.gather_batch(&self.images, &self.labels, &idx, &self.values)?;
         Ok(DeviceBatch {
-            images,
-            labels: device.gather_indices(&self.labels, &idx)?,
+            images: images.reshape(&[indices.len(), c, h, w])?,
+            labels,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Gathers on the GPU (`shaders/gather_rows.wgsl`): one dispatch per gather.
+//! Gathers on the GPU (`shaders/gather_rows.wgsl`): one dispatch per gather, or per batch of
+//! rows and labels.
 
 use super::spec::GatherGeometry;
 use super::{ByteRows, GatherRowsKernels};
@@ -65,5 +66,42 @@ impl GatherRowsKernels for Arc<GpuContext> {
             })?;
         }
         Ok(IndexTensor::from_gpu(self, indices.len(), None, out))
+    }
+
+    fn gather_batch(
+        &self,
+        g: &GatherGeometry,
+        table: &ByteRows,
+        labels: &IndexTensor,
+        indices: &IndexTensor,
+        values: &DeviceTensor,
+    ) -> Result<(DeviceTensor, IndexTensor)> {
+        const OP: &str = "gather_batch";
+        let shape = Shape::new(&g.output_dims)?;
+        let out = self.alloc(OP, shape.numel())?;
+        let out_labels = self.alloc(OP, indices.len())?;
+        let total = g.batch * g.row_len;
+        if total + indices.len() > 0 {
+            self.dispatch(Dispatch {
+                shader: &SHADER,
+                entry: "gather_batch",
+                consts: Vec::new(),
+                params: &[w(total), w(g.row_len), w(indices.len()), 0],
+                bindings: &[
+                    (1, table.words().gpu(self, OP)?),
+                    (2, indices.gpu(self, OP)?),
+                    (3, values.gpu(self, OP)?),
+                    (4, &out),
+                    (5, &out_labels),
+                    (6, labels.gpu(self, OP)?),
+                ],
+                invocations: (total + indices.len()) as u64,
+                workgroup: 256,
+            })?;
+        }
+        Ok((
+            DeviceTensor::from_gpu(self, shape, out),
+            IndexTensor::from_gpu(self, indices.len(), None, out_labels),
+        ))
     }
 }

@@ -67,6 +67,21 @@ pub trait GatherRowsKernels {
     ) -> Result<DeviceTensor>;
     /// `out[r] = src[indices[r]]`.
     fn gather_indices(&self, src: &IndexTensor, indices: &IndexTensor) -> Result<IndexTensor>;
+    /// A batch: the rows as [`GatherRowsKernels::gather_rows`] and `labels[indices[r]]` as
+    /// [`GatherRowsKernels::gather_indices`], in one launch on a GPU.
+    fn gather_batch(
+        &self,
+        g: &GatherGeometry,
+        table: &ByteRows,
+        labels: &IndexTensor,
+        indices: &IndexTensor,
+        values: &DeviceTensor,
+    ) -> Result<(DeviceTensor, IndexTensor)> {
+        Ok((
+            self.gather_rows(g, table, indices, values)?,
+            self.gather_indices(labels, indices)?,
+        ))
+    }
 }
 
 /// The host primitive of gathering, over the packed `words`:
@@ -142,6 +157,22 @@ impl Device {
     ) -> Result<DeviceTensor> {
         let g = spec::check_gather(table, indices, values.shape())?;
         self.backend().gather_rows(&g, table, indices, values)
+    }
+
+    /// A batch of a dataset held on the device: [`Device::gather_rows`] of `table` and
+    /// [`Device::gather_indices`] of `labels`, at the same `indices` (one GPU launch). Indices
+    /// must have been uploaded and be below both `table.rows()` and `labels.len()`.
+    pub fn gather_batch(
+        &self,
+        table: &ByteRows,
+        labels: &IndexTensor,
+        indices: &IndexTensor,
+        values: &DeviceTensor,
+    ) -> Result<(DeviceTensor, IndexTensor)> {
+        let g = spec::check_gather(table, indices, values.shape())?;
+        spec::check_indices("gather_batch", indices, labels.len())?;
+        self.backend()
+            .gather_batch(&g, table, labels, indices, values)
     }
 
     /// `src[indices[r]]` for every `r` (a batch's labels from the labels held on the device);
