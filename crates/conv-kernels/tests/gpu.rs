@@ -280,3 +280,31 @@ fn device_selection() -> TestResult {
     }
     Ok(())
 }
+
+/// Conv weights that fit a uniform binding are read from a uniform copy, larger ones from
+/// storage (conv2d.wgsl's `WUNI`): both ways match the reference, forward and gradients.
+fn conv_weights_read_as_uniform_or_storage_match_the_reference(dev: &Device) -> TestResult {
+    use fovea_test_support::against_reference::conv_case_matches_reference;
+    use fovea_test_support::cases::ConvCase;
+    // 32·32·3·3 weights are 36 KiB (a uniform binding); 64·64·3·3 are 144 KiB, more than the
+    // 64 KiB that adapters (llvmpipe included) bind as a uniform buffer.
+    for channels in [32, 64] {
+        let case = ConvCase {
+            n: 2,
+            c_in: channels,
+            c_out: channels,
+            hw: [5, 6],
+            k: [3, 3],
+            spec: conv_kernels::Conv2dSpec {
+                padding: [1, 1],
+                ..Default::default()
+            },
+            bias: true,
+            act: Some(Activation::Tanh),
+            seed: 5,
+        };
+        conv_case_matches_reference(dev, &case)?;
+    }
+    Ok(())
+}
+test_device!(conv_weights_read_as_uniform_or_storage_match_the_reference: gpu);

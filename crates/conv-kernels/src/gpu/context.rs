@@ -474,6 +474,11 @@ impl GpuContext {
         self.info.kernels
     }
 
+    /// The most bytes a uniform binding may cover (`max_uniform_buffer_binding_size`).
+    pub(crate) fn max_uniform_bytes(&self) -> usize {
+        self.limits.max_uniform_buffer_binding_size as usize
+    }
+
     /// Storage buffers one kernel may bind (`max_storage_buffers_per_shader_stage`).
     pub(crate) fn max_storage_buffers(&self) -> u32 {
         self.limits.max_storage_buffers_per_shader_stage
@@ -784,10 +789,16 @@ impl GpuContext {
                 size: std::num::NonZeroU64::new(PARAM_BYTES),
             }),
         });
+        let max_uniform = u64::from(self.limits.max_uniform_buffer_binding_size);
         for (binding, buf) in d.bindings {
+            let resource = if d.shader.uniform_bindings.contains(binding) {
+                buf.uniform_binding(max_uniform)
+            } else {
+                buf.binding()
+            };
             entries.push(wgpu::BindGroupEntry {
                 binding: *binding,
-                resource: buf.binding(),
+                resource,
             });
         }
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -883,6 +894,7 @@ mod tests {
     static BROKEN: Shader = Shader {
         name: "broken.wgsl",
         source: "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }",
+        uniform_bindings: &[],
     };
 
     #[test]

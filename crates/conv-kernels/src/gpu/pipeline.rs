@@ -10,6 +10,9 @@ pub(crate) struct Shader {
     pub(crate) name: &'static str,
     /// The WGSL text; specialisation constants are prepended to it.
     pub(crate) source: &'static str,
+    /// Bindings declared `var<uniform>` (besides the parameter block, binding 0): bound as
+    /// uniform buffers, the rest as storage buffers.
+    pub(crate) uniform_bindings: &'static [u32],
 }
 
 /// A compiled pipeline and the bind group layout derived from its entry point.

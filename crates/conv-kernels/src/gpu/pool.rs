@@ -115,7 +115,10 @@ impl BufferPool {
         let buffer = match reused {
             Some(b) => b,
             None => {
+                // Uniform too, so that small read-only operands read alike by a whole
+                // workgroup (conv weights) can be bound as uniform buffers.
                 let usage = wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::UNIFORM
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST;
                 let b = self.create(class, usage)?;
@@ -187,6 +190,17 @@ impl GpuBuffer {
             buffer: self.raw(),
             offset: 0,
             size: std::num::NonZeroU64::new(self.bytes),
+        })
+    }
+
+    /// A uniform-buffer binding: the allocation from offset 0, at most `max` bytes (the
+    /// adapter's uniform binding limit). Size classes are multiples of 16 bytes, so it covers
+    /// the used range rounded up to a uniform array's 16-byte stride whenever that fits `max`.
+    pub(crate) fn uniform_binding(&self, max: u64) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.raw(),
+            offset: 0,
+            size: std::num::NonZeroU64::new(self.class.min(max)),
         })
     }
 }

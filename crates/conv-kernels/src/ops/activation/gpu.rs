@@ -27,6 +27,7 @@ pub(crate) use with_activation_fns;
 static SHADER: Shader = Shader {
     name: "activation.wgsl",
     source: with_activation_fns!("../../../shaders/activation.wgsl"),
+    uniform_bindings: &[],
 };
 
 /// The `ACT` specialisation constant of `shaders/activation_fn.wgsl`: which activation `act`

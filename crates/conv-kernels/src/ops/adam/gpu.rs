@@ -14,6 +14,7 @@ use std::sync::Arc;
 static SHADER: Shader = Shader {
     name: "adam.wgsl",
     source: include_str!("../../../shaders/adam.wgsl"),
+    uniform_bindings: &[],
 };
 
 /// Tensors one `adam_multi` launch steps (`param0u` … `param6u` in adam.wgsl).

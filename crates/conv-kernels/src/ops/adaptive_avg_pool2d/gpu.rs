@@ -14,6 +14,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "adaptive_avg_pool2d.wgsl",
     source: include_str!("../../../shaders/adaptive_avg_pool2d.wgsl"),
+    uniform_bindings: &[],
 };
 
 /// Runs `entry` over `total` invocations reading binding 1 and writing binding 2.

@@ -17,6 +17,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "batch_norm2d.wgsl",
     source: include_str!("../../../shaders/batch_norm2d.wgsl"),
+    uniform_bindings: &[],
 };
 
 fn spec_consts(g: &BatchNorm2dGeometry) -> Consts {

@@ -22,6 +22,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "conv2d.wgsl",
     source: with_activation_fns!("../../../shaders/conv2d.wgsl"),
+    uniform_bindings: &[5],
 };
 
 /// Positions per invocation for a row of `width`: 4 or 5, whichever wastes fewer columns
@@ -40,7 +41,20 @@ pub(crate) fn pick_cob(channels: usize) -> usize {
     channels.clamp(1, 8)
 }
 
-fn spec(g: &Conv2dGeometry, cob: usize, px: usize, act: Option<Activation>) -> crate::gpu::Consts {
+/// How a kernel reads the weight: `Some(vec4s)` from the uniform copy of that many vec4s,
+/// `None` from storage (see `WUNI` in conv2d.wgsl).
+fn uniform_weight(ctx: &GpuContext, g: &Conv2dGeometry) -> Option<usize> {
+    let vec4s = (g.c_out * g.c_in_per_group() * g.kh * g.kw).div_ceil(4);
+    (vec4s * 16 <= ctx.max_uniform_bytes()).then_some(vec4s)
+}
+
+fn spec(
+    g: &Conv2dGeometry,
+    cob: usize,
+    px: usize,
+    act: Option<Activation>,
+    weight_vec4s: Option<usize>,
+) -> crate::gpu::Consts {
     let s = g.spec;
     let seg = (px - 1) * s.stride[1] + (g.kw - 1) * s.dilation[1] + 1;
     let segb = px + (g.kw - 1) * s.dilation[1];
@@ -57,6 +71,8 @@ fn spec(g: &Conv2dGeometry, cob: usize, px: usize, act: Option<Activation>) -> c
         ("DW", s.dilation[1]),
         ("COB", cob),
         ("PX", px),
+        ("WUNI", usize::from(weight_vec4s.is_some())),
+        ("WVEC", weight_vec4s.unwrap_or(1)),
         act_const(act),
     ])
 }
@@ -103,6 +119,12 @@ fn params(
     params_block(g, own.map(w))
 }
 
+/// Invocations of a kernel laid out by `block_id` (conv2d.wgsl): whole 64-wide workgroups
+/// per channel block, `cblocks` blocks of `total` spatial blocks each.
+fn block_invocations(cblocks: usize, total: usize) -> u64 {
+    (cblocks * total.div_ceil(64) * 64) as u64
+}
+
 /// `y = act(conv(x, weight) + bias)`.
 fn forward(
     ctx: &GpuContext,
@@ -117,14 +139,20 @@ fn forward(
     let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(ow));
     let xblocks = ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
-    let total = n * cblocks * oh * xblocks;
+    let total = n * oh * xblocks;
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px, act),
+        consts: spec(g, cob, px, act, uniform_weight(ctx, g)),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
-        bindings: &[(1, x), (2, weight), (3, bias.unwrap_or(weight)), (4, &y)],
-        invocations: total as u64,
+        bindings: &[
+            (1, x),
+            (2, weight),
+            (3, bias.unwrap_or(weight)),
+            (4, &y),
+            (5, weight),
+        ],
+        invocations: block_invocations(cblocks, total),
         workgroup: 64,
     })?;
     Ok(y)
@@ -141,14 +169,14 @@ fn backward_input(
     let (cob, px) = (pick_cob(g.c_in_per_group()), pick_px(g.w));
     let xblocks = g.w.div_ceil(px);
     let cblocks = g.spec.groups * g.c_in_per_group().div_ceil(cob);
-    let total = g.n * cblocks * g.h * xblocks;
+    let total = g.n * g.h * xblocks;
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px, None),
+        consts: spec(g, cob, px, None, uniform_weight(ctx, g)),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
-        bindings: &[(1, grad_y), (2, weight), (4, &gx)],
-        invocations: total as u64,
+        bindings: &[(1, grad_y), (2, weight), (4, &gx), (5, weight)],
+        invocations: block_invocations(cblocks, total),
         workgroup: 64,
     })?;
     Ok(gx)
@@ -194,7 +222,7 @@ fn backward_weight_partials(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
-        consts: spec(g, cob, px, None),
+        consts: spec(g, cob, px, None, None),
         params: &params,
         bindings: &[(1, x), (2, grad_y), (4, &buffer)],
         invocations: bias_end as u64,

@@ -19,6 +19,7 @@ use crate::{Activation, Conv2dGeometry};
 static SHADER: Shader = Shader {
     name: "conv2d_tiled.wgsl",
     source: with_activation_fns!("../../../shaders/conv2d_tiled.wgsl"),
+    uniform_bindings: &[],
 };
 
 /// Workgroups the weight gradient aims for when splitting the positions into chunks.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 static SHADER: Shader = Shader {
     name: "dropout.wgsl",
     source: include_str!("../../../shaders/dropout.wgsl"),
+    uniform_bindings: &[],
 };
 
 impl DropoutKernels for Arc<GpuContext> {

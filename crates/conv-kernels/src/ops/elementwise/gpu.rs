@@ -13,6 +13,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "elementwise.wgsl",
     source: include_str!("../../../shaders/elementwise.wgsl"),
+    uniform_bindings: &[],
 };
 
 fn run(

@@ -14,6 +14,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "gather_rows.wgsl",
     source: include_str!("../../../shaders/gather_rows.wgsl"),
+    uniform_bindings: &[],
 };
 
 impl GatherRowsKernels for Arc<GpuContext> {

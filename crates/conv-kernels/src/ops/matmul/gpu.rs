@@ -16,6 +16,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "matmul.wgsl",
     source: with_activation_fns!("../../../shaders/matmul.wgsl"),
+    uniform_bindings: &[],
 };
 
 const RM: usize = 8;

@@ -14,6 +14,7 @@ use crate::{Activation, MatmulGeometry};
 static SHADER: Shader = Shader {
     name: "matmul_tiled.wgsl",
     source: with_activation_fns!("../../../shaders/matmul_tiled.wgsl"),
+    uniform_bindings: &[],
 };
 
 /// `c = act(op(a) · op(b) (+ bias))`.

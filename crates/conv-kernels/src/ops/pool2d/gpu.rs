@@ -15,6 +15,7 @@ use tensor::Shape;
 static SHADER: Shader = Shader {
     name: "pool2d.wgsl",
     source: include_str!("../../../shaders/pool2d.wgsl"),
+    uniform_bindings: &[],
 };
 
 fn spec(g: &Pool2dGeometry) -> crate::gpu::Consts {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 static SHADER: Shader = Shader {
     name: "sgd.wgsl",
     source: include_str!("../../../shaders/sgd.wgsl"),
+    uniform_bindings: &[],
 };
 
 /// Tensors one `sgd_*_multi` launch steps (`param0u` … `param9u` in sgd.wgsl).
