@@ -789,7 +789,7 @@ impl GpuContext {
                 size: std::num::NonZeroU64::new(PARAM_BYTES),
             }),
         });
-        let max_uniform = u64::from(self.limits.max_uniform_buffer_binding_size);
+        let max_uniform = self.limits.max_uniform_buffer_binding_size;
         for (binding, buf) in d.bindings {
             let resource = if d.shader.uniform_bindings.contains(binding) {
                 buf.uniform_binding(max_uniform)
