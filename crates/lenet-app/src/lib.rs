@@ -17,3 +17,4 @@ pub mod plot;
 pub mod resident;
 pub mod restore;
 pub mod run_dir;
+pub mod worker_choice;

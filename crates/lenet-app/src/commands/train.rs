@@ -17,6 +17,7 @@ use crate::plot::{CurvePoint, draw_curves};
 use crate::resident::{DeviceBatch, ResidentSet};
 use crate::restore::NORMALIZE_KEY;
 use crate::run_dir::{RunDir, read_points, write_points};
+use crate::worker_choice::WorkerChoice;
 use anyhow::{Context, bail};
 use autograd::Tape;
 use conv_kernels::{AdamConfig, CommandStats, Device, SgdConfig, TransferStats};
@@ -60,6 +61,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
 
+    // On the CPU, unless `--threads` fixed the pool, steps move to one worker while that trains
+    // faster (another busy process on the machine).
+    let mut workers = WorkerChoice::new(!device.is_gpu() && args.threads.is_none())?;
     let mut totals = Totals::default();
     for epoch in progress.state.epoch as u32 + 1..=cfg.epochs {
         if let Some(signal) = stops.requested() {
@@ -77,6 +81,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             &plan,
             &mut progress,
             &stops,
+            &mut workers,
         )? {
             EpochEnd::Finished(stats) => stats,
             EpochEnd::Stopped(stats, signal) => {
@@ -481,6 +486,7 @@ fn train_epoch(
     plan: &Plan,
     progress: &mut Progress,
     stops: &StopRequests,
+    workers: &mut WorkerChoice,
 ) -> anyhow::Result<EpochEnd> {
     let cfg = &plan.cfg;
     net.train();
@@ -512,15 +518,21 @@ fn train_epoch(
         let started = Instant::now();
         let batch = batch?;
         let n = batch.labels.len();
-        let tape = Tape::new(device);
-        let x = tape.constant(batch.images);
-        let out = net.forward(&x)?.cross_entropy(&batch.labels)?;
-        let grads = out.loss.backward()?;
-        optimizer.set_lr(cfg.lr_at(progress.state.step, total_steps));
-        optimizer.step(&grads)?;
-        let [loss, ok] = device.read_scalars(&[out.loss.value(), &out.correct])?[..] else {
-            anyhow::bail!("a step's read-back did not return its loss and correct count");
-        };
+        let lr = cfg.lr_at(progress.state.step, total_steps);
+        let net = &mut *net;
+        let optimizer = &mut *optimizer;
+        let (loss, ok) = workers.run(move || -> anyhow::Result<(f32, f32)> {
+            let tape = Tape::new(device);
+            let x = tape.constant(batch.images);
+            let out = net.forward(&x)?.cross_entropy(&batch.labels)?;
+            let grads = out.loss.backward()?;
+            optimizer.set_lr(lr);
+            optimizer.step(&grads)?;
+            let [loss, ok] = device.read_scalars(&[out.loss.value(), &out.correct])?[..] else {
+                anyhow::bail!("a step's read-back did not return its loss and correct count");
+            };
+            Ok((loss, ok))
+        })?;
         s.seconds += started.elapsed().as_secs_f64();
         if !loss.is_finite() {
             let ckpt = plan.dir.checkpoint();

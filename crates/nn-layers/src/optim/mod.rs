@@ -29,8 +29,9 @@ pub fn batch_norm_parameters(model: &dyn crate::Module) -> Vec<String> {
         .collect()
 }
 
-/// A first-order optimizer over a fixed list of named parameters.
-pub trait Optimizer {
+/// A first-order optimizer over a fixed list of named parameters. `Send`, so that a training
+/// step can run on another worker thread (see `lenet-app`'s worker choice).
+pub trait Optimizer: Send {
     /// `sgd` or `adam` (saved in checkpoints).
     fn kind(&self) -> &'static str;
 
