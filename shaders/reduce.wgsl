@@ -31,9 +31,14 @@ fn sum_outer(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) li: u32) {
     let i = flat_id(wid, nwg, li);
     if (i >= p.len) { return; }
+    dst[i] = outer_sum(i);
+}
+
+// scale * the sum over a < rows of x[a*len + i], rows in order.
+fn outer_sum(i: u32) -> f32 {
     var s = 0.0;
     for (var a = 0u; a < p.rows; a++) { s += x[a * p.len + i]; }
-    dst[i] = s * p.scale;
+    return s * p.scale;
 }
 
 // sum_outer with its result split in two tensors: i < offset to dst[i], the rest to
@@ -43,7 +48,5 @@ fn sum_outer_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                    @builtin(local_invocation_index) li: u32) {
     let i = flat_id(wid, nwg, li);
     if (i >= p.len) { return; }
-    var s = 0.0;
-    for (var a = 0u; a < p.rows; a++) { s += x[a * p.len + i]; }
-    if (i < p.offset) { dst[i] = s * p.scale; } else { dst2[i - p.offset] = s * p.scale; }
+    if (i < p.offset) { dst[i] = outer_sum(i); } else { dst2[i - p.offset] = outer_sum(i); }
 }
