@@ -57,6 +57,46 @@ pub struct NamedTensors {
     metadata: BTreeMap<String, String>,
 }
 
+/// Rewrites a serialized file's JSON header with every object's keys in sorted order. The
+/// safetensors crate writes the metadata from a `HashMap`, so their order, and with it the
+/// file's bytes, changed from one write of the same tensors to the next. The same keys and
+/// values in another order take the same bytes, so the header keeps its length and the data
+/// its offsets; a header that would not (never seen) is left as the crate wrote it.
+fn sort_header_keys(bytes: &mut [u8]) {
+    let Some(len) = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| u64::from_le_bytes(b) as usize)
+    else {
+        return;
+    };
+    let Some(header) = bytes.get(8..8usize.saturating_add(len)) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(header) else {
+        return;
+    };
+    let json = text.trim_end_matches(' ');
+    let Ok(mut top) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(json) else {
+        return;
+    };
+    for value in top.values_mut() {
+        if let serde_json::Value::Object(map) = value {
+            let sorted: BTreeMap<String, serde_json::Value> =
+                std::mem::take(map).into_iter().collect();
+            if let Ok(v) = serde_json::to_value(sorted) {
+                *value = v;
+            }
+        }
+    }
+    match serde_json::to_string(&top) {
+        Ok(sorted) if sorted.len() == json.len() => {
+            bytes[8..8 + sorted.len()].copy_from_slice(sorted.as_bytes());
+        }
+        _ => {}
+    }
+}
+
 impl NamedTensors {
     /// An empty set.
     pub fn new() -> Self {
@@ -167,7 +207,10 @@ impl NamedTensors {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<HashMap<_, _>>()
         });
-        safetensors::serialize(views, metadata).map_err(|err| invalid(err.to_string()))
+        let mut bytes =
+            safetensors::serialize(views, metadata).map_err(|err| invalid(err.to_string()))?;
+        sort_header_keys(&mut bytes);
+        Ok(bytes)
     }
 
     /// Writes the file atomically: a temporary file in the same directory, fsync, then rename,

@@ -407,3 +407,33 @@ proptest! {
         let _ = TensorFile::from_bytes(bytes[..n].to_vec()).and_then(|f| f.tensor("t"));
     }
 }
+
+#[test]
+fn the_same_tensors_and_metadata_are_the_same_bytes_every_time() {
+    let write = || {
+        let mut set = sample();
+        for (k, v) in [
+            ("format", "x/1"),
+            ("epoch", "3"),
+            ("step", "30"),
+            ("b", "2"),
+            ("a", "1"),
+        ] {
+            set.set_metadata(k, v);
+        }
+        set.to_bytes().unwrap()
+    };
+    // Several writes, each serializing the metadata from a new hash map (a new random order).
+    let first = write();
+    for _ in 0..8 {
+        assert_eq!(write(), first);
+    }
+    let back = TensorFile::from_bytes(first).unwrap();
+    assert_eq!(back.metadata().get("epoch").map(String::as_str), Some("3"));
+    assert_eq!(back.metadata().len(), 5);
+    assert_eq!(back.tensor("w").unwrap(), sample_w());
+}
+
+fn sample_w() -> Tensor {
+    Tensor::randn(&[2, 3, 4], &mut SeededRng::new(7)).unwrap()
+}
