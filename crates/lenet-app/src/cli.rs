@@ -94,7 +94,8 @@ pub struct TrainArgs {
     /// Train on the first N training images only (quick runs).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
-    /// Worker threads for the CPU backend (default: all cores).
+    /// Worker threads for the CPU backend (default: all cores, each step on one worker while
+    /// that trains faster, as beside another busy process; a given count is always used).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// On a GPU, build every batch on the host and upload it, instead of holding the training set on the device and sending only each batch's indices (the same run, bit for bit; slower).
