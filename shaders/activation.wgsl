@@ -23,7 +23,14 @@ fn act_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
            @builtin(local_invocation_index) li: u32) {
     let i = (wid.y * nwg.x + wid.x) * 256u + li;
     if (i >= p.len) { return; }
-    dst[i] = g[i] * dact(x[i]);
+    grad_at(i);
+}
+
+// dst[i] = g[i] * dact(x[i]), returned too (for the sums below).
+fn grad_at(i: u32) -> f32 {
+    let v = g[i] * dact(x[i]);
+    dst[i] = v;
+    return v;
 }
 
 // act_bwd fused with the first step of the bias gradient: dst = g * dact(x) as act_bwd, and
@@ -35,11 +42,7 @@ fn act_bwd_row_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let r = (wid.y * nwg.x + wid.x) * 64u + li;
     if (r >= p.rows) { return; }
     var s = 0.0;
-    for (var i = r * p.row_len; i < (r + 1u) * p.row_len; i++) {
-        let v = g[i] * dact(x[i]);
-        dst[i] = v;
-        s += v;
-    }
+    for (var i = r * p.row_len; i < (r + 1u) * p.row_len; i++) { s += grad_at(i); }
     sums[r] = s;
 }
 
@@ -51,11 +54,6 @@ fn act_bwd_column_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let j = (wid.y * nwg.x + wid.x) * 64u + li;
     if (j >= p.row_len) { return; }
     var s = 0.0;
-    for (var a = 0u; a < p.rows; a++) {
-        let i = a * p.row_len + j;
-        let v = g[i] * dact(x[i]);
-        dst[i] = v;
-        s += v;
-    }
+    for (var a = 0u; a < p.rows; a++) { s += grad_at(a * p.row_len + j); }
     sums[j] = s;
 }
