@@ -84,13 +84,18 @@ fn scalar(v: f32) -> Tensor {
 /// the reference.
 fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
     let dev = c.dev;
-    // conv2d forward and backward, general and one input channel per group
+    // conv2d forward and backward: general, one input channel per group, stride 1
     for (fwd, bwd, case) in [
         ("conv2d", "conv2d_backward", s.draw(&conv_case())?),
         (
             "conv2d_1ch",
             "conv2d_1ch_backward",
             s.draw(&single_channel_conv_case())?,
+        ),
+        (
+            "conv2d_stride1",
+            "conv2d_stride1_backward",
+            s.draw(&stride_one_conv_case())?,
         ),
     ] {
         let t = case.inputs()?;

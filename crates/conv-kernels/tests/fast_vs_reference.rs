@@ -206,6 +206,13 @@ fn conv2d_single_input_channel_matches_reference(dev: &Device) {
 }
 test_device!(conv2d_single_input_channel_matches_reference: cpu, gpu);
 
+fn conv2d_stride_one_matches_reference(dev: &Device) {
+    proptest!(proptest_config(), |(c in stride_one_conv_case())| {
+        conv_case_matches_reference(dev, &c).map_err(fail)?;
+    });
+}
+test_device!(conv2d_stride_one_matches_reference: cpu, gpu);
+
 fn pool2d_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in pool_case())| {
         pool_body(dev, &c).map_err(fail)?;

@@ -209,6 +209,38 @@ pub fn single_channel_conv_case() -> impl Strategy<Value = ConvCase> {
         .prop_filter("the spec accepts the case", ConvCase::is_valid)
 }
 
+/// Stride-1 convolutions of several input channels per group, over the edges of the CPU's
+/// implicit-GEMM kernels: output channels per group across blocks of 8 and tiles of 4, taps
+/// across tiles of 6, padded rows that end inside a 16-lane vector or on its edge, padding up
+/// to and past `k − 1` (where the input gradient falls back to im2col), and groups.
+pub fn stride_one_conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..=3, 1usize..=6, 1usize..=19, 1usize..=3),
+        ([1usize..=18, 1usize..=34], [1usize..=7, 1usize..=7]),
+        [0usize..=4, 0usize..=4],
+        (any::<bool>(), any::<u64>(), smooth_fused_activation()),
+    )
+        .prop_map(
+            |((n, cig, cog, groups), (hw, k), padding, (bias, seed, act))| ConvCase {
+                n,
+                c_in: cig * groups,
+                c_out: cog * groups,
+                hw,
+                k,
+                spec: Conv2dSpec {
+                    stride: [1, 1],
+                    padding,
+                    dilation: [1, 1],
+                    groups,
+                },
+                bias,
+                act,
+                seed,
+            },
+        )
+        .prop_filter("the spec accepts the case", ConvCase::is_valid)
+}
+
 /// A pooling case.
 #[derive(Clone, Debug)]
 pub struct PoolCase {

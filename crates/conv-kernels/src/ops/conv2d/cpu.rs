@@ -4,10 +4,12 @@
 //! hundred columns even for 10×10 outputs) and runs single-threaded GEMMs on it. The weight
 //! gradient is reduced per fixed chunk of images, then the chunks are summed in order, so the
 //! result does not depend on the number of threads. Groups of one input channel at stride 1
-//! (LeNet's conv1) go to the direct kernels in `direct_conv` instead, where they apply.
+//! (LeNet's conv1) go to the direct kernels in `direct_conv` instead, where they apply, and
+//! other stride-1 convolutions to `implicit_gemm` (AVX-512 CPUs).
 
 use super::Conv2dHostKernels;
 use super::cpu_direct as direct_conv;
+use super::cpu_implicit_gemm as implicit_gemm;
 use super::im2col::{col2im, im2col};
 use crate::cpu::CpuBackend;
 use crate::cpu::gemm::{Layout, Threads, sgemm};
@@ -81,6 +83,9 @@ fn forward(
     }
     if direct_conv::applies(g) {
         return direct_conv::forward(pool, g, x, w, bias, act, y);
+    }
+    if implicit_gemm::applies(g) {
+        return implicit_gemm::forward(pool, g, x, w, bias, act, y);
     }
     let b = images_per_task(g, TASK_COLS);
     y.par_chunks_mut(b * img_out)
@@ -166,6 +171,9 @@ fn backward_input(
         grad_x.fill(0.0);
         return;
     }
+    if implicit_gemm::input_grad_applies(g) {
+        return implicit_gemm::backward_input(pool, g, grad_y, w, grad_x);
+    }
     let b = images_per_task(g, TASK_COLS);
     grad_x
         .par_chunks_mut(b * img_in)
@@ -225,6 +233,9 @@ fn backward_weight(
     }
     if direct_conv::weight_grad_applies(g) {
         return direct_conv::backward_weight(pool, g, x, grad_y, grad_w);
+    }
+    if implicit_gemm::applies(g) {
+        return implicit_gemm::backward_weight(pool, g, x, grad_y, grad_w);
     }
     // Chunk size depends on the shape only (not on the thread count): deterministic sums.
     let b = ((WEIGHT_GRAD_COLS / ohw.max(1)).max(1)).min(g.n);
