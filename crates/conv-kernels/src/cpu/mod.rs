@@ -1,5 +1,5 @@
 //! The fast CPU backend's shared machinery: GEMM (delegated to maintained crates), scratch
-//! buffers, SIMD dispatch and in-order reductions. The op kernels themselves live in each op's
+//! buffers, SIMD dispatch, in-order reductions and short-run copies. The op kernels themselves live in each op's
 //! folder (`ops/<op>/cpu.rs`) as implementations of the op's host-kernel trait for
 //! [`CpuBackend`].
 //!
@@ -12,6 +12,7 @@ pub(crate) mod simd_dispatch;
 pub(crate) mod gemm;
 pub(crate) mod reduce;
 pub(crate) mod scratch;
+pub(crate) mod short_runs;
 
 use scratch::ScratchPool;
 

@@ -113,23 +113,33 @@ fn backward(act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
         .par_chunks_mut(ELEMENTWISE_CHUNK)
         .zip(y.par_chunks(ELEMENTWISE_CHUNK))
         .zip(grad_y.par_chunks(ELEMENTWISE_CHUNK))
-        .for_each(|((gx, yc), gy)| match act {
-            Activation::Sigmoid => {
-                for ((o, &yv), &g) in gx.iter_mut().zip(yc).zip(gy) {
-                    *o = g * (yv * (1.0 - yv));
-                }
+        .for_each(|((gx, yc), gy)| backward_chunk(act, yc, gy, gx));
+}
+
+simd_dispatch!(
+    /// [`backward`] over one chunk.
+    fn backward_chunk(act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]) => backward_chunk_generic
+);
+
+#[inline(always)]
+fn backward_chunk_generic(act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
+    match act {
+        Activation::Sigmoid => {
+            for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
+                *o = g * (yv * (1.0 - yv));
             }
-            Activation::Relu => {
-                for ((o, &yv), &g) in gx.iter_mut().zip(yc).zip(gy) {
-                    *o = g * if yv > 0.0 { 1.0 } else { 0.0 };
-                }
+        }
+        Activation::Relu => {
+            for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
+                *o = g * if yv > 0.0 { 1.0 } else { 0.0 };
             }
-            Activation::Tanh => {
-                for ((o, &yv), &g) in gx.iter_mut().zip(yc).zip(gy) {
-                    *o = g * (1.0 - yv * yv);
-                }
+        }
+        Activation::Tanh => {
+            for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
+                *o = g * (1.0 - yv * yv);
             }
-        });
+        }
+    }
 }
 
 impl ActivationHostKernels for CpuBackend {

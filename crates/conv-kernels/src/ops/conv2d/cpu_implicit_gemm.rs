@@ -21,6 +21,7 @@
 
 use crate::cpu::reduce::add_in_order;
 use crate::cpu::scratch::ScratchPool;
+use crate::cpu::short_runs::copy_run;
 use crate::ops::activation::cpu::epilogue;
 use crate::{Activation, Conv2dGeometry};
 use rayon::prelude::*;
@@ -184,7 +185,10 @@ impl Correlation {
             .zip(img.chunks_exact(self.h * self.w))
         {
             for (iy, src_row) in src.chunks_exact(self.w).enumerate() {
-                plane[(iy + self.pad[0]) * row + self.pad[1]..][..self.w].copy_from_slice(src_row);
+                copy_run(
+                    &mut plane[(iy + self.pad[0]) * row + self.pad[1]..][..self.w],
+                    src_row,
+                );
             }
         }
     }
@@ -213,7 +217,7 @@ impl Correlation {
             .zip(flat.chunks_exact(self.flat()))
         {
             for (oy, d) in dst.chunks_exact_mut(self.ow).enumerate() {
-                d.copy_from_slice(&src[oy * row..][..self.ow]);
+                copy_run(d, &src[oy * row..][..self.ow]);
             }
         }
     }
@@ -428,7 +432,7 @@ fn flatten_grad(c: &Correlation, gy_img: &[f32], gy: &mut [f32]) {
         .zip(gy_img.chunks_exact(c.oh * c.ow))
     {
         for (oy, s) in src.chunks_exact(c.ow).enumerate() {
-            dst[oy * row..][..c.ow].copy_from_slice(s);
+            copy_run(&mut dst[oy * row..][..c.ow], s);
         }
     }
 }

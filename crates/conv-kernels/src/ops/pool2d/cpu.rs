@@ -56,14 +56,24 @@ fn forward(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     }
 }
 
-fn avg_plane(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
+simd_dispatch!(
+    /// Average pooling of one plane.
+    fn avg_plane(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) => avg_plane_generic
+);
+
+#[inline(always)]
+fn avg_plane_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
     let s = g.spec;
     if is_2x2_s2(g) {
-        for oy in 0..g.oh {
-            let r0 = &x[2 * oy * g.w..(2 * oy + 1) * g.w];
-            let r1 = &x[(2 * oy + 1) * g.w..(2 * oy + 2) * g.w];
-            for (ox, o) in y[oy * g.ow..(oy + 1) * g.ow].iter_mut().enumerate() {
-                *o = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) * 0.25;
+        for (oy, ys) in y.chunks_exact_mut(g.ow).enumerate().take(g.oh) {
+            let r0 = &x[2 * oy * g.w..][..2 * g.ow];
+            let r1 = &x[(2 * oy + 1) * g.w..][..2 * g.ow];
+            for ((o, a), b) in ys
+                .iter_mut()
+                .zip(r0.chunks_exact(2))
+                .zip(r1.chunks_exact(2))
+            {
+                *o = (a[0] + a[1] + b[0] + b[1]) * 0.25;
             }
         }
         return;
@@ -91,9 +101,14 @@ fn beats(v: f32, best: f32) -> bool {
     v > best || v.is_nan() && !best.is_nan()
 }
 
-/// [`max_plane`] for 2×2 windows at stride 2 without padding (LeNet's and most CNNs'): the
-/// four candidates of each window read from two row slices, no per-window clipping.
-fn max_plane_2x2_s2(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+simd_dispatch!(
+    /// [`max_plane`] for 2×2 windows at stride 2 without padding (LeNet's and most CNNs'): the
+    /// four candidates of each window read from two row slices, no per-window clipping.
+    fn max_plane_2x2_s2(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) => max_plane_2x2_s2_generic
+);
+
+#[inline(always)]
+fn max_plane_2x2_s2_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     for oy in 0..g.oh {
         let top = 2 * oy * g.w;
         let (r0, r1) = (&x[top..top + g.w], &x[top + g.w..top + 2 * g.w]);
@@ -184,19 +199,26 @@ fn backward(g: &Pool2dGeometry, grad_y: &[f32], argmax: &[u32], grad_x: &mut [f3
     }
 }
 
-fn avg_plane_backward(g: &Pool2dGeometry, gy: &[f32], gx: &mut [f32]) {
+simd_dispatch!(
+    /// Average pooling's gradient for one plane (`gx` overwritten).
+    fn avg_plane_backward(g: &Pool2dGeometry, gy: &[f32], gx: &mut [f32]) => avg_plane_backward_generic
+);
+
+#[inline(always)]
+fn avg_plane_backward_generic(g: &Pool2dGeometry, gy: &[f32], gx: &mut [f32]) {
     let s = g.spec;
     if is_2x2_s2(g) {
         // Windows tile the input; rows/columns past the last window get no gradient.
-        gx.fill(0.0);
-        for oy in 0..g.oh {
-            let row = &gy[oy * g.ow..(oy + 1) * g.ow];
+        if 2 * g.oh != g.h || 2 * g.ow != g.w {
+            gx.fill(0.0);
+        }
+        for (oy, row) in gy.chunks_exact(g.ow).enumerate().take(g.oh) {
             for r in 0..2 {
-                let dst = &mut gx[(2 * oy + r) * g.w..(2 * oy + r + 1) * g.w];
-                for (ox, &v) in row.iter().enumerate() {
+                let dst = &mut gx[(2 * oy + r) * g.w..][..2 * g.ow];
+                for (d, &v) in dst.chunks_exact_mut(2).zip(row) {
                     let q = v * 0.25;
-                    dst[2 * ox] = q;
-                    dst[2 * ox + 1] = q;
+                    d[0] = q;
+                    d[1] = q;
                 }
             }
         }
