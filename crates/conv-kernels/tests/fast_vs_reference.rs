@@ -3,7 +3,9 @@
 //! `fovea_test_support::cases`, shared with `cargo xtask test-kernels`). `PROPTEST_CASES` sets
 //! the case count (32 by default). Tolerances are written next to each comparison.
 
-use conv_kernels::{Activation, AdamTensors, Conv2dSpec, Device, DeviceTensor, SgdTensors};
+use conv_kernels::{
+    Activation, AdamTensors, Conv2dSpec, Device, DeviceTensor, Pool2dSpec, PoolKind, SgdTensors,
+};
 use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
 };
@@ -219,6 +221,52 @@ fn pool2d_matches_reference(dev: &Device) {
     });
 }
 test_device!(pool2d_matches_reference: cpu, gpu);
+
+/// 2×2 windows at stride 2 over rows of every width up to 40 (one and several 16-lane steps,
+/// odd widths with a dropped column), with NaNs and ties: the same maxima and the same winning
+/// offsets as the reference (first maximum in scan order, NaN propagates), and both means.
+fn pool2d_2x2_rows_with_nans_and_ties_match_reference(dev: &Device) -> TestResult {
+    let mut rng = SeededRng::new(7);
+    for w in 2..=40 {
+        let (n, c, h) = (2, 2, 5);
+        let mut x = randn(&[n, c, h, w], &mut rng);
+        for (i, v) in x.data_mut().iter_mut().enumerate() {
+            match i % 7 {
+                0 => *v = f32::NAN,
+                3 | 4 => *v = 0.5, // equal values inside some windows
+                _ => {}
+            }
+        }
+        for kind in [PoolKind::Max, PoolKind::Avg] {
+            let spec = Pool2dSpec {
+                kind,
+                kernel: [2, 2],
+                stride: [2, 2],
+                padding: [0, 0],
+            };
+            let gy = randn(&[n, c, h / 2, w / 2], &mut rng);
+            let want = pool2d(&Device::Reference, &x, &gy, &spec)?;
+            let got = pool2d(dev, &x, &gy, &spec)?;
+            let same = |a: &Tensor, b: &Tensor| {
+                a.data().iter().zip(b.data()).all(|(p, q)| {
+                    p.is_nan() && q.is_nan() || (p - q).abs() <= 1e-6 * q.abs().max(1.0)
+                })
+            };
+            if !same(&got.y, &want.y) || got.argmax != want.argmax {
+                return Err(format!(
+                    "{kind:?} pool, width {w}, on {}: differs from the reference",
+                    dev.name()
+                )
+                .into());
+            }
+            if !same(&got.grad_x, &want.grad_x) {
+                return Err(format!("{kind:?} pool gradient, width {w}, on {}", dev.name()).into());
+            }
+        }
+    }
+    Ok(())
+}
+test_device!(pool2d_2x2_rows_with_nans_and_ties_match_reference: cpu);
 
 fn matmul_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in matmul_case())| {

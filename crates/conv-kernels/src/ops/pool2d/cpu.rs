@@ -1,7 +1,9 @@
 //! Pooling forward and backward, parallel over planes, with a fast path for the 2×2 / stride 2
-//! / no-padding window LeNet uses.
+//! / no-padding window LeNet uses (its forward rows in AVX-512 in `cpu_2x2` where the CPU has
+//! it).
 
 use super::Pool2dHostKernels;
+use super::cpu_2x2;
 use crate::cpu::CpuBackend;
 use crate::{Pool2dGeometry, PoolKind};
 use rayon::prelude::*;
@@ -65,9 +67,14 @@ simd_dispatch!(
 fn avg_plane_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
     let s = g.spec;
     if is_2x2_s2(g) {
+        let wide = cpu_2x2::available();
         for (oy, ys) in y.chunks_exact_mut(g.ow).enumerate().take(g.oh) {
             let r0 = &x[2 * oy * g.w..][..2 * g.ow];
             let r1 = &x[(2 * oy + 1) * g.w..][..2 * g.ow];
+            if wide {
+                cpu_2x2::avg_row(r0, r1, ys);
+                continue;
+            }
             for ((o, a), b) in ys
                 .iter_mut()
                 .zip(r0.chunks_exact(2))
@@ -109,25 +116,37 @@ simd_dispatch!(
 
 #[inline(always)]
 fn max_plane_2x2_s2_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
-    for oy in 0..g.oh {
+    // Branch-free selects in scan order (the first maximum wins, NaN propagates), so the loop
+    // vectorises: the branchy version was a fifth of a modern LeNet step.
+    let w = g.w as u32;
+    let wide = cpu_2x2::available();
+    for (oy, (ys, am)) in y
+        .chunks_exact_mut(g.ow)
+        .zip(argmax.chunks_exact_mut(g.ow))
+        .enumerate()
+        .take(g.oh)
+    {
         let top = 2 * oy * g.w;
-        let (r0, r1) = (&x[top..top + g.w], &x[top + g.w..top + 2 * g.w]);
-        let ys = &mut y[oy * g.ow..(oy + 1) * g.ow];
-        let am = &mut argmax[oy * g.ow..(oy + 1) * g.ow];
-        for (ox, (o, a)) in ys.iter_mut().zip(am.iter_mut()).enumerate() {
-            let c = 2 * ox;
-            let (mut best, mut at) = (r0[c], top + c);
-            for (v, t) in [
-                (r0[c + 1], top + c + 1),
-                (r1[c], top + g.w + c),
-                (r1[c + 1], top + g.w + c + 1),
-            ] {
-                if beats(v, best) {
-                    (best, at) = (v, t);
-                }
+        let (r0, r1) = (&x[top..][..2 * g.ow], &x[top + g.w..][..2 * g.ow]);
+        if wide {
+            cpu_2x2::max_row(r0, r1, top as u32, w, ys, am);
+            continue;
+        }
+        for (ox, ((o, a), (p, q))) in ys
+            .iter_mut()
+            .zip(am.iter_mut())
+            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+            .enumerate()
+        {
+            let c = (top + 2 * ox) as u32;
+            let (mut best, mut at) = (p[0], c);
+            for (v, t) in [(p[1], c + 1), (q[0], c + w), (q[1], c + w + 1)] {
+                let wins = beats(v, best);
+                best = if wins { v } else { best };
+                at = if wins { t } else { at };
             }
             *o = best;
-            *a = at as u32;
+            *a = at;
         }
     }
 }

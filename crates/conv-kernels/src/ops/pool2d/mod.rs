@@ -2,11 +2,13 @@
 //! average pooling counting padded zeros), forward and backward.
 //!
 //! - [`spec`]: settings and validation into a [`Pool2dGeometry`].
-//! - `reference`, `cpu`, `gpu` (host code of `shaders/pool2d.wgsl`).
+//! - `reference`, `cpu` (`cpu_2x2`: its AVX-512 rows of 2×2 windows), `gpu` (host code of
+//!   `shaders/pool2d.wgsl`).
 //! - Tests: `tests/fast_vs_reference.rs`, `tests/finite_differences.rs`, `tests/golden.rs`,
 //!   `tests/spec_errors.rs`, each per device.
 
 mod cpu;
+mod cpu_2x2;
 mod gpu;
 mod reference;
 pub mod spec;
