@@ -6,7 +6,8 @@
 //!   `cpu_implicit_gemm` (other stride-1 convolutions, AVX-512), `im2col`: the fast CPU kernels.
 //! - `gpu`: host code of `shaders/conv2d.wgsl`; `gpu_tiled`: of `shaders/conv2d_tiled.wgsl`,
 //!   which `gpu` picks when the context runs tiled kernels.
-//! - Tests: `tests/fast_vs_reference.rs` (property tests), `tests/finite_differences.rs`,
+//! - Tests: `tests/fast_vs_reference.rs` (property tests; `tests/im2col_path.rs` forces
+//!   im2col + GEMM where the CPU would take the implicit GEMM), `tests/finite_differences.rs`,
 //!   `tests/golden.rs` (PyTorch cases) and `tests/spec_errors.rs`, each per device.
 
 mod cpu;
