@@ -97,6 +97,29 @@ mod avx512 {
         )
     }
 
+    /// The four candidates of the 2×2 windows of outputs `o0..o0 + 16` of a row: the even and
+    /// odd columns of `r0`, then of `r1` (lanes past the row zero).
+    ///
+    /// # Safety
+    /// AVX-512F; as in [`split_columns`] for both rows.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn windows(
+        r0: &[f32],
+        r1: &[f32],
+        o0: usize,
+        lo: __mmask16,
+        hi: __mmask16,
+    ) -> [__m512; 4] {
+        // SAFETY: forwarded from the caller.
+        let ((p0, p1), (q0, q1)) = unsafe {
+            (
+                split_columns(r0, 2 * o0, lo, hi),
+                split_columns(r1, 2 * o0, lo, hi),
+            )
+        };
+        [p0, p1, q0, q1]
+    }
+
     /// # Safety
     /// AVX-512F; the lengths checked by `super::max_row`.
     #[target_feature(enable = "avx512f")]
@@ -115,8 +138,7 @@ mod avx512 {
             let (out, lo, hi) = masks(n - o0);
             // SAFETY: as in `split_columns`; the stores are masked to the row's outputs.
             unsafe {
-                let (p0, p1) = split_columns(r0, 2 * o0, lo, hi);
-                let (q0, q1) = split_columns(r1, 2 * o0, lo, hi);
+                let [p0, p1, q0, q1] = windows(r0, r1, o0, lo, hi);
                 let c = _mm512_add_epi32(_mm512_set1_epi32((top + 2 * o0 as u32) as i32), twice);
                 let (mut best, mut at) = (p0, c);
                 for (v, dt) in [(p1, 1), (q0, w), (q1, w + 1)] {
@@ -143,8 +165,7 @@ mod avx512 {
             let (out, lo, hi) = masks(n - o0);
             // SAFETY: as in `max_row`.
             unsafe {
-                let (p0, p1) = split_columns(r0, 2 * o0, lo, hi);
-                let (q0, q1) = split_columns(r1, 2 * o0, lo, hi);
+                let [p0, p1, q0, q1] = windows(r0, r1, o0, lo, hi);
                 // ((a + b) + c) + d, then × 0.25: the scalar loop's order.
                 let sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(p0, p1), q0), q1);
                 let avg = _mm512_mul_ps(sum, _mm512_set1_ps(0.25));
