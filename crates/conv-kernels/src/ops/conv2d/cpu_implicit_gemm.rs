@@ -191,6 +191,11 @@ impl Correlation {
             .chunks_exact_mut(stride)
             .zip(img.chunks_exact(self.h * self.w))
         {
+            if row == self.w && self.pad[0] == 0 {
+                // No padding columns or rows (1×1 kernels): one contiguous copy.
+                plane[..src.len()].copy_from_slice(src);
+                continue;
+            }
             for (iy, src_row) in src.chunks_exact(self.w).enumerate() {
                 copy_run(
                     &mut plane[(iy + self.pad[0]) * row + self.pad[1]..][..self.w],
@@ -221,25 +226,24 @@ impl Correlation {
     /// bias's scale, and batch norm over a nearly constant channel amplifies exactly those
     /// low bits (PyTorch's two-step resnet-small replay missed its tolerance that way).
     fn unpad_output(&self, flat: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-        let row = self.row();
+        let (row, plane) = (self.row(), self.oh * self.ow);
         for (co, (dst, src)) in out
-            .chunks_exact_mut(self.oh * self.ow)
+            .chunks_exact_mut(plane)
             .zip(flat.chunks_exact(self.flat()))
             .enumerate()
         {
-            match bias {
-                Some(b) => {
-                    let bv = b[co];
-                    for (oy, d) in dst.chunks_exact_mut(self.ow).enumerate() {
-                        for (d, s) in d.iter_mut().zip(&src[oy * row..][..self.ow]) {
-                            *d = s + bv;
-                        }
-                    }
+            if row == self.ow {
+                // No dropped columns (1×1 kernels without padding): one contiguous copy.
+                dst.copy_from_slice(&src[..plane]);
+            } else {
+                for (oy, d) in dst.chunks_exact_mut(self.ow).enumerate() {
+                    copy_run(d, &src[oy * row..][..self.ow]);
                 }
-                None => {
-                    for (oy, d) in dst.chunks_exact_mut(self.ow).enumerate() {
-                        copy_run(d, &src[oy * row..][..self.ow]);
-                    }
+            }
+            if let Some(b) = bias {
+                let bv = b[co];
+                for d in dst.iter_mut() {
+                    *d += bv;
                 }
             }
         }
