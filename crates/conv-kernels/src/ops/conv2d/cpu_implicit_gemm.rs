@@ -38,9 +38,9 @@ const FORWARD_ACCUMULATORS: usize = 24;
 
 /// Taps summed in one chain at most before the partial sum is added to the output: f32 rounding
 /// grows with the chain, and batch norm amplifies it (resnet-small's two-step PyTorch replay
-/// misses its tolerance with chains of 160 or 576, and with equal blocks of at most 64). At resnet-small's 64-channel 3×3 conv, the
-/// forward's RMS error against the f64 reference is 1.1e-6 with blocks of 64, 2.9e-6 with one
-/// chain, 2.6e-6 for im2col + GEMM.
+/// misses its tolerance with chains of 160 or 576, and with equal blocks of at most 64). At
+/// resnet-small's 64-channel 3×3 conv, the forward's RMS error against the f64 reference is
+/// 1.1e-6 with blocks of 64, 2.9e-6 with one chain, 2.6e-6 for im2col + GEMM.
 const TAP_BLOCK: usize = 64;
 
 /// Position vectors of a forward tile at most.
@@ -324,15 +324,15 @@ fn correlate_image(
             let mut v0 = 0;
             while v0 < vectors {
                 let nv = nv_max.min(vectors - v0);
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies` checked AVX-512F; the tile reads `planes` at
-                // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room for
-                // the widest tap after the last vector) and writes `cb` rows of `nflat` floats
-                // from `v0·16`, inside `out`.
                 // Blocks of taps each summed from zero, then added: shorter f32 chains (as a
                 // GEMM's K blocks), whose rounding batch norm would amplify.
+                #[cfg(target_arch = "x86_64")]
                 for t0 in (0..taps).step_by(TAP_BLOCK) {
                     let t1 = (t0 + TAP_BLOCK).min(taps);
+                    // SAFETY: `applies` checked AVX-512F; the tile reads `planes` at
+                    // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
+                    // for the widest tap after the last vector) and writes `cb` rows of
+                    // `nflat` floats from `v0·16`, inside `out`.
                     unsafe {
                         avx512::forward_tile(
                             cb,

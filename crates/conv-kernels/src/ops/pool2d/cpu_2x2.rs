@@ -18,7 +18,7 @@ pub(super) fn available() -> bool {
 
 /// Max pooling of one output row from input rows `r0` and `r1` (each at least `2·ys.len()`
 /// long), writing the maxima to `ys` and their plane offsets (`top` is `r0`'s offset in the
-/// plane, `w` the plane's width) to `argmax`. Callers check [`available`].
+/// plane, `w` the plane's width) to `argmax`. Callers check [`available`] first (it is asserted).
 pub(super) fn max_row(
     r0: &[f32],
     r1: &[f32],
@@ -27,31 +27,37 @@ pub(super) fn max_row(
     ys: &mut [f32],
     argmax: &mut [u32],
 ) {
-    let n = ys.len();
+    check_rows(r0, r1, ys.len());
     assert!(
-        r0.len() >= 2 * n && r1.len() >= 2 * n && argmax.len() >= n,
-        "2×2 pooling row: input rows shorter than two per output"
+        argmax.len() >= ys.len(),
+        "2×2 pooling row: argmax shorter than the row"
     );
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `available()` was checked by the caller; the lengths were checked above.
+    // SAFETY: `check_rows` checked AVX-512F and the lengths.
     unsafe {
         avx512::max_row(r0, r1, top, w, ys, argmax)
     }
 }
 
 /// Average pooling of one output row from input rows `r0` and `r1` (each at least
-/// `2·ys.len()` long). Callers check [`available`].
+/// `2·ys.len()` long). Callers check [`available`] first (it is asserted).
 pub(super) fn avg_row(r0: &[f32], r1: &[f32], ys: &mut [f32]) {
-    let n = ys.len();
-    assert!(
-        r0.len() >= 2 * n && r1.len() >= 2 * n,
-        "2×2 pooling row: input rows shorter than two per output"
-    );
+    check_rows(r0, r1, ys.len());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as in `max_row`.
     unsafe {
         avx512::avg_row(r0, r1, ys)
     }
+}
+
+/// The preconditions of the AVX-512 rows, checked (a failure is a bug in the caller): the CPU
+/// has AVX-512F and both input rows hold two values per output.
+fn check_rows(r0: &[f32], r1: &[f32], n: usize) {
+    assert!(available(), "2×2 pooling rows need AVX-512F");
+    assert!(
+        r0.len() >= 2 * n && r1.len() >= 2 * n,
+        "2×2 pooling row: input rows shorter than two per output"
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
