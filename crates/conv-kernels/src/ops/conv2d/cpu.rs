@@ -5,11 +5,13 @@
 //! gradient is reduced per fixed chunk of images, then the chunks are summed in order, so the
 //! result does not depend on the number of threads. Groups of one input channel at stride 1
 //! (LeNet's conv1) go to the direct kernels in `direct_conv` instead, where they apply, and
-//! other stride-1 convolutions to `implicit_gemm` (AVX-512 CPUs).
+//! other stride-1 convolutions to `implicit_gemm` (AVX-512 CPUs), whose input gradient over
+//! narrow planes goes to `row_input_grad` where that computes fewer products.
 
 use super::Conv2dHostKernels;
 use super::cpu_direct as direct_conv;
 use super::cpu_implicit_gemm as implicit_gemm;
+use super::cpu_row_input_grad as row_input_grad;
 use super::im2col::{col2im, im2col};
 use crate::cpu::CpuBackend;
 use crate::cpu::gemm::{Layout, Threads, sgemm};
@@ -170,6 +172,9 @@ fn backward_input(
     if kk == 0 || img_out == 0 {
         grad_x.fill(0.0);
         return;
+    }
+    if row_input_grad::applies(g) {
+        return row_input_grad::backward_input(pool, g, grad_y, w, grad_x);
     }
     if implicit_gemm::input_grad_applies(g) {
         return implicit_gemm::backward_input(pool, g, grad_y, w, grad_x);

@@ -41,7 +41,7 @@ const FORWARD_ACCUMULATORS: usize = 24;
 /// misses its tolerance with chains of 160 or 576, and with equal blocks of at most 64). At
 /// resnet-small's 64-channel 3×3 conv, the forward's RMS error against the f64 reference is
 /// 1.1e-6 with blocks of 64, 2.9e-6 with one chain, 2.6e-6 for im2col + GEMM.
-const TAP_BLOCK: usize = 64;
+pub(super) const TAP_BLOCK: usize = 64;
 
 /// Position vectors of a forward tile at most.
 const MAX_NV: usize = 4;
@@ -96,6 +96,13 @@ pub(crate) fn input_grad_applies(g: &Conv2dGeometry) -> bool {
         && g.h > 0
         && g.w > 0
         && Correlation::input_grad_of(g).flat() <= MAX_FLAT
+}
+
+/// Lane products the input gradient computes per image: flat positions (dropped columns and
+/// padding included) × output channels × taps of the adjoint correlation.
+pub(crate) fn input_grad_products(g: &Conv2dGeometry) -> usize {
+    let c = Correlation::input_grad_of(g);
+    c.flat() * c.c_out * c.taps()
 }
 
 /// One image's stride-1 correlation: what the forward pass and the input gradient both run.
