@@ -38,6 +38,7 @@ mod add;
 mod batch_norm2d;
 mod cat;
 mod conv2d;
+mod conv2d_activation_pool2d;
 mod cross_entropy;
 mod dropout;
 mod error;

@@ -2,8 +2,8 @@
 
 use autograd::{GradcheckOptions, Var, gradcheck};
 use conv_kernels::{
-    AdaptiveAvgPool2dSpec, BatchNorm2dSpec, Conv2dSpec, Device, DropoutSpec, MatmulSpec,
-    Pool2dSpec, PoolKind,
+    Activation, AdaptiveAvgPool2dSpec, BatchNorm2dSpec, Conv2dSpec, Device, DropoutSpec,
+    MatmulSpec, Pool2dSpec, PoolKind,
 };
 use fovea_test_support::test_device;
 use tensor::{SeededRng, Tensor};
@@ -71,6 +71,26 @@ fn max_pool2d(dev: &Device) -> R {
     Ok(())
 }
 test_device!(max_pool2d);
+
+fn conv2d_activation_pool2d(dev: &Device) -> R {
+    // LeNet's conv → sigmoid → average pool, and a ReLU before max pooling (random normals
+    // keep every pre-activation and window maximum away from its kink by more than eps).
+    let spec = Conv2dSpec::new(1, 1);
+    let ins = [
+        randn(&[2, 2, 6, 6], 25),
+        randn(&[3, 2, 3, 3], 26),
+        randn(&[3], 27),
+    ];
+    let avg = Pool2dSpec::new(PoolKind::Avg, 2, 2, 0);
+    check(dev, &ins, |v| {
+        v[0].conv2d_activation_pool2d(&v[1], Some(&v[2]), &spec, Activation::Sigmoid, &avg)
+    })?;
+    let max = Pool2dSpec::new(PoolKind::Max, 3, 2, 1);
+    check(dev, &ins[..2], |v| {
+        v[0].conv2d_activation_pool2d(&v[1], None, &spec, Activation::Tanh, &max)
+    })
+}
+test_device!(conv2d_activation_pool2d);
 
 fn linear_with_and_without_bias(dev: &Device) -> R {
     let ins = [randn(&[3, 5], 9), randn(&[4, 5], 10), randn(&[4], 11)];

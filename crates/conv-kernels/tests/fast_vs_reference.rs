@@ -256,6 +256,79 @@ fn pool2d_matches_reference(dev: &Device) {
 }
 test_device!(pool2d_matches_reference: cpu, gpu);
 
+/// The fused pooling + activation gradient against its two parts: on the device itself bit for
+/// bit (the same operations per element), and against the reference's parts within the
+/// pooling's tolerance. `y` is an activation's output, as the op requires.
+fn pool_activation_body(dev: &Device, c: &PoolCase, act: Activation) -> TestResult {
+    let spec = c.spec();
+    let (x, gy) = c.inputs()?;
+    let parts =
+        |d: &Device| -> TestResult<(Tensor, DeviceTensor, Option<conv_kernels::IndexTensor>)> {
+            let y = d.activation(&d.upload(&x)?, act)?;
+            let pooled = d.pool2d(&y, &spec)?;
+            let gx = d.pool2d_backward(x.dims(), &d.upload(&gy)?, pooled.argmax.as_ref(), &spec)?;
+            Ok((
+                d.to_host(&d.activation_backward(&y, &gx, act)?)?,
+                y,
+                pooled.argmax,
+            ))
+        };
+    let (want, _, _) = parts(&Device::Reference)?;
+    let (unfused, y, argmax) = parts(dev)?;
+    let fused =
+        dev.pool2d_activation_backward(&y, &dev.upload(&gy)?, argmax.as_ref(), &spec, act)?;
+    let fused = dev.to_host(&fused)?;
+    if fused
+        .data()
+        .iter()
+        .map(|v| v.to_bits())
+        .ne(unfused.data().iter().map(|v| v.to_bits()))
+    {
+        return Err(format!(
+            "{act:?} after {:?} pool on {}: fused differs from its parts",
+            c.kind,
+            dev.name()
+        )
+        .into());
+    }
+    check_close(dev, "pool2d_activation_backward", &fused, &want, 1e-5, 1e-6)?;
+    Ok(())
+}
+
+fn pool2d_activation_backward_matches_its_parts(dev: &Device) {
+    let acts = prop_oneof![
+        Just(Activation::Sigmoid),
+        Just(Activation::Relu),
+        Just(Activation::Tanh)
+    ];
+    proptest!(proptest_config(), |(c in pool_case(), act in acts)| {
+        pool_activation_body(dev, &c, act).map_err(fail)?;
+    });
+}
+test_device!(pool2d_activation_backward_matches_its_parts: reference, cpu, gpu);
+
+/// Bad input to the fused gradient is an error naming the op, not a panic.
+#[test]
+fn pool2d_activation_backward_refuses_bad_input() -> TestResult {
+    let dev = Device::Reference;
+    let mut rng = SeededRng::new(3);
+    let y = dev.upload(&randn(&[2, 3, 8, 8], &mut rng))?;
+    let max = Pool2dSpec::new(PoolKind::Max, 2, 2, 0);
+    let gy = dev.upload(&randn(&[2, 3, 4, 4], &mut rng))?;
+    let no_argmax = dev.pool2d_activation_backward(&y, &gy, None, &max, Activation::Relu);
+    let wrong_grad = dev.upload(&randn(&[2, 3, 5, 4], &mut rng))?;
+    let avg = Pool2dSpec::new(PoolKind::Avg, 2, 2, 0);
+    let bad_shape =
+        dev.pool2d_activation_backward(&y, &wrong_grad, None, &avg, Activation::Sigmoid);
+    for (what, r) in [("no argmax", no_argmax), ("grad_y shape", bad_shape)] {
+        let e = r.err().ok_or_else(|| format!("{what}: accepted"))?;
+        if !e.to_string().contains("pool2d_activation_backward") {
+            return Err(format!("{what}: the error does not name the op: {e}").into());
+        }
+    }
+    Ok(())
+}
+
 /// 2×2 windows at stride 2 over rows of every width up to 40 (one and several 16-lane steps,
 /// odd widths with a dropped column), with NaNs and ties: the same maxima and the same winning
 /// offsets as the reference (first maximum in scan order, NaN propagates), and both means.

@@ -6,7 +6,7 @@ use crate::buffer::{Buffer, BufferKind, StateDict, StateTensor};
 use crate::error::{Mismatches, NnError, Result};
 use crate::summary::LayerInfo;
 use autograd::{Param, Var};
-use conv_kernels::{Activation, Device, DeviceTensor};
+use conv_kernels::{Activation, Device, DeviceTensor, Pool2dSpec};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -82,6 +82,27 @@ pub trait Module: Send {
     /// by an activation this way.
     fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
         let _ = (x, act);
+        None
+    }
+
+    /// When the module is a pooling layer (`MaxPool2d`, `AvgPool2d`), its settings: a
+    /// container may then fuse it with the layer and activation before it
+    /// ([`Module::forward_activation_pool`]).
+    fn as_pool(&self) -> Option<Pool2dSpec> {
+        None
+    }
+
+    /// `pool(act(self.forward(x)))` as one fused op, when the module can (`Conv2d`: the
+    /// pooling's and the activation's gradients then take one pass over each plane); `None`,
+    /// the default, when it cannot. [`crate::layers::Sequential`] fuses every layer followed by
+    /// an activation and a pooling layer this way.
+    fn forward_activation_pool(
+        &self,
+        x: &Var,
+        act: Activation,
+        pool: &Pool2dSpec,
+    ) -> Option<Result<Var>> {
+        let _ = (x, act, pool);
         None
     }
 
@@ -371,6 +392,17 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
         (**self).forward_activation(x, act)
+    }
+    fn as_pool(&self) -> Option<Pool2dSpec> {
+        (**self).as_pool()
+    }
+    fn forward_activation_pool(
+        &self,
+        x: &Var,
+        act: Activation,
+        pool: &Pool2dSpec,
+    ) -> Option<Result<Var>> {
+        (**self).forward_activation_pool(x, act, pool)
     }
     fn visit(&self, v: &mut dyn ModuleVisitor) {
         (**self).visit(v)

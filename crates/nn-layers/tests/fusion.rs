@@ -1,5 +1,6 @@
-//! `Sequential` fuses each activation into the `Conv2d` or `Linear` before it: the same output
-//! and gradients as running every child on its own (bit for bit on the host backends, within
+//! `Sequential` fuses each activation into the `Conv2d` or `Linear` before it, and a pooling
+//! layer after a conv's activation (both LeNets): the same output and gradients as running
+//! every child on its own (bit for bit on the host backends, within
 //! rounding on the GPU), with fewer kernels and no intermediate tensors.
 
 use autograd::{Gradients, Tape};

@@ -3,7 +3,7 @@ use crate::init;
 use crate::module::{Module, ModuleVisitor};
 use crate::summary::{LayerInfo, Window};
 use autograd::{Param, Var};
-use conv_kernels::{Activation, Conv2dSpec, Device};
+use conv_kernels::{Activation, Conv2dSpec, Device, Pool2dSpec};
 use tensor::{SeededRng, Shape};
 
 /// 2-D convolution (`nn.Conv2d`): parameters `weight` `[out, in/groups, kh, kw]` and `bias` `[out]`.
@@ -92,6 +92,21 @@ impl Module for Conv2d {
         let b = self.bias.as_ref().map(|b| tape.param(b));
         Some(
             x.conv2d_activation(&w, b.as_ref(), &self.spec, Some(act))
+                .map_err(Into::into),
+        )
+    }
+
+    fn forward_activation_pool(
+        &self,
+        x: &Var,
+        act: Activation,
+        pool: &Pool2dSpec,
+    ) -> Option<Result<Var>> {
+        let tape = x.tape();
+        let w = tape.param(&self.weight);
+        let b = self.bias.as_ref().map(|b| tape.param(b));
+        Some(
+            x.conv2d_activation_pool2d(&w, b.as_ref(), &self.spec, act, pool)
                 .map_err(Into::into),
         )
     }

@@ -46,6 +46,9 @@ impl Module for AvgPool2d {
     fn forward(&self, x: &Var) -> Result<Var> {
         Ok(x.pool2d(&self.spec)?)
     }
+    fn as_pool(&self) -> Option<Pool2dSpec> {
+        Some(self.spec)
+    }
     fn visit(&self, _: &mut dyn ModuleVisitor) {}
     fn layer_info(&self) -> Option<&dyn LayerInfo> {
         Some(self)
@@ -86,6 +89,9 @@ impl Module for MaxPool2d {
     }
     fn forward(&self, x: &Var) -> Result<Var> {
         Ok(x.pool2d(&self.spec)?)
+    }
+    fn as_pool(&self) -> Option<Pool2dSpec> {
+        Some(self.spec)
     }
     fn visit(&self, _: &mut dyn ModuleVisitor) {}
     fn layer_info(&self) -> Option<&dyn LayerInfo> {

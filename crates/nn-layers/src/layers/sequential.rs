@@ -130,15 +130,24 @@ impl Module for Sequential {
     }
 
     /// Runs the children in order, fusing each activation into the layer before it when that
-    /// layer can ([`Module::forward_activation`]: `Conv2d` and `Linear`); the result is that of
-    /// [`Sequential::forward_unfused`] (bit for bit on the CPU).
+    /// layer can ([`Module::forward_activation`]: `Conv2d` and `Linear`), and a pooling layer
+    /// after that pair too ([`Module::forward_activation_pool`]: `Conv2d`); the result is that
+    /// of [`Sequential::forward_unfused`] (bit for bit on the CPU).
     fn forward(&self, x: &Var) -> Result<Var> {
         let mut h = x.clone();
         let mut i = 0;
         while let Some(child) = self.children.get(i) {
             let next_act = self.children.get(i + 1).and_then(|c| c.as_activation());
-            let fused = next_act.and_then(|act| child.forward_activation(&h, act));
-            let step = if fused.is_some() { 2 } else { 1 };
+            let then_pool = self.children.get(i + 2).and_then(|c| c.as_pool());
+            let (fused, step) = match (next_act, then_pool) {
+                (Some(act), Some(pool)) => match child.forward_activation_pool(&h, act, &pool) {
+                    Some(r) => (Some(r), 3),
+                    None => (child.forward_activation(&h, act), 2),
+                },
+                (Some(act), None) => (child.forward_activation(&h, act), 2),
+                _ => (None, 1),
+            };
+            let step = if fused.is_some() { step } else { 1 };
             h = fused
                 .unwrap_or_else(|| child.forward(&h))
                 .map_err(|e| layer_err(i, child.kind(), e))?;

@@ -143,25 +143,48 @@ simd_dispatch!(
     fn backward_chunk(act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]) => backward_chunk_generic
 );
 
+/// `$body` with `$d` the derivative of `$act` (from its output) as a closure: one loop per
+/// activation, each vectorised, the formulas those of [`Activation::derivative_from_output`].
+macro_rules! by_derivative {
+    ($act:expr, |$d:ident| $body:expr) => {
+        match $act {
+            Activation::Sigmoid => {
+                let $d = |y: f32| Activation::Sigmoid.derivative_from_output(y);
+                $body
+            }
+            Activation::Relu => {
+                let $d = |y: f32| Activation::Relu.derivative_from_output(y);
+                $body
+            }
+            Activation::Tanh => {
+                let $d = |y: f32| Activation::Tanh.derivative_from_output(y);
+                $body
+            }
+        }
+    };
+}
+
 #[inline(always)]
 fn backward_chunk_generic(act: Activation, y: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
-    match act {
-        Activation::Sigmoid => {
-            for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
-                *o = g * (yv * (1.0 - yv));
-            }
+    by_derivative!(act, |d| {
+        for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
+            *o = g * d(yv);
         }
-        Activation::Relu => {
-            for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
-                *o = g * if yv > 0.0 { 1.0 } else { 0.0 };
-            }
+    })
+}
+
+simd_dispatch!(
+    /// `g = g * act'(·)` over one chunk, the derivative taken from the forward output `y`.
+    pub(crate) fn backward_in_place_chunk(act: Activation, y: &[f32], g: &mut [f32]) => backward_in_place_generic
+);
+
+#[inline(always)]
+fn backward_in_place_generic(act: Activation, y: &[f32], g: &mut [f32]) {
+    by_derivative!(act, |d| {
+        for (o, &yv) in g.iter_mut().zip(y) {
+            *o *= d(yv);
         }
-        Activation::Tanh => {
-            for ((o, &yv), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
-                *o = g * (1.0 - yv * yv);
-            }
-        }
-    }
+    })
 }
 
 /// The sigmoid in AVX-512 intrinsics: [`fast_exp`]'s reduction and polynomial with fused

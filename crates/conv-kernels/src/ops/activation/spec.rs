@@ -38,6 +38,7 @@ impl Activation {
     }
 
     /// The derivative expressed through the activation's *output* `y` (what backward stores).
+    #[inline]
     pub fn derivative_from_output(&self, y: f32) -> f32 {
         match self {
             Activation::Sigmoid => y * (1.0 - y),

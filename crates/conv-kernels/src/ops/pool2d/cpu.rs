@@ -5,7 +5,8 @@
 use super::Pool2dHostKernels;
 use super::cpu_2x2;
 use crate::cpu::CpuBackend;
-use crate::{Pool2dGeometry, PoolKind};
+use crate::ops::activation::cpu::backward_in_place_chunk;
+use crate::{Activation, Pool2dGeometry, PoolKind};
 use rayon::prelude::*;
 
 /// Planes handled by one rayon task: about 16k input elements.
@@ -176,8 +177,15 @@ fn max_plane(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     }
 }
 
-/// Pooling backward into `grad_x` (overwritten).
-fn backward(g: &Pool2dGeometry, grad_y: &[f32], argmax: &[u32], grad_x: &mut [f32]) {
+/// Pooling backward into `grad_x` (overwritten), then `finish(plane index, plane)` on each
+/// plane while it is in L1.
+fn backward(
+    g: &Pool2dGeometry,
+    grad_y: &[f32],
+    argmax: &[u32],
+    grad_x: &mut [f32],
+    finish: impl Fn(usize, &mut [f32]) + Sync,
+) {
     let (pin, pout) = (g.h * g.w, g.oh * g.ow);
     if grad_x.is_empty() {
         return;
@@ -187,35 +195,29 @@ fn backward(g: &Pool2dGeometry, grad_y: &[f32], argmax: &[u32], grad_x: &mut [f3
         return;
     }
     let p = planes_per_task(g);
-    match g.spec.kind {
-        PoolKind::Avg => grad_x
-            .par_chunks_mut(p * pin)
-            .zip(grad_y.par_chunks(p * pout))
-            .for_each(|(gxc, gyc)| {
-                for (gx, gy) in gxc.chunks_mut(pin).zip(gyc.chunks(pout)) {
-                    avg_plane_backward(g, gy, gx);
-                }
-            }),
-        PoolKind::Max => grad_x
-            .par_chunks_mut(p * pin)
-            .zip(grad_y.par_chunks(p * pout))
-            .zip(argmax.par_chunks(p * pout))
-            .for_each(|((gxc, gyc), ac)| {
-                for ((gx, gy), a) in gxc
-                    .chunks_mut(pin)
-                    .zip(gyc.chunks(pout))
-                    .zip(ac.chunks(pout))
-                {
-                    gx.fill(0.0);
-                    for (&v, &i) in gy.iter().zip(a) {
-                        // Offsets come from the forward pass; one out of range is skipped.
-                        if let Some(d) = gx.get_mut(i as usize) {
-                            *d += v;
+    grad_x
+        .par_chunks_mut(p * pin)
+        .zip(grad_y.par_chunks(p * pout))
+        .enumerate()
+        .for_each(|(task, (gxc, gyc))| {
+            for (i, (gx, gy)) in gxc.chunks_mut(pin).zip(gyc.chunks(pout)).enumerate() {
+                let plane = task * p + i;
+                match g.spec.kind {
+                    PoolKind::Avg => avg_plane_backward(g, gy, gx),
+                    PoolKind::Max => {
+                        gx.fill(0.0);
+                        let a = &argmax[plane * pout..][..pout];
+                        for (&v, &i) in gy.iter().zip(a) {
+                            // Offsets come from the forward pass; one out of range is skipped.
+                            if let Some(d) = gx.get_mut(i as usize) {
+                                *d += v;
+                            }
                         }
                     }
                 }
-            }),
-    }
+                finish(plane, gx);
+            }
+        });
 }
 
 simd_dispatch!(
@@ -264,6 +266,21 @@ impl Pool2dHostKernels for CpuBackend {
         forward(g, x, y, argmax)
     }
     fn backward(&self, g: &Pool2dGeometry, grad_y: &[f32], argmax: &[u32], grad_x: &mut [f32]) {
-        backward(g, grad_y, argmax, grad_x)
+        backward(g, grad_y, argmax, grad_x, |_, _| {})
+    }
+
+    /// One pass: each plane's pooling gradient is multiplied by the derivative while in L1.
+    fn backward_activation(
+        &self,
+        g: &Pool2dGeometry,
+        grad_y: &[f32],
+        argmax: &[u32],
+        (act, y): (Activation, &[f32]),
+        grad_z: &mut [f32],
+    ) {
+        let pin = g.h * g.w;
+        backward(g, grad_y, argmax, grad_z, |plane, gz| {
+            backward_in_place_chunk(act, &y[plane * pin..][..pin], gz)
+        })
     }
 }

@@ -8,7 +8,8 @@ use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{consts, w};
-use crate::{Pool2dGeometry, PoolKind};
+use crate::ops::activation::ActivationKernels;
+use crate::{Activation, Pool2dGeometry, PoolKind};
 use std::sync::Arc;
 use tensor::Shape;
 
@@ -131,5 +132,18 @@ impl Pool2dKernels for Arc<GpuContext> {
             Shape::new(&g.input_dims())?,
             gx,
         ))
+    }
+
+    /// Two kernels: pooling backward, then the activation's.
+    fn pool2d_activation_backward(
+        &self,
+        g: &Pool2dGeometry,
+        grad_y: &DeviceTensor,
+        argmax: Option<&IndexTensor>,
+        act: Activation,
+        y: &DeviceTensor,
+    ) -> Result<DeviceTensor> {
+        let gx = self.pool2d_backward(g, grad_y, argmax)?;
+        self.activation_backward(act, y, &gx)
     }
 }
