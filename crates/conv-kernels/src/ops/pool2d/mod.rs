@@ -1,11 +1,13 @@
 //! 2-D max and average pooling (PyTorch `F.max_pool2d` / `F.avg_pool2d`, `ceil_mode=False`,
-//! average pooling counting padded zeros), forward and backward.
+//! average pooling counting padded zeros), forward and backward, and the backward through an
+//! activation before the pooling in one pass (`Device::pool2d_activation_backward`).
 //!
 //! - [`spec`]: settings and validation into a [`Pool2dGeometry`].
 //! - `reference`, `cpu` (`cpu_2x2`: its AVX-512 rows of 2×2 windows), `gpu` (host code of
 //!   `shaders/pool2d.wgsl`).
-//! - Tests: `tests/fast_vs_reference.rs`, `tests/finite_differences.rs`, `tests/golden.rs`,
-//!   `tests/spec_errors.rs`, each per device.
+//! - Tests: `tests/fast_vs_reference.rs` (the fused activation backward against its parts
+//!   too), `tests/finite_differences.rs`, `tests/golden.rs`, `tests/spec_errors.rs`, each per
+//!   device.
 
 mod cpu;
 mod cpu_2x2;
