@@ -139,18 +139,19 @@ impl Module for Sequential {
         while let Some(child) = self.children.get(i) {
             let next_act = self.children.get(i + 1).and_then(|c| c.as_activation());
             let then_pool = self.children.get(i + 2).and_then(|c| c.as_pool());
-            let (fused, step) = match (next_act, then_pool) {
-                (Some(act), Some(pool)) => match child.forward_activation_pool(&h, act, &pool) {
-                    Some(r) => (Some(r), 3),
-                    None => (child.forward_activation(&h, act), 2),
-                },
-                (Some(act), None) => (child.forward_activation(&h, act), 2),
-                _ => (None, 1),
+            let with_pool = next_act
+                .zip(then_pool)
+                .and_then(|(act, pool)| child.forward_activation_pool(&h, act, &pool))
+                .map(|r| (r, 3));
+            let with_act = || {
+                next_act
+                    .and_then(|act| child.forward_activation(&h, act))
+                    .map(|r| (r, 2))
             };
-            let step = if fused.is_some() { step } else { 1 };
-            h = fused
-                .unwrap_or_else(|| child.forward(&h))
-                .map_err(|e| layer_err(i, child.kind(), e))?;
+            let (out, step) = with_pool
+                .or_else(with_act)
+                .unwrap_or_else(|| (child.forward(&h), 1));
+            h = out.map_err(|e| layer_err(i, child.kind(), e))?;
             i += step;
         }
         Ok(h)

@@ -54,9 +54,8 @@ fn tanh(x: f32) -> f32 {
 fn apply_chunk(act: Activation, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if act == Activation::Sigmoid && std::arch::is_x86_feature_detected!("avx512f") {
-        y.copy_from_slice(x);
         // SAFETY: the feature was detected at run time.
-        return unsafe { avx512::sigmoid_in_place(y) };
+        return unsafe { avx512::sigmoid_into(x, y) };
     }
     apply_chunk_vectorised(act, x, y)
 }
@@ -228,26 +227,47 @@ mod avx512 {
         _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, c(2.0)))
     }
 
+    /// `dst[i] = sigmoid(src[i])` for `i < n`, 16 at a time, the tail masked.
+    ///
+    /// # Safety
+    /// AVX-512F; `src` readable and `dst` writable for `n` floats (they may be the same).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sigmoid_map(src: *const f32, dst: *mut f32, n: usize) {
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: floats `i..i + 16 <= n` of both, by the caller's contract.
+            unsafe { _mm512_storeu_ps(dst.add(i), sigmoid(_mm512_loadu_ps(src.add(i)))) };
+            i += 16;
+        }
+        if i < n {
+            let m = ((1u32 << (n - i)) - 1) as u16;
+            // SAFETY: the mask covers floats `i..n` only.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(m, src.add(i));
+                _mm512_mask_storeu_ps(dst.add(i), m, sigmoid(v));
+            }
+        }
+    }
+
     /// `y = sigmoid(y)` in place.
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn sigmoid_in_place(y: &mut [f32]) {
-        let mut chunks = y.chunks_exact_mut(16);
-        for ch in &mut chunks {
-            // SAFETY: `ch` holds 16 floats.
-            unsafe { _mm512_storeu_ps(ch.as_mut_ptr(), sigmoid(_mm512_loadu_ps(ch.as_ptr()))) };
-        }
-        let tail = chunks.into_remainder();
-        if !tail.is_empty() {
-            let m = ((1u32 << tail.len()) - 1) as u16;
-            // SAFETY: the mask covers the tail's floats only.
-            unsafe {
-                let v = _mm512_maskz_loadu_ps(m, tail.as_ptr());
-                _mm512_mask_storeu_ps(tail.as_mut_ptr(), m, sigmoid(v));
-            }
-        }
+        // SAFETY: `y` is readable and writable for its length.
+        unsafe { sigmoid_map(y.as_ptr(), y.as_mut_ptr(), y.len()) }
+    }
+
+    /// `y = sigmoid(x)` over the shorter of the two.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn sigmoid_into(x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        // SAFETY: both hold at least `n` floats.
+        unsafe { sigmoid_map(x.as_ptr(), y.as_mut_ptr(), n) }
     }
 }
 

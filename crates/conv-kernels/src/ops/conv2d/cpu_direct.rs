@@ -80,7 +80,7 @@ struct BlockedWeights {
 impl BlockedWeights {
     /// Blocks of output channels share each input load and give the adds independent chains.
     /// The auto-vectorised kernel takes 3 when that divides a group's channels and 4 does not,
-    /// else 4; the AVX-512 one up to [`avx512::MAX_CB`] in balanced blocks.
+    /// else 4; the AVX-512 one up to [`MAX_CB`] in balanced blocks.
     fn new(g: &Conv2dGeometry, w: &[f32], bias: Option<&[f32]>) -> Self {
         let cog = g.c_out_per_group();
         let cb = if avx512_enabled() {
@@ -194,12 +194,13 @@ pub(crate) fn forward(
     let (img_in, img_out) = (g.c_in * g.h * g.w, g.c_out * g.oh * g.ow);
     let pad_len = g.c_in * padded_rows(g) * padded_width(g);
     let wb = BlockedWeights::new(g, w, bias);
+    let tiles = avx512_enabled();
     y.par_chunks_mut(img_out)
         .zip(x.par_chunks(img_in))
         .for_each(|(y_img, x_img)| {
             let mut xpad = pool.take(pad_len);
             pad_image(g, x_img, &mut xpad);
-            if avx512_enabled() {
+            if tiles {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: avx512_enabled checked AVX-512F; `xpad` holds the padded planes.
                 unsafe {
@@ -450,12 +451,11 @@ mod avx512 {
                     // SAFETY: row `oy0 + r < oh` of channel `c < channels`; unmasked lanes
                     // stay inside the channel's plane, inside `out`.
                     unsafe {
-                        let at_plane = op.add(c * oh * ow);
-                        let at_ptr = at_plane.add(at);
+                        let dst = op.add(c * oh * ow + at);
                         if at + 16 <= oh * ow {
-                            _mm512_storeu_ps(at_ptr, *v)
+                            _mm512_storeu_ps(dst, *v)
                         } else {
-                            _mm512_mask_storeu_ps(at_ptr, masks[j], *v)
+                            _mm512_mask_storeu_ps(dst, masks[j], *v)
                         }
                     };
                 }
@@ -526,12 +526,7 @@ mod avx512 {
     ) {
         let (oh, ow, kh, pw) = (g.oh, g.ow, g.kh, padded_width(g));
         // Lanes at or past `ow` load as zeros (masked loads neither read nor fault there).
-        let mask0: __mmask16 = if ow >= 16 { 0xFFFF } else { (1u16 << ow) - 1 };
-        let mask1: __mmask16 = if ow > 16 {
-            ((1u32 << (ow - 16)) - 1) as u16
-        } else {
-            0
-        };
+        let [mask0, mask1] = row_masks(ow);
         let gy_planes = &gy_img[co0 * oh * ow..][..CB * oh * ow];
         for ky in 0..kh {
             let mut acc: [[[__m512; 2]; KW]; CB] = [[[_mm512_setzero_ps(); 2]; KW]; CB];
