@@ -84,7 +84,7 @@ fn scalar(v: f32) -> Tensor {
 /// the reference.
 fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
     let dev = c.dev;
-    // conv2d forward and backward: general, one input channel per group, stride 1
+    // conv2d forward and backward: general, one input channel per group, stride 1, strided
     for (fwd, bwd, case) in [
         ("conv2d", "conv2d_backward", s.draw(&conv_case())?),
         (
@@ -96,6 +96,11 @@ fn one_case(c: &mut Checker, s: &mut Sampler) -> TestResult {
             "conv2d_stride1",
             "conv2d_stride1_backward",
             s.draw(&stride_one_conv_case())?,
+        ),
+        (
+            "conv2d_strided",
+            "conv2d_strided_backward",
+            s.draw(&strided_conv_case())?,
         ),
     ] {
         let t = case.inputs()?;

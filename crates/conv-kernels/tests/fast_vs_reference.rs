@@ -215,18 +215,29 @@ fn conv2d_stride_one_matches_reference(dev: &Device) {
 }
 test_device!(conv2d_stride_one_matches_reference: cpu, gpu);
 
-/// The stride-1 convolutions of the shipped models at their real sizes (LeNet's conv2, resnet-small's
-/// 3×3 convs at 28×28, 14×14 and 7×7, NiN's 1×1 and 5×5 ones), beyond the random cases' 20×20.
+fn conv2d_strided_matches_reference(dev: &Device) {
+    proptest!(proptest_config(), |(c in strided_conv_case())| {
+        conv_case_matches_reference(dev, &c).map_err(fail)?;
+    });
+}
+test_device!(conv2d_strided_matches_reference: cpu, gpu);
+
+/// The convolutions of the shipped models at their real sizes (LeNet's conv2, resnet-small's
+/// 3×3 convs at 28×28, 14×14 and 7×7 and its strided 3×3 and 1×1 ones, NiN's 1×1 and 5×5
+/// ones), beyond the random cases' 20×20.
 fn conv2d_at_the_models_shapes_matches_reference(dev: &Device) -> TestResult {
     let cases = [
-        (6, 16, [14, 14], 5, 0),
-        (16, 16, [28, 28], 3, 1),
-        (32, 32, [14, 14], 3, 1),
-        (64, 64, [7, 7], 3, 1),
-        (32, 32, [28, 28], 1, 0),
-        (1, 32, [28, 28], 5, 2),
+        (6, 16, [14, 14], 5, 0, 1),
+        (16, 16, [28, 28], 3, 1, 1),
+        (32, 32, [14, 14], 3, 1, 1),
+        (64, 64, [7, 7], 3, 1, 1),
+        (32, 32, [28, 28], 1, 0, 1),
+        (1, 32, [28, 28], 5, 2, 1),
+        (16, 32, [28, 28], 3, 1, 2),
+        (32, 64, [14, 14], 3, 1, 2),
+        (16, 32, [28, 28], 1, 0, 2),
     ];
-    for (seed, (c_in, c_out, hw, k, pad)) in cases.into_iter().enumerate() {
+    for (seed, (c_in, c_out, hw, k, pad, stride)) in cases.into_iter().enumerate() {
         let case = ConvCase {
             n: 3,
             c_in,
@@ -234,7 +245,7 @@ fn conv2d_at_the_models_shapes_matches_reference(dev: &Device) -> TestResult {
             hw,
             k: [k, k],
             spec: Conv2dSpec {
-                stride: [1, 1],
+                stride: [stride, stride],
                 padding: [pad, pad],
                 dilation: [1, 1],
                 groups: 1,

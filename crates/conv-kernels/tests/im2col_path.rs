@@ -1,10 +1,12 @@
-//! The CPU's im2col + GEMM convolution at stride 1, which AVX-512 CPUs hand to the implicit-GEMM
-//! kernels: this test binary forces it (`FOVEA_CPU_CONV=im2col`, read once per process) so that
+//! The CPU's im2col + GEMM convolution, which AVX-512 CPUs hand to the implicit-GEMM kernels
+//! (at every stride for the forward pass and the weight gradient): this test binary forces it (`FOVEA_CPU_CONV=im2col`, read once per process) so that
 //! it stays checked against the reference on every machine, as it runs on CPUs without AVX-512.
 
 use conv_kernels::Device;
 use fovea_test_support::against_reference::conv_case_matches_reference;
-use fovea_test_support::cases::{conv_case, proptest_config, stride_one_conv_case};
+use fovea_test_support::cases::{
+    conv_case, proptest_config, stride_one_conv_case, strided_conv_case,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -13,7 +15,7 @@ fn im2col_convolutions_match_reference() {
     // thread) reads the environment.
     unsafe { std::env::set_var("FOVEA_CPU_CONV", "im2col") };
     let dev = Device::cpu();
-    proptest!(proptest_config(), |(c in prop_oneof![stride_one_conv_case(), conv_case()])| {
+    proptest!(proptest_config(), |(c in prop_oneof![stride_one_conv_case(), strided_conv_case(), conv_case()])| {
         conv_case_matches_reference(&dev, &c).map_err(|e| TestCaseError::fail(e.to_string()))?;
     });
 }

@@ -214,21 +214,36 @@ pub fn single_channel_conv_case() -> impl Strategy<Value = ConvCase> {
 /// across tiles of 6, padded rows that end inside a 16-lane vector or on its edge, padding up
 /// to and past `k − 1` (where the input gradient falls back to im2col), and groups.
 pub fn stride_one_conv_case() -> impl Strategy<Value = ConvCase> {
+    several_channel_conv_case(1..=1)
+}
+
+/// Strided convolutions (stride 2 or 3 each way) of several input channels per group, over
+/// the edges of the CPU's implicit GEMM on phase planes: kernels narrower than, equal to and
+/// wider than the stride (phases no tap reads), odd and even sizes, padding past `k − 1`.
+pub fn strided_conv_case() -> impl Strategy<Value = ConvCase> {
+    several_channel_conv_case(2..=3)
+}
+
+/// Convolutions of several input channels per group at dilation 1 and a stride in `stride`
+/// each way.
+fn several_channel_conv_case(
+    stride: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = ConvCase> {
     (
         (1usize..=3, 1usize..=6, 1usize..=19, 1usize..=3),
         ([1usize..=18, 1usize..=34], [1usize..=7, 1usize..=7]),
-        [0usize..=4, 0usize..=4],
+        ([0usize..=4, 0usize..=4], [stride.clone(), stride]),
         (any::<bool>(), any::<u64>(), smooth_fused_activation()),
     )
         .prop_map(
-            |((n, cig, cog, groups), (hw, k), padding, (bias, seed, act))| ConvCase {
+            |((n, cig, cog, groups), (hw, k), (padding, stride), (bias, seed, act))| ConvCase {
                 n,
                 c_in: cig * groups,
                 c_out: cog * groups,
                 hw,
                 k,
                 spec: Conv2dSpec {
-                    stride: [1, 1],
+                    stride,
                     padding,
                     dilation: [1, 1],
                     groups,

@@ -1,5 +1,6 @@
-//! Implicit-GEMM convolution at stride 1 for any channel count (LeNet's conv2, ResNet's 3×3 and
-//! 1×1 convs): forward, input gradient and weight gradient in AVX-512, without im2col.
+//! Implicit-GEMM convolution for any channel count (LeNet's conv2, ResNet's 3×3 and 1×1 convs,
+//! strided ones included): forward, input gradient (stride 1) and weight gradient in AVX-512,
+//! without im2col.
 //!
 //! Each image's planes are copied once into zero-padded planes of row width `P = w + 2·pad_x`.
 //! Read flat, output position `p = oy·P + ox` takes tap `(ci, ky, kx)` from
@@ -8,6 +9,12 @@
 //! the GEMM's packing were 38 % of a resnet-small step). Positions with `ox ≥ ow` are computed
 //! and dropped: `kw − 1` extra columns per row (10 of 14 kept for LeNet's conv2, 28 of 30 for a
 //! padded 28×28 3×3 conv).
+//!
+//! At stride `s > 1` the padded image is split into phase planes, plane `(a, b)` holding
+//! `padded[s·i + a][s·j + b]`: tap `(ky, kx)` of output `(oy, ox)` is then
+//! `phase(ky mod s, kx mod s)[oy + ky / s][ox + kx / s]`, a window at a fixed offset again, so
+//! strided convolutions run the same tiles (only the phases some tap reads are stored: one for
+//! a 1×1 kernel). Their input gradient stays on im2col + GEMM.
 //! - Forward: register tiles of up to 8 output channels × 3–4 vectors of 16 positions, one
 //!   broadcast weight per channel and one load per vector for each tap.
 //! - Input gradient: at stride 1 it is the same correlation run on the output gradient padded
@@ -71,12 +78,13 @@ fn enabled() -> bool {
     })
 }
 
-/// Whether the forward pass and the weight gradient run here: stride 1, dilation 1, a
-/// non-empty output and planes small enough for one image to stay in cache.
+/// Whether the forward pass and the weight gradient run here: dilation 1, a non-empty output
+/// and planes small enough for one image to stay in cache (any stride).
 pub(crate) fn applies(g: &Conv2dGeometry) -> bool {
     let s = g.spec;
-    s.stride == [1, 1]
-        && s.dilation == [1, 1]
+    s.dilation == [1, 1]
+        && s.stride[0] > 0
+        && s.stride[1] > 0
         && g.oh > 0
         && g.ow > 0
         && g.kh > 0
@@ -87,10 +95,11 @@ pub(crate) fn applies(g: &Conv2dGeometry) -> bool {
         && enabled()
 }
 
-/// Whether the input gradient runs here: [`applies`], and padding of at most `k − 1` (so the
-/// adjoint correlation's padding `k − 1 − pad` exists).
+/// Whether the input gradient runs here: [`applies`] at stride 1, and padding of at most
+/// `k − 1` (so the adjoint correlation's padding `k − 1 − pad` exists).
 pub(crate) fn input_grad_applies(g: &Conv2dGeometry) -> bool {
     applies(g)
+        && g.spec.stride == [1, 1]
         && g.spec.padding[0] < g.kh
         && g.spec.padding[1] < g.kw
         && g.h > 0
@@ -105,7 +114,8 @@ pub(crate) fn input_grad_products(g: &Conv2dGeometry) -> usize {
     c.flat() * c.c_out * c.taps()
 }
 
-/// One image's stride-1 correlation: what the forward pass and the input gradient both run.
+/// One image's correlation: what the forward pass, the input gradient (at stride 1, where it is
+/// a correlation too) and the weight gradient run.
 #[derive(Clone, Copy, Debug)]
 struct Correlation {
     groups: usize,
@@ -116,6 +126,7 @@ struct Correlation {
     kh: usize,
     kw: usize,
     pad: [usize; 2],
+    stride: [usize; 2],
     oh: usize,
     ow: usize,
 }
@@ -132,6 +143,7 @@ impl Correlation {
             kh: g.kh,
             kw: g.kw,
             pad: g.spec.padding,
+            stride: g.spec.stride,
             oh: g.oh,
             ow: g.ow,
         }
@@ -149,6 +161,7 @@ impl Correlation {
             kh: g.kh,
             kw: g.kw,
             pad: [g.kh - 1 - g.spec.padding[0], g.kw - 1 - g.spec.padding[1]],
+            stride: [1, 1],
             oh: g.h,
             ow: g.w,
         }
@@ -167,9 +180,20 @@ impl Correlation {
         self.cig() * self.kh * self.kw
     }
 
-    /// Row width of a padded plane, `w + 2·pad_x` (= `ow + kw − 1`).
+    /// Phase planes per input channel, rows × columns: `min(s, k)` each way (the phases some
+    /// tap reads); one plane at stride 1.
+    fn phases(&self) -> [usize; 2] {
+        [self.stride[0].min(self.kh), self.stride[1].min(self.kw)]
+    }
+
+    /// Row width of a (phase) plane, `ow + (kw − 1) / s_x`: `w + 2·pad_x` at stride 1.
     fn row(&self) -> usize {
-        self.w + 2 * self.pad[1]
+        self.ow + (self.kw - 1) / self.stride[1]
+    }
+
+    /// Rows of a (phase) plane that taps read, `oh + (kh − 1) / s_y`.
+    fn rows(&self) -> usize {
+        self.oh + (self.kh - 1) / self.stride[0]
     }
 
     /// Flat output positions computed per channel (`oh` rows of [`Self::row`]), in vectors.
@@ -177,50 +201,41 @@ impl Correlation {
         (self.oh * self.row()).next_multiple_of(LANES)
     }
 
-    /// Distance between padded planes: every vector of every tap reads inside its plane.
+    /// Distance between planes: every vector of every tap reads inside its plane.
     fn plane_stride(&self) -> usize {
-        (self.flat() + (self.kh - 1) * self.row() + self.kw - 1).next_multiple_of(LANES)
+        let reach = (self.kh - 1) / self.stride[0] * self.row() + (self.kw - 1) / self.stride[1];
+        (self.flat() + reach).next_multiple_of(LANES)
     }
 
-    /// Length of one image's padded planes.
+    /// Planes per input channel: its phases.
+    fn planes_per_channel(&self) -> usize {
+        let [py, px] = self.phases();
+        py * px
+    }
+
+    /// Length of one image's planes.
     fn padded_len(&self) -> usize {
-        self.c_in * self.plane_stride()
+        self.c_in * self.planes_per_channel() * self.plane_stride()
     }
 
-    /// Copies one image (`[c_in, h, w]`) into zero-padded planes.
+    /// Copies one image (`[c_in, h, w]`) into its zero-padded (phase) planes, writing every
+    /// element of them once (no fill first).
     fn pad_image(&self, img: &[f32], xpad: &mut [f32]) {
-        let (row, stride) = (self.row(), self.plane_stride());
-        xpad.fill(0.0);
-        if self.h * self.w == 0 {
-            return;
-        }
-        for (plane, src) in xpad
-            .chunks_exact_mut(stride)
-            .zip(img.chunks_exact(self.h * self.w))
-        {
-            if row == self.w && self.pad[0] == 0 {
-                // No padding columns or rows (1×1 kernels): one contiguous copy.
-                plane[..src.len()].copy_from_slice(src);
-                continue;
-            }
-            for (iy, src_row) in src.chunks_exact(self.w).enumerate() {
-                copy_run(
-                    &mut plane[(iy + self.pad[0]) * row + self.pad[1]..][..self.w],
-                    src_row,
-                );
-            }
-        }
+        pad_image(self, img, xpad);
     }
 
-    /// Offsets of a group's taps `(ci, ky, kx)` from its first padded plane, in the order of
-    /// the weight's flattened `[cig, kh, kw]`.
+    /// Offsets of a group's taps `(ci, ky, kx)` from its first plane, in the order of the
+    /// weight's flattened `[cig, kh, kw]`: phase plane `(ky mod s_y, kx mod s_x)` of channel
+    /// `ci`, row `ky / s_y`, column `kx / s_x`.
     fn tap_offsets(&self) -> Vec<usize> {
         let (row, stride) = (self.row(), self.plane_stride());
+        let ([sy, sx], [py, px]) = (self.stride, self.phases());
         let mut offs = Vec::with_capacity(self.taps());
         for ci in 0..self.cig() {
             for ky in 0..self.kh {
                 for kx in 0..self.kw {
-                    offs.push(ci * stride + ky * row + kx);
+                    let plane = (ci * py + ky % sy) * px + kx % sx;
+                    offs.push(plane * stride + ky / sy * row + kx / sx);
                 }
             }
         }
@@ -233,25 +248,113 @@ impl Correlation {
     /// bias's scale, and batch norm over a nearly constant channel amplifies exactly those
     /// low bits (PyTorch's two-step resnet-small replay missed its tolerance that way).
     fn unpad_output(&self, flat: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-        let (row, plane) = (self.row(), self.oh * self.ow);
-        for (co, (dst, src)) in out
-            .chunks_exact_mut(plane)
-            .zip(flat.chunks_exact(self.flat()))
-            .enumerate()
-        {
-            if row == self.ow {
-                // No dropped columns (1×1 kernels without padding): one contiguous copy.
-                dst.copy_from_slice(&src[..plane]);
-            } else {
-                for (oy, d) in dst.chunks_exact_mut(self.ow).enumerate() {
-                    copy_run(d, &src[oy * row..][..self.ow]);
+        unpad_output(self, flat, bias, out);
+    }
+}
+
+simd_dispatch!(
+    /// [`Correlation::pad_image`], compiled for the widest vector extension the CPU has.
+    fn pad_image(c: &Correlation, img: &[f32], xpad: &mut [f32]) => pad_image_generic
+);
+
+#[inline(always)]
+fn pad_image_generic(c: &Correlation, img: &[f32], xpad: &mut [f32]) {
+    let (row, rows, stride) = (c.row(), c.rows(), c.plane_stride());
+    let [py, px] = c.phases();
+    let xpad = &mut xpad[..c.padded_len()];
+    // One fill, then the image's values: measured faster than writing each row's padding
+    // with its values (the fill writes whole cache lines without reading them first).
+    xpad.fill(0.0);
+    if c.h * c.w == 0 {
+        return;
+    }
+    let mut planes = xpad.chunks_exact_mut(stride);
+    for src in img.chunks_exact(c.h * c.w) {
+        if c.stride == [1, 1] && c.pad == [0, 0] && row == c.w {
+            // No padding (1×1 kernels): one contiguous copy.
+            let plane = planes.next().expect("padded_len holds every plane");
+            plane[..src.len()].copy_from_slice(src);
+            continue;
+        }
+        for a in 0..py {
+            for b in 0..px {
+                let plane = planes.next().expect("padded_len holds every phase plane");
+                for (i, dst) in plane[..rows * row].chunks_exact_mut(row).enumerate() {
+                    pad_row(c, src, i * c.stride[0] + a, b, dst);
                 }
             }
-            if let Some(b) = bias {
-                let bv = b[co];
-                for d in dst.iter_mut() {
-                    *d += bv;
-                }
+        }
+    }
+}
+
+/// The values of row `i` of the padded image, columns `b, b + s_x, ...`, into `dst` (already
+/// zero, so the padding is left alone).
+#[inline(always)]
+fn pad_row(c: &Correlation, src: &[f32], i: usize, b: usize, dst: &mut [f32]) {
+    let (pad_y, pad_x, sx) = (c.pad[0], c.pad[1], c.stride[1]);
+    let Some(iy) = i.checked_sub(pad_y).filter(|&iy| iy < c.h) else {
+        return;
+    };
+    let src_row = &src[iy * c.w..][..c.w];
+    // Column `j` reads image column `j·s_x + b − pad_x`: inside the image for `lo ≤ j < hi`.
+    let lo = pad_x.saturating_sub(b).div_ceil(sx).min(dst.len());
+    let hi = (c.w + pad_x)
+        .saturating_sub(b)
+        .div_ceil(sx)
+        .clamp(lo, dst.len());
+    let body = &mut dst[lo..hi];
+    let src = &src_row[lo * sx + b - pad_x..];
+    match sx {
+        1 => copy_run(body, src),
+        2 => every_nth::<2>(body, src),
+        _ => {
+            for (d, s) in body.iter_mut().zip(src.iter().step_by(sx)) {
+                *d = *s;
+            }
+        }
+    }
+}
+
+/// `dst[j] = src[j·N]`: with `N` a constant, the compiler vectorises the strided reads.
+#[inline(always)]
+fn every_nth<const N: usize>(dst: &mut [f32], src: &[f32]) {
+    let whole = dst.len().min(src.len() / N);
+    let (head, rest) = dst.split_at_mut(whole);
+    for (d, s) in head.iter_mut().zip(src.chunks_exact(N)) {
+        *d = s[0];
+    }
+    for (j, d) in rest.iter_mut().enumerate() {
+        *d = src[(whole + j) * N];
+    }
+}
+
+simd_dispatch!(
+    /// [`Correlation::unpad_output`], compiled for the widest vector extension the CPU has.
+    fn unpad_output(c: &Correlation, flat: &[f32], bias: Option<&[f32]>, out: &mut [f32]) => unpad_output_generic
+);
+
+#[inline(always)]
+fn unpad_output_generic(c: &Correlation, flat: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let (row, plane) = (c.row(), c.oh * c.ow);
+    for (co, (dst, src)) in out
+        .chunks_exact_mut(plane)
+        .zip(flat.chunks_exact(c.flat()))
+        .enumerate()
+    {
+        if row == c.ow {
+            // No dropped columns (1×1 kernels without padding): one contiguous copy.
+            dst.copy_from_slice(&src[..plane]);
+        } else {
+            // Rows of 7–28 values: fixed-width copies, then the bias over the whole plane
+            // (measured faster than adding it row by row).
+            for (oy, d) in dst.chunks_exact_mut(c.ow).enumerate() {
+                copy_run(d, &src[oy * row..][..c.ow]);
+            }
+        }
+        if let Some(b) = bias {
+            let bv = b[co];
+            for d in dst.iter_mut() {
+                *d += bv;
             }
         }
     }
@@ -321,7 +424,8 @@ fn correlate_image(
         "implicit GEMM: buffers smaller than the correlation"
     );
     for grp in 0..c.groups {
-        let planes = &xpad[grp * cig * stride..(grp + 1) * cig * stride];
+        let group_len = cig * c.planes_per_channel() * stride;
+        let planes = &xpad[grp * group_len..(grp + 1) * group_len];
         for blk in 0..k.blocks {
             let cb = MAX_CB.min(cog - blk * MAX_CB);
             let kb = grp * k.blocks + blk;
@@ -454,10 +558,16 @@ pub(crate) fn backward_weight(
     add_in_order(grad_w, &partials);
 }
 
-/// Lays one image's output gradient (`[c_out, oh, ow]`) out flat (`[c_out, flat]`, rows of
-/// [`Correlation::row`]), zero at the positions the forward pass drops.
-fn flatten_grad(c: &Correlation, gy_img: &[f32], gy: &mut [f32]) {
+simd_dispatch!(
+    /// Lays one image's output gradient (`[c_out, oh, ow]`) out flat (`[c_out, flat]`, rows of
+    /// [`Correlation::row`]), zero at the positions the forward pass drops.
+    fn flatten_grad(c: &Correlation, gy_img: &[f32], gy: &mut [f32]) => flatten_grad_generic
+);
+
+#[inline(always)]
+fn flatten_grad_generic(c: &Correlation, gy_img: &[f32], gy: &mut [f32]) {
     let row = c.row();
+    // One fill, then the rows (measured faster than zeroing the dropped columns row by row).
     gy.fill(0.0);
     for (dst, src) in gy
         .chunks_exact_mut(c.flat())
@@ -497,7 +607,7 @@ fn weight_grad_chunk(
         flat: nflat,
     };
     for grp in 0..c.groups {
-        let plane0 = grp * cig * c.plane_stride();
+        let plane0 = grp * cig * c.planes_per_channel() * c.plane_stride();
         for co0 in (0..cog).step_by(WG_CHANNELS) {
             let cb = WG_CHANNELS.min(cog - co0);
             let co = grp * cog + co0;

@@ -3,8 +3,9 @@
 //! - [`spec`]: settings, the output-size rule and validation into a [`Conv2dGeometry`].
 //! - `reference`: the naive oracle (one tap loop in f64 shared by forward and both gradients).
 //! - `cpu` (im2col + GEMM), `cpu_direct` (one-input-channel groups such as LeNet's conv1),
-//!   `cpu_implicit_gemm` (other stride-1 convolutions, AVX-512), `cpu_row_input_grad` (their
-//!   input gradient over planes of at most 16 columns, AVX-512), `im2col`: the fast CPU kernels.
+//!   `cpu_implicit_gemm` (other convolutions at dilation 1, strided ones over phase planes,
+//!   AVX-512; the input gradient at stride 1 only), `cpu_row_input_grad` (that input gradient
+//!   over planes of at most 16 columns, AVX-512), `im2col`: the fast CPU kernels.
 //! - `gpu`: host code of `shaders/conv2d.wgsl`; `gpu_tiled`: of `shaders/conv2d_tiled.wgsl`,
 //!   which `gpu` picks when the context runs tiled kernels.
 //! - Tests: `tests/fast_vs_reference.rs` (property tests; `tests/im2col_path.rs` forces
