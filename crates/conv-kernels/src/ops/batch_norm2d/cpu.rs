@@ -1,8 +1,10 @@
-//! Batch norm on the CPU: per-channel statistics in parallel over channels (lane sums per
-//! plane, added in order in f64; two passes for the variance, so nearly constant channels stay
-//! exact), and the element-wise passes in parallel over runs of planes. The loops over a plane
-//! are compiled for the widest vector extension the CPU has (`simd_dispatch`); the same
-//! operations in the same order on every CPU.
+//! Batch norm on the CPU: per-channel statistics from lane sums per plane, added in order per
+//! channel in f64 (two passes for the variance, so nearly constant channels stay exact), and the
+//! element-wise passes. Every pass walks memory in order, in parallel over runs of planes: the
+//! per-plane sums are taken that way and only then added per channel (walking one channel's
+//! planes, `c · h · w` floats apart, cost three times a pass over the same bytes in order). The
+//! loops over a plane are compiled for the widest vector extension the CPU has
+//! (`simd_dispatch`); the same operations in the same order on every CPU.
 
 use super::BatchNorm2dHostKernels;
 use super::spec::BatchNorm2dGeometry;
@@ -10,10 +12,32 @@ use crate::cpu::reduce::lane_sum;
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use rayon::prelude::*;
 
-/// The `n` planes of channel `ch`.
-fn planes<'a>(g: &BatchNorm2dGeometry, x: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> {
-    let (c, hw) = (g.c, g.hw);
-    (0..g.n).map(move |b| &x[(b * c + ch) * hw..][..hw])
+/// `f(channel, plane)` for every plane of an `[n, c, hw]` tensor (`plane(x, i)` slices plane
+/// `i` of one), in parallel over runs of planes that walk memory in order: the values in plane
+/// order (`[n, c]`).
+fn per_plane_sums<T: Send + Copy + Default>(
+    g: &BatchNorm2dGeometry,
+    f: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
+    let mut sums = vec![T::default(); g.n * g.c];
+    let run = (ELEMENTWISE_CHUNK / g.hw.max(1)).max(1);
+    sums.par_chunks_mut(run).enumerate().for_each(|(r, out)| {
+        for (i, o) in out.iter_mut().enumerate() {
+            let plane = r * run + i;
+            *o = f(plane % g.c, plane);
+        }
+    });
+    sums
+}
+
+/// Plane `i` of an `[n, c, hw]` tensor.
+fn plane<'a>(g: &BatchNorm2dGeometry, x: &'a [f32], i: usize) -> &'a [f32] {
+    &x[i * g.hw..][..g.hw]
+}
+
+/// Channel `ch`'s values of `[n, c]` per-plane sums, in image order.
+fn channel<T: Copy>(g: &BatchNorm2dGeometry, sums: &[T], ch: usize) -> impl Iterator<Item = T> {
+    sums.iter().skip(ch).step_by(g.c.max(1)).copied()
 }
 
 /// `f(channel, offset, plane)` over every plane of `out`, in parallel over runs of planes of
@@ -37,51 +61,116 @@ fn per_plane(
         });
 }
 
-simd_dispatch!(
-    /// `Σ (v − mu)²` over one plane: 8 f32 lanes, then the tail, summed in f64.
-    fn squared_deviation_sum(p: &[f32], mu: f32) -> f64 => squared_deviation_sum_generic
-);
-
-#[inline(always)]
-fn squared_deviation_sum_generic(p: &[f32], mu: f32) -> f64 {
-    let mut acc = [0f32; 8];
-    let mut it = p.chunks_exact(8);
-    for c in &mut it {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += (v - mu) * (v - mu);
-        }
-    }
-    let tail: f64 = it
-        .remainder()
+/// `Σ (v − mu)²` over one plane: 8 f32 lanes, then the tail, summed in f64.
+fn squared_deviation_sum(p: &[f32], mu: f32) -> f64 {
+    let acc = lane_squared_deviations(p, mu);
+    let tail: f64 = p[p.len() / 8 * 8..]
         .iter()
         .map(|&v| f64::from((v - mu) * (v - mu)))
         .sum();
     acc.iter().map(|&a| f64::from(a)).sum::<f64>() + tail
 }
 
-simd_dispatch!(
-    /// `(Σ gy, Σ gy · (x − mu))` over one plane: 8 f32 lanes each, the tail in f64.
-    fn gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> (f64, f64) => gradient_sums_generic
-);
+/// The eight f32 lanes of `Σ (v − mu)²` over the whole groups of eight of a plane (AVX where
+/// the CPU has it, as [`lane_gradient_sums`]).
+fn lane_squared_deviations(p: &[f32], mu: f32) -> [f32; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: AVX was detected at run time.
+        return unsafe { avx::lane_squared_deviations(p, mu) };
+    }
+    lane_squared_deviations_portable(p, mu)
+}
 
-#[inline(always)]
-fn gradient_sums_generic(xp: &[f32], gp: &[f32], mu: f32) -> (f64, f64) {
-    let (mut s, mut sx) = (0f64, 0f64);
-    let (mut a, mut ax) = ([0f32; 8], [0f32; 8]);
-    let (mut xi, mut gi) = (xp.chunks_exact(8), gp.chunks_exact(8));
-    for (xc, gc) in (&mut xi).zip(&mut gi) {
-        for k in 0..8 {
-            a[k] += gc[k];
-            ax[k] += gc[k] * (xc[k] - mu);
+fn lane_squared_deviations_portable(p: &[f32], mu: f32) -> [f32; 8] {
+    let mut acc = [0f32; 8];
+    for c in p.chunks_exact(8) {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += (v - mu) * (v - mu);
         }
     }
-    for (&v, &d) in xi.remainder().iter().zip(gi.remainder()) {
+    acc
+}
+
+/// `(Σ gy, Σ gy · (x − mu))` over one plane: 8 f32 lanes each, the tail in f64.
+fn gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> (f64, f64) {
+    let (a, ax) = lane_gradient_sums(xp, gp, mu);
+    let whole = xp.len().min(gp.len()) / 8 * 8;
+    let (mut s, mut sx) = (0f64, 0f64);
+    for (&v, &d) in xp[whole..].iter().zip(&gp[whole..]) {
         s += f64::from(d);
         sx += f64::from(d * (v - mu));
     }
     s += a.iter().map(|&v| f64::from(v)).sum::<f64>();
     sx += ax.iter().map(|&v| f64::from(v)).sum::<f64>();
     (s, sx)
+}
+
+/// The eight f32 lanes of `Σ gy` and `Σ gy · (x − mu)` over the whole groups of eight of a
+/// plane: AVX where the CPU has it (the compiler left the portable loop scalar, three times
+/// the cost of a normalising pass), the same operations per lane either way.
+fn lane_gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f32; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: AVX was detected at run time.
+        return unsafe { avx::lane_gradient_sums(xp, gp, mu) };
+    }
+    lane_gradient_sums_portable(xp, gp, mu)
+}
+
+fn lane_gradient_sums_portable(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f32; 8]) {
+    let (mut a, mut ax) = ([0f32; 8], [0f32; 8]);
+    for (xc, gc) in xp.chunks_exact(8).zip(gp.chunks_exact(8)) {
+        for k in 0..8 {
+            a[k] += gc[k];
+            ax[k] += gc[k] * (xc[k] - mu);
+        }
+    }
+    (a, ax)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps, _mm256_sub_ps,
+    };
+
+    /// See [`super::lane_squared_deviations`]: a multiply then an add, as the portable loop.
+    #[target_feature(enable = "avx")]
+    pub(super) fn lane_squared_deviations(p: &[f32], mu: f32) -> [f32; 8] {
+        let (mut acc, m) = (_mm256_setzero_ps(), _mm256_set1_ps(mu));
+        for c in p.chunks_exact(8) {
+            // SAFETY: the chunk holds eight floats.
+            let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, m);
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(d, d));
+        }
+        to_array(acc)
+    }
+
+    /// See [`super::lane_gradient_sums`]: a multiply then an add, no fused multiply-add, as
+    /// the portable loop.
+    #[target_feature(enable = "avx")]
+    pub(super) fn lane_gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f32; 8]) {
+        let (mut a, mut ax) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let m = _mm256_set1_ps(mu);
+        for (xc, gc) in xp.chunks_exact(8).zip(gp.chunks_exact(8)) {
+            // SAFETY: both chunks hold eight floats.
+            let (x, g) = unsafe { (_mm256_loadu_ps(xc.as_ptr()), _mm256_loadu_ps(gc.as_ptr())) };
+            a = _mm256_add_ps(a, g);
+            ax = _mm256_add_ps(ax, _mm256_mul_ps(g, _mm256_sub_ps(x, m)));
+        }
+        (to_array(a), to_array(ax))
+    }
+
+    /// The eight lanes of `v`.
+    #[target_feature(enable = "avx")]
+    fn to_array(v: __m256) -> [f32; 8] {
+        let mut out = [0f32; 8];
+        // SAFETY: `out` holds eight floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out
+    }
 }
 
 simd_dispatch!(
@@ -112,18 +201,14 @@ fn input_grad_plane_generic(gy: &[f32], x: &[f32], m: f32, coef: [f32; 3], o: &m
 impl BatchNorm2dHostKernels for CpuBackend {
     fn channel_stats(&self, g: &BatchNorm2dGeometry, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
         let m = g.per_channel() as f64;
-        mean.par_iter_mut()
-            .zip(var.par_iter_mut())
-            .enumerate()
-            .for_each(|(ch, (mo, vo))| {
-                let mu = planes(g, x, ch).map(lane_sum).sum::<f64>() / m;
-                let mu32 = mu as f32;
-                let v: f64 = planes(g, x, ch)
-                    .map(|p| squared_deviation_sum(p, mu32))
-                    .sum();
-                *mo = mu32;
-                *vo = (v / m) as f32;
-            });
+        let sums = per_plane_sums(g, |_, i| lane_sum(plane(g, x, i)));
+        for (ch, mo) in mean.iter_mut().enumerate() {
+            *mo = (channel(g, &sums, ch).sum::<f64>() / m) as f32;
+        }
+        let deviations = per_plane_sums(g, |ch, i| squared_deviation_sum(plane(g, x, i), mean[ch]));
+        for (ch, vo) in var.iter_mut().enumerate() {
+            *vo = (channel(g, &deviations, ch).sum::<f64>() / m) as f32;
+        }
     }
 
     fn normalize(
@@ -150,21 +235,18 @@ impl BatchNorm2dHostKernels for CpuBackend {
         sum_gy: &mut [f32],
         sum_gy_xhat: &mut [f32],
     ) {
-        sum_gy
-            .par_iter_mut()
-            .zip(sum_gy_xhat.par_iter_mut())
-            .enumerate()
-            .for_each(|(ch, (so, sxo))| {
-                let mu = mean[ch];
-                let (mut s, mut sx) = (0f64, 0f64);
-                for (xp, gp) in planes(g, x, ch).zip(planes(g, grad_y, ch)) {
-                    let (ps, psx) = gradient_sums(xp, gp, mu);
-                    s += ps;
-                    sx += psx;
-                }
-                *so = s as f32;
-                *sxo = (sx * f64::from(invstd[ch])) as f32;
-            });
+        let sums = per_plane_sums(g, |ch, i| {
+            gradient_sums(plane(g, x, i), plane(g, grad_y, i), mean[ch])
+        });
+        for (ch, (so, sxo)) in sum_gy.iter_mut().zip(sum_gy_xhat.iter_mut()).enumerate() {
+            let (mut s, mut sx) = (0f64, 0f64);
+            for (ps, psx) in channel(g, &sums, ch) {
+                s += ps;
+                sx += psx;
+            }
+            *so = s as f32;
+            *sxo = (sx * f64::from(invstd[ch])) as f32;
+        }
     }
 
     fn backward_input(
@@ -182,5 +264,38 @@ impl BatchNorm2dHostKernels for CpuBackend {
             let n = o.len();
             input_grad_plane(&grad_y[start..][..n], &x[start..][..n], mean[ch], k, o);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX lanes are the portable loops' lanes bit for bit (same operations per lane), over
+    /// lengths with and without a tail and values of very different scales.
+    #[test]
+    fn avx_lanes_equal_portable_lanes() {
+        let x: Vec<f32> = (0..203)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 10f32.powi(i % 7 - 3))
+            .collect();
+        let g: Vec<f32> = (0..203)
+            .map(|i| ((i * 53 % 89) as f32 - 44.0) / 7.0)
+            .collect();
+        for len in [0, 7, 8, 9, 64, 100, 203] {
+            let (xp, gp, mu) = (&x[..len], &g[..len], 0.37);
+            let lanes = |v: [f32; 8]| v.map(f32::to_bits);
+            let (a, ax) = lane_gradient_sums(xp, gp, mu);
+            let (pa, pax) = lane_gradient_sums_portable(xp, gp, mu);
+            assert_eq!(
+                (lanes(a), lanes(ax)),
+                (lanes(pa), lanes(pax)),
+                "length {len}"
+            );
+            assert_eq!(
+                lanes(lane_squared_deviations(xp, mu)),
+                lanes(lane_squared_deviations_portable(xp, mu)),
+                "length {len}"
+            );
+        }
     }
 }
