@@ -440,10 +440,13 @@ fn accumulate(
         let (Some(p), Some(pg)) = (parent, pg) else {
             continue;
         };
-        // A fresh sum rather than an in-place add: op backwards may hand out shared buffers
-        // (the same upstream gradient to both inputs of `add`).
+        // In place when the sum owns its buffer; op backwards may hand out shared buffers (the
+        // same upstream gradient to both inputs of `add`), which `add_assign` copies first.
         grads[p] = Some(match grads[p].take() {
-            Some(acc) => device.add(&acc, &pg)?,
+            Some(mut acc) => {
+                device.add_assign(&mut acc, &pg)?;
+                acc
+            }
             None => pg,
         });
     }

@@ -23,6 +23,21 @@ fn gradients_accumulate_when_a_var_is_used_twice(dev: &Device) -> R {
 }
 test_device!(gradients_accumulate_when_a_var_is_used_twice);
 
+/// `x + x` hands the same gradient buffer to both parents; the sum is accumulated in place only
+/// into a buffer it owns, so neither the result nor the seed it came from is corrupted.
+fn accumulating_a_shared_gradient_leaves_its_other_holders_alone(dev: &Device) -> R {
+    let tape = Tape::new(dev);
+    let x = tape.leaf(dev.upload(&t(&[4, 5], 4))?);
+    let seed = dev.upload(&t(&[4, 5], 5))?;
+    let grads = x.add(&x)?.backward_with(seed.clone())?;
+    let (g, s) = (dev.to_host(grads.get(&x).unwrap())?, dev.to_host(&seed)?);
+    let want: Vec<f32> = t(&[4, 5], 5).data().iter().map(|v| v + v).collect();
+    assert_eq!(g.data(), &want[..], "d(x + x)/dx = 2 · seed");
+    assert_eq!(s.data(), t(&[4, 5], 5).data(), "the seed is unchanged");
+    Ok(())
+}
+test_device!(accumulating_a_shared_gradient_leaves_its_other_holders_alone);
+
 fn a_param_used_twice_gets_the_sum_of_both_paths(dev: &Device) -> R {
     let p = Param::new(dev.upload(&t(&[3, 3], 2))?);
     let tape = Tape::new(dev);

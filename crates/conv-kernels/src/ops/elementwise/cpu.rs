@@ -4,6 +4,20 @@ use super::ElementwiseHostKernels;
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use rayon::prelude::*;
 
+/// `out = a + b`.
+fn add_into(a: &[f32], b: &[f32], out: &mut [f32]) {
+    out.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(
+            a.par_chunks(ELEMENTWISE_CHUNK)
+                .zip(b.par_chunks(ELEMENTWISE_CHUNK)),
+        )
+        .for_each(|(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = a + b;
+            }
+        });
+}
+
 /// `y += alpha * x`.
 fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     y.par_chunks_mut(ELEMENTWISE_CHUNK)
@@ -25,6 +39,10 @@ fn scale(alpha: f32, x: &mut [f32]) {
 }
 
 impl ElementwiseHostKernels for CpuBackend {
+    fn add_into(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        add_into(a, b, out)
+    }
+
     fn axpy(&self, alpha: f32, x: &[f32], y: &mut [f32]) {
         axpy(alpha, x, y)
     }

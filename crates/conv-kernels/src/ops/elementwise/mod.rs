@@ -31,6 +31,8 @@ pub trait ElementwiseKernels {
 
 /// Element-wise updates over host slices of equal length.
 pub trait ElementwiseHostKernels {
+    /// `out = a + b` into a fresh output.
+    fn add_into(&self, a: &[f32], b: &[f32], out: &mut [f32]);
     /// `y += alpha * x`.
     fn axpy(&self, alpha: f32, x: &[f32], y: &mut [f32]);
     /// `x *= alpha`.
@@ -40,11 +42,11 @@ pub trait ElementwiseHostKernels {
 impl<K: ElementwiseHostKernels> ElementwiseKernels for K {
     fn add(&self, a: &DeviceTensor, b: &DeviceTensor) -> Result<DeviceTensor> {
         const OP: &str = "add";
-        let bs = b.host(OP)?;
-        a.host(OP)?;
-        let mut out = a.clone();
-        self.axpy(1.0, bs, out.host_mut(OP)?);
-        Ok(out)
+        // One pass into a new tensor: `a` is usually shared (a layer's saved output), and
+        // copying it before adding in place cost a second pass.
+        let (shape, mut out) = DeviceTensor::host_output(a.dims())?;
+        self.add_into(a.host(OP)?, b.host(OP)?, &mut out);
+        Ok(DeviceTensor::from_host(shape, out))
     }
 
     fn add_assign(&self, acc: &mut DeviceTensor, x: &DeviceTensor) -> Result<()> {
