@@ -4,14 +4,16 @@
 //   deviations (two passes: nearly constant channels stay exact), the running statistics
 //   updated with the unbiased variance; eval: the running statistics. Writes mean, invstd and
 //   scale = weight * invstd.
-// - normalize: y = (x - mean) * scale + bias, one invocation per element.
+// - normalize: y = act((x - mean) * scale + bias), one invocation per element; act the fused
+//   activation (activation_fn.wgsl, prepended by the host; the identity when ACT = 3).
 // - backward_sums: one workgroup per channel: grad_bias = Σ grad_y, grad_weight = Σ grad_y * x̂,
 //   and the input-gradient coefficients coef = [a; b; k] (a = w * invstd; training:
 //   b = -a * invstd * grad_weight / m, k = -a * grad_bias / m; eval: b = k = 0).
 // - backward_input: grad_x = a * grad_y + b * (x - mean) + k, one invocation per element.
 // Sums are tree reductions in workgroup memory in a fixed order: deterministic, no atomics.
 //
-// The host prepends the specialisation constants (u32): C channels, HW plane size, TRAINING (0/1).
+// The host prepends the specialisation constants (u32): C channels, HW plane size, TRAINING (0/1),
+// ACT the fused activation.
 
 struct Params {
     total: u32, m: u32, eps: f32, momentum: f32,
@@ -92,7 +94,7 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let i = (wid.y * nwg.x + wid.x) * 256u + li;
     if (i >= p.total) { return; }
     let ch = (i / HW) % C;
-    out[i] = (x[i] - mean[ch]) * scale[ch] + bias[ch];
+    out[i] = act((x[i] - mean[ch]) * scale[ch] + bias[ch]);
 }
 
 @compute @workgroup_size(64)

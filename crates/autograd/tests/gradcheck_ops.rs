@@ -148,9 +148,11 @@ fn dropout(dev: &Device) -> R {
 test_device!(dropout);
 
 fn batch_norm2d(dev: &Device) -> R {
-    for training in [true, false] {
+    let settings = [(true, None), (false, None), (true, Some(Activation::Tanh))];
+    for (training, activation) in settings {
         let spec = BatchNorm2dSpec {
             training,
+            activation,
             ..BatchNorm2dSpec::default()
         };
         let ins = [randn(&[3, 2, 3, 2], 23), randn(&[2], 24), randn(&[2], 25)];

@@ -1,9 +1,10 @@
 //! batch_norm2d: the CPU and the GPU (each its own test) against the reference (training and eval, forward, running
-//! statistics and every gradient) over random shapes, the golden cases on every device, the reference's backward against finite
+//! statistics and every gradient, with and without a fused activation) over random shapes, the fused activation against
+//! batch norm then the activation, the golden cases on every device, the reference's backward against finite
 //! differences, nearly constant channels, and its errors.
 
-use conv_kernels::{BatchNorm2dSpec, Device, GradsWanted};
-use fovea_test_support::cases::proptest_config;
+use conv_kernels::{Activation, BatchNorm2dSpec, Device, GradsWanted};
+use fovea_test_support::cases::{proptest_config, smooth_fused_activation};
 use fovea_test_support::{TestResult, golden, test_device};
 use proptest::prelude::*;
 use tensor::{SeededRng, Tensor};
@@ -98,11 +99,11 @@ fn matches_reference(
 fn batch_norm2d_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(
         n in 1usize..5, c in 1usize..9, h in 1usize..9, w in 1usize..9,
-        training in any::<bool>(), seed in any::<u64>(),
+        training in any::<bool>(), seed in any::<u64>(), activation in smooth_fused_activation(),
     )| {
         prop_assume!(!training || n * h * w > 1);
         let case = BnCase::random([n, c, h, w], 0.5, 2.0, seed).unwrap();
-        let spec = BatchNorm2dSpec { training, ..BatchNorm2dSpec::default() };
+        let spec = BatchNorm2dSpec { training, activation, ..BatchNorm2dSpec::default() };
         matches_reference(dev, &case, &spec, 1e-3, 1e-4)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
     });
@@ -145,6 +146,7 @@ fn golden_batch_norm2d(dev: &Device) -> TestResult {
             eps: case.param_f64("eps")? as f32,
             momentum: case.param_f64("momentum")? as f32,
             training: case.param_bool("training")?,
+            activation: None,
         };
         let bn = BnCase {
             x: case.tensor("x")?.clone(),
@@ -286,3 +288,76 @@ fn batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes(
     Ok(())
 }
 test_device!(batch_norm2d_refuses_one_value_per_channel_in_training_and_bad_shapes);
+
+/// Batch norm with an activation fused into it against batch norm, then the activation, on the
+/// same device: the same output and gradients bit for bit (the same operations per element),
+/// ReLU's kink included.
+fn fused_activation_equals_batch_norm_then_activation(dev: &Device) -> TestResult {
+    let case = BnCase::random([3, 4, 5, 6], 0.1, 1.0, 21)?;
+    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+        for training in [true, false] {
+            let plain = BatchNorm2dSpec {
+                training,
+                ..BatchNorm2dSpec::default()
+            };
+            let fused = case.run(
+                dev,
+                &BatchNorm2dSpec {
+                    activation: Some(act),
+                    ..plain
+                },
+            )?;
+            // The two ops one after the other.
+            let x = dev.upload(&case.x)?;
+            let w = dev.upload(&case.w)?;
+            let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+            let out = dev.batch_norm2d(&x, &w, &dev.upload(&case.b)?, &mut rm, &mut rv, &plain)?;
+            let y = dev.activation(&out.output, act)?;
+            let g = dev.activation_backward(&y, &dev.upload(&case.gy)?, act)?;
+            let grads =
+                dev.batch_norm2d_backward(&x, &w, &g, &out.saved, &plain, GradsWanted::ALL)?;
+            let what = format!("{act:?}, training {training}");
+            assert_eq!(fused.y.data(), y.to_host()?.data(), "y, {what}");
+            assert_eq!(
+                fused.running_var.data(),
+                rv.to_host()?.data(),
+                "running_var, {what}"
+            );
+            let grad_x = grads.input.ok_or("no grad_x")?.to_host()?;
+            assert_eq!(fused.grad_x.data(), grad_x.data(), "grad_x, {what}");
+            let grad_w = grads.weight.ok_or("no grad_w")?.to_host()?;
+            assert_eq!(fused.grad_w.data(), grad_w.data(), "grad_weight, {what}");
+        }
+    }
+    Ok(())
+}
+test_device!(fused_activation_equals_batch_norm_then_activation);
+
+/// A backward pass told of a fused activation needs the forward's saved output: without it,
+/// an error naming the op, not a panic.
+fn fused_activation_backward_without_the_saved_output_is_an_error(dev: &Device) -> TestResult {
+    let case = BnCase::random([2, 3, 2, 2], 0.0, 1.0, 22)?;
+    let spec = BatchNorm2dSpec {
+        activation: Some(Activation::Relu),
+        ..BatchNorm2dSpec::default()
+    };
+    let x = dev.upload(&case.x)?;
+    let w = dev.upload(&case.w)?;
+    let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+    let mut out = dev.batch_norm2d(&x, &w, &dev.upload(&case.b)?, &mut rm, &mut rv, &spec)?;
+    out.saved.output = None;
+    let err = dev
+        .batch_norm2d_backward(
+            &x,
+            &w,
+            &dev.upload(&case.gy)?,
+            &out.saved,
+            &spec,
+            GradsWanted::ALL,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("batch_norm2d_backward"), "{err}");
+    assert!(err.to_string().contains("saved"), "{err}");
+    Ok(())
+}
+test_device!(fused_activation_backward_without_the_saved_output_is_an_error);

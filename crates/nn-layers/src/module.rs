@@ -76,8 +76,8 @@ pub trait Module: Send {
     }
 
     /// `act(self.forward(x))` as one fused op, when the module can fuse an activation into its
-    /// output (`Conv2d` and `Linear` apply it as they store their output, and fold its
-    /// derivative into their backward pass); `None`, the default, when it cannot, and the
+    /// output (`Conv2d`, `Linear` and `BatchNorm2d` apply it as they store their output, and
+    /// fold its derivative into their backward pass); `None`, the default, when it cannot, and the
     /// caller runs the two separately. [`crate::layers::Sequential`] fuses every layer followed
     /// by an activation this way.
     fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {

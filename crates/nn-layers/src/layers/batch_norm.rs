@@ -3,7 +3,7 @@ use crate::error::Result;
 use crate::module::{Module, ModuleVisitor, TrainingFlag};
 use crate::summary::LayerInfo;
 use autograd::{Param, Var};
-use conv_kernels::{BatchNorm2dSpec, Device};
+use conv_kernels::{Activation, BatchNorm2dSpec, Device};
 use tensor::Tensor;
 
 /// 2-D batch normalisation (`nn.BatchNorm2d(num_features)`, `eps = 1e-5`, `momentum = 0.1`):
@@ -48,18 +48,14 @@ impl BatchNorm2d {
     pub fn is_training(&self) -> bool {
         self.training.get()
     }
-}
 
-impl Module for BatchNorm2d {
-    fn kind(&self) -> &'static str {
-        "BatchNorm2d"
-    }
-
-    fn forward(&self, x: &Var) -> Result<Var> {
+    /// `act(self(x))` with `act` fused into the batch norm's output (`None`: plain batch norm).
+    pub fn forward_with(&self, x: &Var, act: Option<Activation>) -> Result<Var> {
         let tape = x.tape();
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
         let spec = BatchNorm2dSpec {
             training: self.training.get(),
+            activation: act,
             ..self.spec
         };
         let y = self.running_mean.update(|rm| {
@@ -71,6 +67,22 @@ impl Module for BatchNorm2d {
             self.num_batches_tracked.set_i64(n + 1)?;
         }
         Ok(y)
+    }
+}
+
+impl Module for BatchNorm2d {
+    fn kind(&self) -> &'static str {
+        "BatchNorm2d"
+    }
+
+    fn forward(&self, x: &Var) -> Result<Var> {
+        self.forward_with(x, None)
+    }
+
+    /// Batch norm with the activation fused into its output: one pass instead of two, and the
+    /// activation's derivative taken in the batch norm's backward.
+    fn forward_activation(&self, x: &Var, act: Activation) -> Option<Result<Var>> {
+        Some(self.forward_with(x, Some(act)))
     }
 
     fn visit(&self, v: &mut dyn ModuleVisitor) {

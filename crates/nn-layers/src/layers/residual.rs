@@ -3,7 +3,7 @@ use crate::layers::{BatchNorm2d, Conv2d};
 use crate::module::{Module, ModuleVisitor};
 use crate::summary::LayerInfo;
 use autograd::Var;
-use conv_kernels::{Conv2dSpec, Device};
+use conv_kernels::{Activation, Conv2dSpec, Device};
 use tensor::SeededRng;
 
 /// d2l's residual block (ResNet): `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, both
@@ -61,7 +61,9 @@ impl Module for Residual {
     }
 
     fn forward(&self, x: &Var) -> Result<Var> {
-        let y = self.bn1.forward(&self.conv1.forward(x)?)?.relu()?;
+        let y = self
+            .bn1
+            .forward_with(&self.conv1.forward(x)?, Some(Activation::Relu))?;
         let y = self.bn2.forward(&self.conv2.forward(&y)?)?;
         let shortcut = match &self.conv3 {
             Some(c) => c.forward(x)?,

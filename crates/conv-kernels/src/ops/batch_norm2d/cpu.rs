@@ -10,6 +10,7 @@ use super::BatchNorm2dHostKernels;
 use super::spec::BatchNorm2dGeometry;
 use crate::cpu::reduce::lane_sum;
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
+use crate::ops::activation::cpu::epilogue;
 use rayon::prelude::*;
 
 /// `f(channel, plane)` for every plane of an `[n, c, hw]` tensor (`plane(x, i)` slices plane
@@ -222,6 +223,7 @@ impl BatchNorm2dHostKernels for CpuBackend {
     ) {
         per_plane(g, y, |ch, start, o| {
             normalize_plane(&x[start..][..o.len()], mean[ch], scale[ch], bias[ch], o);
+            epilogue(g.spec.activation, o);
         });
     }
 

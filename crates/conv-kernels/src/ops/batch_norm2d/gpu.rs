@@ -11,12 +11,13 @@ use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::{Consts, consts, w};
+use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use std::sync::Arc;
 use tensor::Shape;
 
 static SHADER: Shader = Shader {
     name: "batch_norm2d.wgsl",
-    source: include_str!("../../../shaders/batch_norm2d.wgsl"),
+    source: with_activation_fns!("../../../shaders/batch_norm2d.wgsl"),
     uniform_bindings: &[],
 };
 
@@ -25,6 +26,7 @@ fn spec_consts(g: &BatchNorm2dGeometry) -> Consts {
         ("C", g.c),
         ("HW", g.hw),
         ("TRAINING", usize::from(g.spec.training)),
+        act_const(g.spec.activation),
     ])
 }
 
@@ -116,11 +118,13 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
         let vec = |b: GpuBuffer| -> Result<DeviceTensor> {
             Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.c])?, b))
         };
+        let output = DeviceTensor::from_gpu(self, x.shape().clone(), y);
         Ok(BatchNormOutput {
-            output: DeviceTensor::from_gpu(self, x.shape().clone(), y),
+            output: output.clone(),
             saved: BatchNormSaved {
                 mean: vec(mean)?,
                 invstd: vec(invstd)?,
+                output: g.spec.activation.map(|_| output.clone()),
             },
         })
     }

@@ -19,18 +19,22 @@ pub mod spec;
 pub use spec::{BatchNorm2dGeometry, BatchNorm2dSpec};
 
 use crate::device::{DeviceTensor, same_shape};
-use crate::error::Result;
+use crate::error::{Result, spec_err};
 use crate::{Device, GradsWanted};
 use tensor::Shape;
 
 /// What a forward pass keeps for its backward pass: per-channel mean and `1 / sqrt(var + eps)`
-/// of the statistics it normalised with (the batch's in training, the running ones in eval).
+/// of the statistics it normalised with (the batch's in training, the running ones in eval),
+/// and the output when an activation was fused into it.
 #[derive(Clone, Debug)]
 pub struct BatchNormSaved {
     /// The mean each channel was centred with, `[c]`.
     pub mean: DeviceTensor,
     /// The reciprocal standard deviation each channel was scaled by, `[c]`.
     pub invstd: DeviceTensor,
+    /// The activated output (shared with [`BatchNormOutput::output`]) when the spec fuses an
+    /// activation: its derivative is taken from it.
+    pub output: Option<DeviceTensor>,
 }
 
 /// The result of a batch-norm forward pass.
@@ -83,7 +87,8 @@ pub trait BatchNorm2dKernels {
 pub trait BatchNorm2dHostKernels {
     /// Per-channel mean and biased variance (two passes).
     fn channel_stats(&self, g: &BatchNorm2dGeometry, x: &[f32], mean: &mut [f32], var: &mut [f32]);
-    /// `y = (x - mean[c]) * scale[c] + bias[c]`.
+    /// `y = act((x - mean[c]) * scale[c] + bias[c])`, `act` the spec's fused activation (the
+    /// identity without one).
     fn normalize(
         &self,
         g: &BatchNorm2dGeometry,
@@ -201,12 +206,14 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
             .collect();
         let (shape, mut y) = DeviceTensor::host_output(x.dims())?;
         self.normalize(g, xs, &mean, &scale, bias.host(OP)?, &mut y);
+        let output = DeviceTensor::from_host(shape, y);
         Ok(BatchNormOutput {
-            output: DeviceTensor::from_host(shape, y),
             saved: BatchNormSaved {
                 mean: host_vec(g.c, mean)?,
                 invstd: host_vec(g.c, invstd)?,
+                output: g.spec.activation.map(|_| output.clone()),
             },
+            output,
         })
     }
 
@@ -243,8 +250,9 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
 }
 
 impl Device {
-    /// Batch normalisation of `x` `[n, c, h, w]` with per-channel `weight` and `bias`; in
-    /// training mode (`spec.training`) the running statistics are updated in place.
+    /// Batch normalisation of `x` `[n, c, h, w]` with per-channel `weight` and `bias`, then the
+    /// spec's fused activation if it has one; in training mode (`spec.training`) the running
+    /// statistics are updated in place.
     pub fn batch_norm2d(
         &self,
         x: &DeviceTensor,
@@ -267,7 +275,8 @@ impl Device {
             .batch_norm2d(&g, x, weight, bias, running_mean, running_var)
     }
 
-    /// Gradients of batch norm from the forward pass's input, weight and saved statistics,
+    /// Gradients of batch norm (and of its fused activation, whose derivative is taken from the
+    /// saved output first) from the forward pass's input, weight and saved statistics,
     /// computing only those in `wanted`.
     pub fn batch_norm2d_backward(
         &self,
@@ -286,7 +295,27 @@ impl Device {
                 ("saved invstd", saved.invstd.shape()),
             ],
         )?;
-        same_shape("batch_norm2d_backward", "grad_y", x.shape(), grad_y.shape())?;
+        const OP: &str = "batch_norm2d_backward";
+        same_shape(OP, "grad_y", x.shape(), grad_y.shape())?;
+        let pre_activation;
+        let grad_y = match spec.activation {
+            None => grad_y,
+            Some(act) => {
+                let y = saved.output.as_ref().ok_or_else(|| {
+                    spec_err(
+                        OP,
+                        format!(
+                            "the spec fuses {} but the saved state has no output: pass the \
+                             forward pass's spec and saved state",
+                            act.op_name()
+                        ),
+                    )
+                })?;
+                same_shape(OP, "saved output", x.shape(), y.shape())?;
+                pre_activation = self.activation_backward(y, grad_y, act)?;
+                &pre_activation
+            }
+        };
         self.backend()
             .batch_norm2d_backward(&g, x, weight, grad_y, saved, wanted)
     }

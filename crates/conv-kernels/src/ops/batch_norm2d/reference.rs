@@ -32,7 +32,8 @@ impl BatchNorm2dHostKernels for Reference {
     ) {
         for (i, (o, &v)) in y.iter_mut().zip(x).enumerate() {
             let ch = (i / g.hw) % g.c;
-            *o = (v - mean[ch]) * scale[ch] + bias[ch];
+            let z = (v - mean[ch]) * scale[ch] + bias[ch];
+            *o = g.spec.activation.map_or(z, |a| a.apply(z));
         }
     }
 

@@ -1,5 +1,6 @@
 //! Batch-norm settings, validation, and the resolved geometry.
 
+use crate::Activation;
 use crate::error::{Result, shape_err, spec_err};
 use crate::window::expect_rank;
 use tensor::Shape;
@@ -7,7 +8,8 @@ use tensor::Shape;
 const OP: &str = "batch_norm2d";
 
 /// 2-D batch normalisation over `[n, c, h, w]` (PyTorch `F.batch_norm` with per-channel
-/// `weight` and `bias`; defaults `eps = 1e-5`, `momentum = 0.1`).
+/// `weight` and `bias`; defaults `eps = 1e-5`, `momentum = 0.1`), optionally followed by an
+/// activation fused into its output (`F.relu(bn(x))` without the intermediate tensor).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNorm2dSpec {
     /// Added to the variance before the square root.
@@ -18,6 +20,9 @@ pub struct BatchNorm2dSpec {
     /// Training normalises with the batch's statistics and updates the running ones; eval
     /// normalises with the running statistics and leaves them alone.
     pub training: bool,
+    /// An activation applied as the output is stored (and whose derivative the backward pass
+    /// takes from that output first); `None` is plain batch norm.
+    pub activation: Option<Activation>,
 }
 
 impl Default for BatchNorm2dSpec {
@@ -26,6 +31,7 @@ impl Default for BatchNorm2dSpec {
             eps: 1e-5,
             momentum: 0.1,
             training: true,
+            activation: None,
         }
     }
 }
