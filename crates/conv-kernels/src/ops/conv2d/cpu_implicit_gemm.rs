@@ -302,6 +302,10 @@ fn pad_row(c: &Correlation, src: &[f32], i: usize, b: usize, dst: &mut [f32]) {
         .saturating_sub(b)
         .div_ceil(sx)
         .clamp(lo, dst.len());
+    if lo == hi {
+        // Every column of this phase falls in the padding (a row narrower than the padding).
+        return;
+    }
     let body = &mut dst[lo..hi];
     let src = &src_row[lo * sx + b - pad_x..];
     match sx {
