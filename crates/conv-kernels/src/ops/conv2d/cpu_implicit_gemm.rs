@@ -218,8 +218,8 @@ impl Correlation {
         self.c_in * self.planes_per_channel() * self.plane_stride()
     }
 
-    /// Copies one image (`[c_in, h, w]`) into its zero-padded (phase) planes, writing every
-    /// element of them once (no fill first).
+    /// Copies one image (`[c_in, h, w]`) into its zero-padded (phase) planes: one fill, then
+    /// the image's values.
     fn pad_image(&self, img: &[f32], xpad: &mut [f32]) {
         pad_image(self, img, xpad);
     }
