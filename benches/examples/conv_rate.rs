@@ -13,85 +13,19 @@ use conv_kernels::{Conv2dSpec, Device, DeviceTensor, GradsWanted};
 use std::time::Instant;
 use tensor::{SeededRng, Tensor};
 
-/// One convolution of resnet-small and how often a training step runs it.
-struct Shape {
-    per_step: f64,
-    c_in: usize,
-    c_out: usize,
-    hw: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-}
-
 const BATCH: usize = 128;
 
-/// resnet-small's convolutions (`shared/golden-cnn/models.py`), the stem's single input channel
-/// left out (the direct kernel, as LeNet's conv1).
-const SHAPES: [Shape; 7] = [
-    Shape {
-        per_step: 4.0,
-        c_in: 16,
-        c_out: 16,
-        hw: 28,
-        k: 3,
-        stride: 1,
-        pad: 1,
-    },
-    Shape {
-        per_step: 3.0,
-        c_in: 32,
-        c_out: 32,
-        hw: 14,
-        k: 3,
-        stride: 1,
-        pad: 1,
-    },
-    Shape {
-        per_step: 3.0,
-        c_in: 64,
-        c_out: 64,
-        hw: 7,
-        k: 3,
-        stride: 1,
-        pad: 1,
-    },
-    Shape {
-        per_step: 1.0,
-        c_in: 16,
-        c_out: 32,
-        hw: 28,
-        k: 3,
-        stride: 2,
-        pad: 1,
-    },
-    Shape {
-        per_step: 1.0,
-        c_in: 32,
-        c_out: 64,
-        hw: 14,
-        k: 3,
-        stride: 2,
-        pad: 1,
-    },
-    Shape {
-        per_step: 1.0,
-        c_in: 16,
-        c_out: 32,
-        hw: 28,
-        k: 1,
-        stride: 2,
-        pad: 0,
-    },
-    Shape {
-        per_step: 1.0,
-        c_in: 32,
-        c_out: 64,
-        hw: 14,
-        k: 1,
-        stride: 2,
-        pad: 0,
-    },
+/// resnet-small's convolutions (`shared/golden-cnn/models.py`) as `(per step, c_in, c_out,
+/// input size, kernel, stride, padding)`, the stem's single input channel left out (the direct
+/// kernel, as LeNet's conv1).
+const SHAPES: [(f64, usize, usize, usize, usize, usize, usize); 7] = [
+    (4.0, 16, 16, 28, 3, 1, 1),
+    (3.0, 32, 32, 14, 3, 1, 1),
+    (3.0, 64, 64, 7, 3, 1, 1),
+    (1.0, 16, 32, 28, 3, 2, 1),
+    (1.0, 32, 64, 14, 3, 2, 1),
+    (1.0, 16, 32, 28, 1, 2, 0),
+    (1.0, 32, 64, 14, 1, 2, 0),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -107,16 +41,16 @@ fn main() -> anyhow::Result<()> {
     let mut rng = SeededRng::new(0);
     let mut step_ms = 0.0;
     println!("# {}, batch {BATCH}, {reps} repetitions each", dev.name());
-    for s in &SHAPES {
+    for (per_step, c_in, c_out, hw, k, stride, pad) in SHAPES {
         let upload = |dims: &[usize], rng: &mut SeededRng| -> anyhow::Result<DeviceTensor> {
             Ok(dev.upload(&Tensor::randn(dims, rng)?)?)
         };
-        let x = upload(&[BATCH, s.c_in, s.hw, s.hw], &mut rng)?;
-        let w = upload(&[s.c_out, s.c_in, s.k, s.k], &mut rng)?;
-        let b = upload(&[s.c_out], &mut rng)?;
-        let spec = Conv2dSpec::new(s.stride, s.pad);
+        let x = upload(&[BATCH, c_in, hw, hw], &mut rng)?;
+        let w = upload(&[c_out, c_in, k, k], &mut rng)?;
+        let b = upload(&[c_out], &mut rng)?;
+        let spec = Conv2dSpec::new(stride, pad);
         let y = dev.conv2d(&x, &w, Some(&b), &spec)?;
-        let flops = 2.0 * (y.numel() * s.c_in * s.k * s.k) as f64;
+        let flops = 2.0 * (y.numel() * c_in * k * k) as f64;
         // Milliseconds per call, after one call to warm caches and scratch buffers.
         let time = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<f64> {
             f()?;
@@ -149,17 +83,17 @@ fn main() -> anyhow::Result<()> {
         println!(
             "{:>2}->{:<2} {:>2}x{:<2} k{} s{}: forward {fwd:.2} ms ({:.0} GFLOP/s), input grad \
              {input:.2} ms ({:.0}), weight grad {weight:.2} ms ({:.0})",
-            s.c_in,
-            s.c_out,
-            s.hw,
-            s.hw,
-            s.k,
-            s.stride,
+            c_in,
+            c_out,
+            hw,
+            hw,
+            k,
+            stride,
             rate(fwd),
             rate(input),
             rate(weight),
         );
-        step_ms += s.per_step * (fwd + input + weight);
+        step_ms += per_step * (fwd + input + weight);
     }
     println!("conv passes of one resnet-small step: {step_ms:.2} ms");
     Ok(())
