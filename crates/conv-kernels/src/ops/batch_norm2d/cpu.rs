@@ -1,10 +1,9 @@
-//! Batch norm on the CPU: per-channel statistics from lane sums per plane, added in order per
-//! channel in f64 (two passes for the variance, so nearly constant channels stay exact), and the
-//! element-wise passes. Every pass walks memory in order, in parallel over runs of planes: the
-//! per-plane sums are taken that way and only then added per channel (walking one channel's
-//! planes, `c · h · w` floats apart, cost three times a pass over the same bytes in order). The
-//! loops over a plane are compiled for the widest vector extension the CPU has
-//! (`simd_dispatch`); the same operations in the same order on every CPU.
+//! Batch norm on the CPU: per-channel statistics in parallel over channels (lane sums per
+//! plane, added in order in f64; two passes for the variance, so nearly constant channels stay
+//! exact), and the element-wise passes in parallel over runs of planes. The per-plane sums run
+//! in AVX vectors where the CPU has them, the element-wise loops are compiled for the widest
+//! vector extension it has (`simd_dispatch`); the same operations in the same order on every
+//! CPU.
 
 use super::BatchNorm2dHostKernels;
 use super::spec::BatchNorm2dGeometry;
@@ -13,32 +12,10 @@ use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use crate::ops::activation::cpu::epilogue;
 use rayon::prelude::*;
 
-/// `f(channel, plane)` for every plane of an `[n, c, hw]` tensor (`plane(x, i)` slices plane
-/// `i` of one), in parallel over runs of planes that walk memory in order: the values in plane
-/// order (`[n, c]`).
-fn per_plane_sums<T: Send + Copy + Default>(
-    g: &BatchNorm2dGeometry,
-    f: impl Fn(usize, usize) -> T + Sync,
-) -> Vec<T> {
-    let mut sums = vec![T::default(); g.n * g.c];
-    let run = (ELEMENTWISE_CHUNK / g.hw.max(1)).max(1);
-    sums.par_chunks_mut(run).enumerate().for_each(|(r, out)| {
-        for (i, o) in out.iter_mut().enumerate() {
-            let plane = r * run + i;
-            *o = f(plane % g.c, plane);
-        }
-    });
-    sums
-}
-
-/// Plane `i` of an `[n, c, hw]` tensor.
-fn plane<'a>(g: &BatchNorm2dGeometry, x: &'a [f32], i: usize) -> &'a [f32] {
-    &x[i * g.hw..][..g.hw]
-}
-
-/// Channel `ch`'s values of `[n, c]` per-plane sums, in image order.
-fn channel<T: Copy>(g: &BatchNorm2dGeometry, sums: &[T], ch: usize) -> impl Iterator<Item = T> {
-    sums.iter().skip(ch).step_by(g.c.max(1)).copied()
+/// The `n` planes of channel `ch`.
+fn planes<'a>(g: &BatchNorm2dGeometry, x: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> {
+    let (c, hw) = (g.c, g.hw);
+    (0..g.n).map(move |b| &x[(b * c + ch) * hw..][..hw])
 }
 
 /// `f(channel, offset, plane)` over every plane of `out`, in parallel over runs of planes of
@@ -202,14 +179,18 @@ fn input_grad_plane_generic(gy: &[f32], x: &[f32], m: f32, coef: [f32; 3], o: &m
 impl BatchNorm2dHostKernels for CpuBackend {
     fn channel_stats(&self, g: &BatchNorm2dGeometry, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
         let m = g.per_channel() as f64;
-        let sums = per_plane_sums(g, |_, i| lane_sum(plane(g, x, i)));
-        for (ch, mo) in mean.iter_mut().enumerate() {
-            *mo = (channel(g, &sums, ch).sum::<f64>() / m) as f32;
-        }
-        let deviations = per_plane_sums(g, |ch, i| squared_deviation_sum(plane(g, x, i), mean[ch]));
-        for (ch, vo) in var.iter_mut().enumerate() {
-            *vo = (channel(g, &deviations, ch).sum::<f64>() / m) as f32;
-        }
+        mean.par_iter_mut()
+            .zip(var.par_iter_mut())
+            .enumerate()
+            .for_each(|(ch, (mo, vo))| {
+                let mu = planes(g, x, ch).map(lane_sum).sum::<f64>() / m;
+                let mu32 = mu as f32;
+                let v: f64 = planes(g, x, ch)
+                    .map(|p| squared_deviation_sum(p, mu32))
+                    .sum();
+                *mo = mu32;
+                *vo = (v / m) as f32;
+            });
     }
 
     fn normalize(
@@ -237,18 +218,21 @@ impl BatchNorm2dHostKernels for CpuBackend {
         sum_gy: &mut [f32],
         sum_gy_xhat: &mut [f32],
     ) {
-        let sums = per_plane_sums(g, |ch, i| {
-            gradient_sums(plane(g, x, i), plane(g, grad_y, i), mean[ch])
-        });
-        for (ch, (so, sxo)) in sum_gy.iter_mut().zip(sum_gy_xhat.iter_mut()).enumerate() {
-            let (mut s, mut sx) = (0f64, 0f64);
-            for (ps, psx) in channel(g, &sums, ch) {
-                s += ps;
-                sx += psx;
-            }
-            *so = s as f32;
-            *sxo = (sx * f64::from(invstd[ch])) as f32;
-        }
+        sum_gy
+            .par_iter_mut()
+            .zip(sum_gy_xhat.par_iter_mut())
+            .enumerate()
+            .for_each(|(ch, (so, sxo))| {
+                let mu = mean[ch];
+                let (mut s, mut sx) = (0f64, 0f64);
+                for (xp, gp) in planes(g, x, ch).zip(planes(g, grad_y, ch)) {
+                    let (ps, psx) = gradient_sums(xp, gp, mu);
+                    s += ps;
+                    sx += psx;
+                }
+                *so = s as f32;
+                *sxo = (sx * f64::from(invstd[ch])) as f32;
+            });
     }
 
     fn backward_input(

@@ -118,13 +118,12 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
         let vec = |b: GpuBuffer| -> Result<DeviceTensor> {
             Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.c])?, b))
         };
-        let output = DeviceTensor::from_gpu(self, x.shape().clone(), y);
         Ok(BatchNormOutput {
-            output: output.clone(),
+            output: DeviceTensor::from_gpu(self, x.shape().clone(), y),
             saved: BatchNormSaved {
                 mean: vec(mean)?,
                 invstd: vec(invstd)?,
-                output: g.spec.activation.map(|_| output.clone()),
+                output: None,
             },
         })
     }

@@ -33,7 +33,8 @@ pub struct BatchNormSaved {
     /// The reciprocal standard deviation each channel was scaled by, `[c]`.
     pub invstd: DeviceTensor,
     /// The activated output (shared with [`BatchNormOutput::output`]) when the spec fuses an
-    /// activation: its derivative is taken from it.
+    /// activation: its derivative is taken from it. Set by [`Device::batch_norm2d`]; backends
+    /// leave it `None`.
     pub output: Option<DeviceTensor>,
 }
 
@@ -206,14 +207,13 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
             .collect();
         let (shape, mut y) = DeviceTensor::host_output(x.dims())?;
         self.normalize(g, xs, &mean, &scale, bias.host(OP)?, &mut y);
-        let output = DeviceTensor::from_host(shape, y);
         Ok(BatchNormOutput {
+            output: DeviceTensor::from_host(shape, y),
             saved: BatchNormSaved {
                 mean: host_vec(g.c, mean)?,
                 invstd: host_vec(g.c, invstd)?,
-                output: g.spec.activation.map(|_| output.clone()),
+                output: None,
             },
-            output,
         })
     }
 
@@ -271,8 +271,11 @@ impl Device {
                 ("running_var", running_var.shape()),
             ],
         )?;
-        self.backend()
-            .batch_norm2d(&g, x, weight, bias, running_mean, running_var)
+        let mut out =
+            self.backend()
+                .batch_norm2d(&g, x, weight, bias, running_mean, running_var)?;
+        out.saved.output = spec.activation.map(|_| out.output.clone());
+        Ok(out)
     }
 
     /// Gradients of batch norm (and of its fused activation, whose derivative is taken from the
@@ -297,9 +300,8 @@ impl Device {
         )?;
         const OP: &str = "batch_norm2d_backward";
         same_shape(OP, "grad_y", x.shape(), grad_y.shape())?;
-        let pre_activation;
-        let grad_y = match spec.activation {
-            None => grad_y,
+        let activation = match spec.activation {
+            None => None,
             Some(act) => {
                 let y = saved.output.as_ref().ok_or_else(|| {
                     spec_err(
@@ -312,10 +314,12 @@ impl Device {
                     )
                 })?;
                 same_shape(OP, "saved output", x.shape(), y.shape())?;
-                pre_activation = self.activation_backward(y, grad_y, act)?;
-                &pre_activation
+                Some((act, y))
             }
         };
+        // The activation's derivative first, as for conv and linear layers.
+        let pre = self.pre_activation_grad(grad_y, activation, false)?;
+        let grad_y = pre.grad.as_ref().unwrap_or(grad_y);
         self.backend()
             .batch_norm2d_backward(&g, x, weight, grad_y, saved, wanted)
     }

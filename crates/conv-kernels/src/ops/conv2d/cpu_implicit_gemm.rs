@@ -218,12 +218,6 @@ impl Correlation {
         self.c_in * self.planes_per_channel() * self.plane_stride()
     }
 
-    /// Copies one image (`[c_in, h, w]`) into its zero-padded (phase) planes: one fill, then
-    /// the image's values.
-    fn pad_image(&self, img: &[f32], xpad: &mut [f32]) {
-        pad_image(self, img, xpad);
-    }
-
     /// Offsets of a group's taps `(ci, ky, kx)` from its first plane, in the order of the
     /// weight's flattened `[cig, kh, kw]`: phase plane `(ky mod s_y, kx mod s_x)` of channel
     /// `ci`, row `ky / s_y`, column `kx / s_x`.
@@ -241,19 +235,11 @@ impl Correlation {
         }
         offs
     }
-
-    /// Copies the flat result (`[c_out, flat]`) into the image's output (`[c_out, oh, ow]`),
-    /// dropping the columns past `ow` and adding the bias. The bias comes after the sum, as in
-    /// im2col + GEMM: started from the bias, the accumulators would round every product to the
-    /// bias's scale, and batch norm over a nearly constant channel amplifies exactly those
-    /// low bits (PyTorch's two-step resnet-small replay missed its tolerance that way).
-    fn unpad_output(&self, flat: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-        unpad_output(self, flat, bias, out);
-    }
 }
 
 simd_dispatch!(
-    /// [`Correlation::pad_image`], compiled for the widest vector extension the CPU has.
+    /// Copies one image (`[c_in, h, w]`) into its zero-padded (phase) planes: one fill, then the
+    /// image's values (compiled for the widest vector extension the CPU has).
     fn pad_image(c: &Correlation, img: &[f32], xpad: &mut [f32]) => pad_image_generic
 );
 
@@ -268,10 +254,11 @@ fn pad_image_generic(c: &Correlation, img: &[f32], xpad: &mut [f32]) {
     if c.h * c.w == 0 {
         return;
     }
+    // No padding (1×1 kernels at stride 1): each plane is one contiguous copy.
+    let contiguous = c.stride == [1, 1] && c.pad == [0, 0] && row == c.w;
     let mut planes = xpad.chunks_exact_mut(stride);
     for src in img.chunks_exact(c.h * c.w) {
-        if c.stride == [1, 1] && c.pad == [0, 0] && row == c.w {
-            // No padding (1×1 kernels): one contiguous copy.
+        if contiguous {
             let plane = planes.next().expect("padded_len holds every plane");
             plane[..src.len()].copy_from_slice(src);
             continue;
@@ -333,7 +320,11 @@ fn every_nth<const N: usize>(dst: &mut [f32], src: &[f32]) {
 }
 
 simd_dispatch!(
-    /// [`Correlation::unpad_output`], compiled for the widest vector extension the CPU has.
+    /// Copies the flat result (`[c_out, flat]`) into the image's output (`[c_out, oh, ow]`),
+    /// dropping the columns past `ow` and adding the bias. The bias comes after the sum, as in
+    /// im2col + GEMM: started from the bias, the accumulators would round every product to the
+    /// bias's scale, and batch norm over a nearly constant channel amplifies exactly those
+    /// low bits (PyTorch's two-step resnet-small replay missed its tolerance that way).
     fn unpad_output(c: &Correlation, flat: &[f32], bias: Option<&[f32]>, out: &mut [f32]) => unpad_output_generic
 );
 
@@ -485,9 +476,9 @@ fn correlate(
         .for_each(|(y_img, x_img)| {
             let mut xpad = pool.take(c.padded_len());
             let mut flat = pool.take(c.c_out * c.flat());
-            c.pad_image(x_img, &mut xpad);
+            pad_image(c, x_img, &mut xpad);
             correlate_image(c, &xpad, &offs, k, &mut flat);
-            c.unpad_output(&flat, bias, y_img);
+            unpad_output(c, &flat, bias, y_img);
             finish(y_img);
         });
 }
@@ -551,7 +542,7 @@ pub(crate) fn backward_weight(
                 .zip(xpads.chunks_exact_mut(padded))
                 .zip(gyc.chunks_exact(img_out).zip(gys.chunks_exact_mut(gy_len)))
             {
-                c.pad_image(x_img, xpad);
+                pad_image(&c, x_img, xpad);
                 flatten_grad(&c, gy_img, gy);
             }
             let mut partial = vec![0.0f32; grad_w.len()];
