@@ -8,6 +8,8 @@
 //   KH, KW  kernel size      SH, SW  stride      PH, PW  padding      DH, DW  dilation
 //   COB     channels per invocation              PX      positions per invocation
 //   SEG = (PX-1)*SW + (KW-1)*DW + 1 (input segment)  SEGB = PX + (KW-1)*DW (gradient segment)
+//   KYB     the weight gradient's kernel rows per invocation, KYBLOCKS = ceil(KH / KYB) blocks
+//           of them, COBKYBKW = COB * KYB * KW taps
 //   ACT     the forward's fused activation (activation_fn.wgsl is prepended to this file)
 //   WUNI    1 when the weight is also bound as a uniform array of WVEC vec4s (it fits the
 //           adapter's uniform binding): the forward and the input gradient read it from there,
@@ -239,8 +241,11 @@ fn bias_partial(tb: u32) {
 }
 
 // Partial weight gradients, one slice per chunk of the batch (summed afterwards by
-// reduce.wgsl's sum_outer in a fixed order): for every (co block, ci, ky) the COB x KW taps of
-// sum over n in chunk, oy, ox of grad_y[n, co, oy, ox] * x[n, ci, iy, ix].
+// reduce.wgsl's sum_outer in a fixed order): for every (co block, ci, block of KYB kernel rows)
+// the COB x KYB x KW taps of sum over n in chunk, oy, ox of grad_y[n, co, oy, ox] * x[n, ci, iy, ix].
+// Each loaded grad_y value feeds KYB * KW taps and each loaded x value COB * KW: on SIMD adapters
+// such as llvmpipe every storage load is made lane by lane, so taps per load is what counts,
+// and accumulators spilled to the stack are cheap beside it.
 // in0 = x, in1 = grad_y, dst = partials [chunks, partial_len()]. COB counts output channels.
 // With has_bias, invocations total..bias_end (one per chunk and co block) write the bias's
 // partials (bias_partial).
@@ -252,8 +257,8 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         if (t < p.bias_end) { bias_partial(t - p.total); }
         return;
     }
-    let ky = t % KH;
-    var r = t / KH;
+    let kb = t % KYBLOCKS;
+    var r = t / KYBLOCKS;
     let cl = r % p.cig;
     r = r / p.cig;
     let cb = r % p.cblocks;
@@ -262,61 +267,75 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     let grp = cb / bpg;
     let cl0 = (cb % bpg) * COB;
     let ci = grp * p.cig + cl;
+    let ky0 = kb * KYB;
     let n0 = chunk * p.per_chunk;
     let n1 = min(n0 + p.per_chunk, p.n);
     var co: array<u32, COB>;
     //#unroll j COB
     co[$j] = grp * p.cog + min(cl0 + $j, p.cog - 1u);
     //#end
-    var acc: array<f32, COB * KW>;
+    var acc: array<f32, COB * KYB * KW>;
     for (var n = n0; n < n1; n++) {
+        let xplane = (n * p.c_in + ci) * p.h;
         for (var oy = 0u; oy < p.oh; oy++) {
-            let iy = i32(oy * SH + ky * DH) - i32(PH);
-            if (iy < 0 || iy >= i32(p.h)) { continue; }
-            let xrow = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+            var rok: array<bool, KYB>;
+            var xrow: array<u32, KYB>;
+            //#unroll r KYB
+            {
+                let iy = i32(oy * SH + (ky0 + $r) * DH) - i32(PH);
+                rok[$r] = iy >= 0 && iy < i32(p.h) && ky0 + $r < KH;
+                xrow[$r] = (xplane + u32(select(0, iy, rok[$r]))) * p.w;
+            }
+            //#end
             // Two-level summation (per row, then across rows) keeps the f32 error small.
-            var racc: array<f32, COB * KW>;
+            var racc: array<f32, COB * KYB * KW>;
             for (var xb = 0u; xb < p.xblocks; xb++) {
                 let ox0 = xb * PX;
                 let ix0 = i32(ox0 * SW) - i32(PW);
-                var seg: array<f32, SEG>;
-                //#unroll s SEG
-                {
-                    let ix = ix0 + i32($s);
-                    let ok = ix >= 0 && ix < i32(p.w);
-                    seg[$s] = select(0.0, in0[xrow + u32(select(0, ix, ok))], ok);
-                }
-                //#end
+                var g: array<f32, COB * PX>;
                 //#unroll j COB
                 {
                     let grow = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
-                    var g: array<f32, PX>;
                     //#unroll q PX
                     {
                         let ok = ox0 + $q < p.ow;
-                        g[$q] = select(0.0, in1[grow + select(0u, ox0 + $q, ok)], ok);
+                        g[$j * PX + $q] = select(0.0, in1[grow + select(0u, ox0 + $q, ok)], ok);
                     }
                     //#end
+                }
+                //#end
+                //#unroll r KYB
+                {
+                    var seg: array<f32, SEG>;
+                    //#unroll s SEG
+                    {
+                        let ix = ix0 + i32($s);
+                        let ok = rok[$r] && ix >= 0 && ix < i32(p.w);
+                        seg[$s] = select(0.0, in0[xrow[$r] + u32(select(0, ix, ok))], ok);
+                    }
+                    //#end
+                    //#unroll j COB
                     //#unroll kx KW
                     //#unroll q PX
-                    racc[$j * KW + $kx] += g[$q] * seg[$q * SW + $kx * DW];
+                    racc[($j * KYB + $r) * KW + $kx] += g[$j * PX + $q] * seg[$q * SW + $kx * DW];
+                    //#end
                     //#end
                     //#end
                 }
                 //#end
             }
-            //#unroll j COB
-            //#unroll kx KW
-            acc[$j * KW + $kx] += racc[$j * KW + $kx];
-            //#end
+            //#unroll k COBKYBKW
+            acc[$k] += racc[$k];
             //#end
         }
     }
     //#unroll j COB
     if (cl0 + $j < p.cog) {
-        let base = chunk * partial_len() + ((co[$j] * p.cig + cl) * KH + ky) * KW;
+        let base = chunk * partial_len() + ((co[$j] * p.cig + cl) * KH + ky0) * KW;
+        //#unroll r KYB
         //#unroll kx KW
-        dst[base + $kx] = acc[$j * KW + $kx];
+        if (ky0 + $r < KH) { dst[base + $r * KW + $kx] = acc[($j * KYB + $r) * KW + $kx]; }
+        //#end
         //#end
     }
     //#end

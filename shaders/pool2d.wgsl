@@ -3,7 +3,10 @@
 // the gradients of the windows that cover it, in window order; no atomics.
 //
 // The host prepends the specialisation constants (u32): KH, KW window, SH, SW stride, PH, PW padding,
-// IH, IW input and OH, OW output plane sizes (constant divisors are cheap multiplies).
+// IH, IW input and OH, OW output plane sizes (constant divisors are cheap multiplies), and ACT,
+// the activation whose output the pooling read (activation_fn.wgsl, prepended to this file):
+// backward then multiplies each input's gradient by its derivative, taken from that output
+// (binding 7), in the same pass (the identity, ACT = 3, for plain pooling backward).
 
 // Non-overlapping windows without padding (LeNet's 2x2/2): each input has at most one window.
 const TILED: bool = SH == KH && SW == KW && PH == 0u && PW == 0u;
@@ -28,6 +31,18 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 @group(0) @binding(4) var<storage, read> gy: array<f32>;
 @group(0) @binding(5) var<storage, read> amax_in: array<u32>;
 @group(0) @binding(6) var<storage, read_write> gx: array<f32>;
+// The activation's output (backward with ACT != 3; bound to grad_y otherwise and not read).
+@group(0) @binding(7) var<storage, read> act_y: array<f32>;
+
+// Stores input element t's gradient g, through the activation's derivative when ACT != 3:
+// the same product activation.wgsl's act_bwd makes after a plain pooling backward.
+fn store_grad(t: u32, g: f32) {
+    if (ACT == 3u) {
+        gx[t] = g;
+    } else {
+        gx[t] = g * dact(act_y[t]);
+    }
+}
 
 @compute @workgroup_size(64)
 fn max_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -109,7 +124,7 @@ fn max_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             let o = (plane * OH + oy) * OW + ox;
             g = select(0.0, gy[o], amax_in[o] == off);
         }
-        gx[t] = g;
+        store_grad(t, g);
         return;
     }
     let ry = cover(iy, KH, SH, PH, OH);
@@ -121,7 +136,7 @@ fn max_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             if (amax_in[o] == off) { s += gy[o]; }
         }
     }
-    gx[t] = s;
+    store_grad(t, s);
 }
 
 @compute @workgroup_size(64)
@@ -138,7 +153,7 @@ fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         let ox = ix / KW;
         var g = 0.0;
         if (oy < OH && ox < OW) { g = gy[(plane * OH + oy) * OW + ox] / win; }
-        gx[t] = g;
+        store_grad(t, g);
         return;
     }
     let ry = cover(iy, KH, SH, PH, OH);
@@ -149,5 +164,5 @@ fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             s += gy[(plane * OH + oy) * OW + ox] / win;
         }
     }
-    gx[t] = s;
+    store_grad(t, s);
 }

@@ -4,7 +4,8 @@
 //! the case count (32 by default). Tolerances are written next to each comparison.
 
 use conv_kernels::{
-    Activation, AdamTensors, Conv2dSpec, Device, DeviceTensor, Pool2dSpec, PoolKind, SgdTensors,
+    Activation, AdamTensors, Conv2dSpec, Device, DeviceTensor, MatmulSpec, Pool2dSpec, PoolKind,
+    SgdTensors,
 };
 use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
@@ -646,6 +647,32 @@ fn lenet_shapes_match_reference(dev: &Device) -> TestResult {
     Ok(())
 }
 test_device!(lenet_shapes_match_reference: cpu, gpu);
+
+/// Products as big as LeNet's fc1 (256 × 400 × 120: past the size where the GPU's flat matmul
+/// switches to 16 × 16 blocks), with every transpose and with edges not a multiple of 16, and
+/// fc1 as a linear layer (its backward is one launch of two products on a GPU).
+fn lenet_fc_shapes_match_reference(dev: &Device) -> TestResult {
+    for (i, mkn) in [(256, 400, 120), (130, 300, 131)].into_iter().enumerate() {
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            let c = MatmulCase {
+                mkn,
+                spec: MatmulSpec { trans_a, trans_b },
+                bias: !trans_a,
+                act: trans_b.then_some(Activation::Sigmoid),
+                seed: i as u64,
+            };
+            matmul_case_matches_reference(dev, &c)?;
+        }
+    }
+    let fc1 = LinearCase {
+        nio: (256, 400, 120),
+        bias: true,
+        act: Some(Activation::Sigmoid),
+        seed: 3,
+    };
+    linear_body(dev, &fc1)
+}
+test_device!(lenet_fc_shapes_match_reference: cpu, gpu);
 
 /// The same inputs give bit-identical results on repeated runs (no racy reductions).
 fn results_are_deterministic(dev: &Device) -> TestResult {

@@ -62,12 +62,19 @@ fn uniform_weight(ctx: &GpuContext, g: &Conv2dGeometry) -> Option<usize> {
     (vec4s * 16 <= ctx.max_uniform_bytes()).then_some(vec4s)
 }
 
+/// Kernel rows per invocation of the weight gradient (see `KYB` in conv2d.wgsl): all of a
+/// kernel's rows up to 25 taps (a 5 × 5 kernel whole, 7 × 7 in blocks of three rows).
+fn pick_weight_grad_rows(g: &Conv2dGeometry) -> usize {
+    (25 / g.kw.max(1)).clamp(1, g.kh.max(1))
+}
+
 fn spec(
     g: &Conv2dGeometry,
     cob: usize,
     px: usize,
     act: Option<Activation>,
     weight_vec4s: Option<usize>,
+    weight_grad_rows: usize,
 ) -> crate::gpu::Consts {
     let s = g.spec;
     let seg = (px - 1) * s.stride[1] + (g.kw - 1) * s.dilation[1] + 1;
@@ -87,6 +94,9 @@ fn spec(
         ("PX", px),
         ("WUNI", usize::from(weight_vec4s.is_some())),
         ("WVEC", weight_vec4s.unwrap_or(1)),
+        ("KYB", weight_grad_rows),
+        ("KYBLOCKS", g.kh.div_ceil(weight_grad_rows)),
+        ("COBKYBKW", cob * weight_grad_rows * g.kw),
         act_const(act),
     ])
 }
@@ -161,7 +171,7 @@ fn forward(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px, act, uniform),
+        consts: spec(g, cob, px, act, uniform, 1),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
         bindings: &[
             (1, x),
@@ -195,7 +205,7 @@ fn backward_input(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px, None, uniform),
+        consts: spec(g, cob, px, None, uniform, 1),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
         bindings: &[(1, grad_y), (2, weight), (4, &gx), (5, weight)],
         invocations: block_invocations(cblocks, total),
@@ -222,12 +232,17 @@ fn backward_weight_partials(
     grad_y: &GpuBuffer,
     with_bias: bool,
 ) -> Result<WeightGradPartials> {
-    let (cob, px) = (pick_cob(g.c_out_per_group()), pick_px(g.ow));
+    let (cob, px, rows) = (
+        pick_cob(g.c_out_per_group()),
+        pick_px(g.ow),
+        pick_weight_grad_rows(g),
+    );
     let xblocks = g.ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
-    let per = cblocks * g.c_in_per_group() * g.kh;
-    // Enough chunks over the batch for ~8k invocations.
-    let chunks = g.n.min(8192usize.div_ceil(per.max(1))).max(1);
+    let per = cblocks * g.c_in_per_group() * g.kh.div_ceil(rows);
+    // Enough chunks over the batch for ~2k invocations (seed LeNet's conv2 on llvmpipe: 8k
+    // measured slower, the chunks' sum costing more than the extra parallelism gains).
+    let chunks = g.n.min(2048usize.div_ceil(per.max(1))).max(1);
     let per_chunk = g.n.div_ceil(chunks);
     let chunks = if per_chunk == 0 {
         1
@@ -244,7 +259,7 @@ fn backward_weight_partials(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
-        consts: spec(g, cob, px, None, None),
+        consts: spec(g, cob, px, None, None, rows),
         params: &params,
         bindings: &[(1, x), (2, grad_y), (4, &buffer)],
         invocations: bias_end as u64,
