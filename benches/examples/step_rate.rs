@@ -9,6 +9,9 @@
 //!     [--steps 20] [--device cpu|gpu] [--unfused]
 //! ```
 //!
+//! With `FOVEA_GPU_PROFILE=1` a GPU run also prints each kernel's wall time per step, largest
+//! first (every launch then waits for its own submission: the step itself runs slower).
+//!
 //! `--unfused` runs every layer on its own (`Sequential::forward_unfused`: no activation fused
 //! into the conv or linear layer before it), to measure what fusion gains.
 
@@ -17,7 +20,7 @@ use autograd::Var;
 use conv_kernels::{Device, DeviceKind};
 use fovea_benches::{app_step, recipe};
 use nn_layers::{Module, ModuleVisitor, Sequential};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tensor::{SeededRng, Tensor};
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         }
         let (commands, transfers) = (dev.command_stats(), dev.transfer_stats());
         let kernels_before = dev.dispatches_by_kernel();
+        let times_before = dev.kernel_times();
         let start = Instant::now();
         for _ in 0..steps {
             app_step(&dev, &*model, &mut *opt, &images, &labels)?;
@@ -69,6 +73,7 @@ fn main() -> anyhow::Result<()> {
             per_step(t.download_bytes, transfers.download_bytes),
         );
         print_dispatches_by_kernel(&kernels_before, &dev.dispatches_by_kernel(), steps);
+        print_kernel_times(&times_before, &dev.kernel_times(), steps);
     }
     Ok(())
 }
@@ -86,6 +91,35 @@ fn print_dispatches_by_kernel(before: &[(&str, u64)], after: &[(&str, u64)], ste
     if !per_step.is_empty() {
         println!("# kernels per step: {}", per_step.join(", "));
     }
+}
+
+/// `# kernel ms per step (profiled): conv_bwd_input 8.70, ...`: where a step's GPU time goes,
+/// largest first (only when the context profiles, `FOVEA_GPU_PROFILE=1`).
+fn print_kernel_times(before: &[(&str, Duration)], after: &[(&str, Duration)], steps: usize) {
+    let mut per_step: Vec<(&str, f64)> = after
+        .iter()
+        .map(|(k, t)| {
+            let old = before
+                .iter()
+                .find(|(b, _)| b == k)
+                .map_or(Duration::ZERO, |(_, d)| *d);
+            (*k, 1000.0 * (*t - old).as_secs_f64() / steps as f64)
+        })
+        .filter(|(_, ms)| *ms > 0.0)
+        .collect();
+    if per_step.is_empty() {
+        return;
+    }
+    per_step.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = per_step.iter().map(|(_, ms)| ms).sum();
+    let list: Vec<String> = per_step
+        .iter()
+        .map(|(k, ms)| format!("{k} {ms:.2}"))
+        .collect();
+    println!(
+        "# kernel ms per step (profiled, {total:.1} in all): {}",
+        list.join(", ")
+    );
 }
 
 /// A model run without fusion: each child of the `Sequential` on its own.

@@ -107,6 +107,14 @@ impl Device {
             .unwrap_or_default()
     }
 
+    /// Wall time per GPU entry point, sorted by name: empty on host devices and on a GPU that
+    /// does not profile (`FOVEA_GPU_PROFILE=1`, [`crate::GpuOptions::profile`]).
+    pub fn kernel_times(&self) -> Vec<(&'static str, std::time::Duration)> {
+        self.gpu_context()
+            .map(|c| c.kernel_times())
+            .unwrap_or_default()
+    }
+
     /// GPU buffer-pool counters (`None` on host devices).
     pub fn pool_stats(&self) -> Option<PoolStats> {
         self.gpu_context().map(|c| c.pool_stats())

@@ -108,6 +108,11 @@ pub struct GpuOptions {
     /// The matmul and conv2d kernels to run (default [`GpuKernels::Auto`]: tiled on hardware
     /// adapters, flat on software ones).
     pub kernels: GpuKernels,
+    /// Time every kernel (see [`GpuContext::kernel_times`]): each launch is submitted and
+    /// waited for on its own, so a step runs slower and each time includes one submission's
+    /// latency (about 0.1 ms on llvmpipe). Off by default; `FOVEA_GPU_PROFILE=1` turns it on for
+    /// the process-wide context.
+    pub profile: bool,
 }
 
 impl Default for GpuOptions {
@@ -116,6 +121,7 @@ impl Default for GpuOptions {
             allow_software: false,
             timeout: Duration::from_secs(20),
             kernels: GpuKernels::Auto,
+            profile: false,
         }
     }
 }
@@ -199,6 +205,8 @@ struct Recorder {
     last_op: &'static str,
     /// Launches per entry point since the context opened.
     by_kernel: std::collections::BTreeMap<&'static str, u64>,
+    /// Wall time per entry point, when profiling ([`GpuOptions::profile`]).
+    time_by_kernel: std::collections::BTreeMap<&'static str, Duration>,
 }
 
 /// One kernel launch.
@@ -235,6 +243,8 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     timeout: Duration,
+    /// [`GpuOptions::profile`].
+    profile: bool,
     // Kept alive for the device's lifetime.
     _adapter: wgpu::Adapter,
     _instance: wgpu::Instance,
@@ -399,10 +409,10 @@ impl GpuContext {
                 ));
             }
         };
-        Ok(Self::from_opened(opened, opts.timeout, opts.kernels))
+        Ok(Self::from_opened(opened, opts))
     }
 
-    fn from_opened(o: Opened, timeout: Duration, kernels: GpuKernels) -> GpuContext {
+    fn from_opened(o: Opened, opts: &GpuOptions) -> GpuContext {
         let a = o.adapter.get_info();
         let software = a.device_type == wgpu::DeviceType::Cpu;
         let info = GpuInfo {
@@ -411,7 +421,7 @@ impl GpuContext {
             device_type: format!("{:?}", a.device_type),
             driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
             software,
-            kernels: kernels.resolve(software),
+            kernels: opts.kernels.resolve(software),
         };
         let limits = o.device.limits();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -452,7 +462,8 @@ impl GpuContext {
             commands: Commands::default(),
             errors,
             lost,
-            timeout: timeout.max(Duration::from_secs(60)),
+            timeout: opts.timeout.max(Duration::from_secs(60)),
+            profile: opts.profile,
             _adapter: o.adapter,
             _instance: o.instance,
         }
@@ -526,6 +537,14 @@ impl GpuContext {
     pub fn dispatches_by_kernel(&self) -> Vec<(&'static str, u64)> {
         let rec = self.lock_rec();
         rec.by_kernel.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Wall time per entry point since the context opened, sorted by name; empty unless the
+    /// context profiles ([`GpuOptions::profile`]). Where a step's GPU time goes: each launch
+    /// is timed from its recording to the end of its own submission.
+    pub fn kernel_times(&self) -> Vec<(&'static str, Duration)> {
+        let rec = self.lock_rec();
+        rec.time_by_kernel.iter().map(|(k, t)| (*k, *t)).collect()
     }
 
     /// Number of compute pipelines compiled so far (each once per kernel and specialisation).
@@ -766,6 +785,13 @@ impl GpuContext {
             .pipelines
             .get(&self.device, d.shader, d.entry, &d.consts)
             .map_err(|reason| self.fault(d.entry, reason))?;
+        // Profiling: everything before this launch finishes first, so only it is timed.
+        let started = if self.profile {
+            self.synchronize()?;
+            Some(std::time::Instant::now())
+        } else {
+            None
+        };
         let mut rec = self.lock_rec();
         rec.last_op = d.entry;
         *rec.by_kernel.entry(d.entry).or_default() += 1;
@@ -818,6 +844,11 @@ impl GpuContext {
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(gx as u32, gy as u32, 1);
         self.commands.dispatches.fetch_add(1, Ordering::Relaxed);
+        if let Some(t0) = started {
+            drop(rec);
+            self.synchronize()?;
+            *self.lock_rec().time_by_kernel.entry(d.entry).or_default() += t0.elapsed();
+        }
         Ok(())
     }
 }
@@ -840,7 +871,8 @@ impl GpuContext {
     /// driver costs one probe). With `allow_software == false` a software adapter is refused.
     /// Its kernels are those of `FOVEA_GPU_KERNELS` (`auto`, `flat` or `tiled`; unset is
     /// `auto`), read when it opens; a value not understood is a [`KernelError::InvalidSpec`]
-    /// naming the variable, and no adapter is probed.
+    /// naming the variable, and no adapter is probed. `FOVEA_GPU_PROFILE=1` makes it time
+    /// every kernel ([`GpuOptions::profile`]).
     pub fn shared(allow_software: bool) -> Result<Arc<GpuContext>> {
         let mut st = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = &st.ctx {
@@ -863,6 +895,7 @@ impl GpuContext {
         let opts = GpuOptions {
             allow_software,
             kernels: GpuKernels::from_env()?,
+            profile: std::env::var_os("FOVEA_GPU_PROFILE").is_some_and(|v| v == "1"),
             ..GpuOptions::default()
         };
         match GpuContext::new(&opts) {
