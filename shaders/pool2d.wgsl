@@ -34,6 +34,10 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 // The activation's output (backward with ACT != 3; bound to grad_y otherwise and not read).
 @group(0) @binding(7) var<storage, read> act_y: array<f32>;
 
+// The same tensors as gx and act_y, in vec4s (the *4 kernels below).
+@group(0) @binding(8) var<storage, read_write> gx4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> act_y4: array<vec4<f32>>;
+
 // Stores input element t's gradient g, through the activation's derivative when ACT != 3:
 // the same product activation.wgsl's act_bwd makes after a plain pooling backward.
 fn store_grad(t: u32, g: f32) {
@@ -165,4 +169,40 @@ fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
     }
     store_grad(t, s);
+}
+
+// avg_bwd for non-overlapping windows (TILED) over rows whose width is a multiple of 4 and
+// windows whose width divides 4: four inputs of a row per invocation, read and written as one
+// vec4, and the NWIN = 4 / KW windows they fall in read once each (on SIMD adapters such as
+// llvmpipe a storage access costs per lane, about the same for a vec4 as for one f32).
+// p.total counts vec4s here.
+@compute @workgroup_size(64)
+fn avg_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let e = t * 4u;
+    let ix = e % IW;
+    let iy = (e / IW) % IH;
+    let plane = e / (IW * IH);
+    let oy = iy / KH;
+    let ox0 = ix / KW;
+    let win = f32(KH * KW);
+    var gw: array<f32, NWIN>;
+    //#unroll w NWIN
+    {
+        let ok = oy < OH && ox0 + $w < OW;
+        let o = (plane * OH + select(0u, oy, ok)) * OW + select(0u, ox0 + $w, ok);
+        gw[$w] = select(0.0, gy[o] / win, ok);
+    }
+    //#end
+    // (min: NWIN is 1 in the specialisations that do not run this kernel.)
+    let g = vec4<f32>(gw[0u], gw[min(1u / KW, NWIN - 1u)], gw[min(2u / KW, NWIN - 1u)],
+                      gw[min(3u / KW, NWIN - 1u)]);
+    if (ACT == 3u) {
+        gx4[t] = g;
+    } else {
+        let y = act_y4[t];
+        gx4[t] = g * vec4<f32>(dact(y.x), dact(y.y), dact(y.z), dact(y.w));
+    }
 }

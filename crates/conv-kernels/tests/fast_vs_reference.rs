@@ -319,6 +319,30 @@ fn pool2d_activation_backward_matches_its_parts(dev: &Device) {
 }
 test_device!(pool2d_activation_backward_matches_its_parts: reference, cpu, gpu);
 
+/// LeNet's pooling layers at a real batch size, plain and through the activation before them:
+/// rows of 28 (a multiple of 4: the GPU's kernels that take four elements at a time) and of 10.
+fn lenet_pool_shapes_match_reference(dev: &Device) -> TestResult {
+    for (hw, act) in [(28, Activation::Sigmoid), (10, Activation::Relu)] {
+        for kind in [PoolKind::Avg, PoolKind::Max] {
+            let c = PoolCase {
+                kind,
+                n: 16,
+                c: 6,
+                hw: [hw, hw],
+                kernel: [2, 2],
+                stride: [2, 2],
+                pad_frac: [0, 0],
+                ties: act == Activation::Relu,
+                seed: hw as u64,
+            };
+            pool_body(dev, &c)?;
+            pool_activation_body(dev, &c, act)?;
+        }
+    }
+    Ok(())
+}
+test_device!(lenet_pool_shapes_match_reference: cpu, gpu);
+
 /// Bad input to the fused gradient is an error naming the op, not a panic.
 #[test]
 fn pool2d_activation_backward_refuses_bad_input() -> TestResult {

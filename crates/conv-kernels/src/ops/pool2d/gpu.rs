@@ -34,8 +34,20 @@ fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
         ("IW", g.w),
         ("OH", g.oh),
         ("OW", g.ow),
+        ("NWIN", if rows_in_vec4s(g) { 4 / s.kernel[1] } else { 1 }),
         act_const(act),
     ])
+}
+
+/// Whether backward can take the input four elements at a time (`avg_bwd4`): average
+/// pooling over non-overlapping, unpadded windows whose width divides 4, rows a multiple of 4.
+fn rows_in_vec4s(g: &Pool2dGeometry) -> bool {
+    let s = g.spec;
+    s.kind == PoolKind::Avg
+        && s.stride == s.kernel
+        && s.padding == [0, 0]
+        && 4usize.is_multiple_of(s.kernel[1])
+        && g.w.is_multiple_of(4)
 }
 
 /// Pooled output and, for max pooling, the arg-max offsets.
@@ -95,6 +107,20 @@ fn backward(
         _ => ("avg_bwd", grad_y),
     };
     let act_y = through.map_or(grad_y, |(_, y)| y);
+    if rows_in_vec4s(g) {
+        let mut params = params;
+        params[5] = w(total / 4);
+        ctx.dispatch(Dispatch {
+            shader: &SHADER,
+            entry: "avg_bwd4",
+            consts: spec(g, through.map(|(act, _)| act)),
+            params: &params,
+            bindings: &[(4, grad_y), (8, &gx), (9, act_y)],
+            invocations: (total / 4) as u64,
+            workgroup: 64,
+        })?;
+        return Ok(gx);
+    }
     let with_idx = [(4, grad_y), (5, a), (6, &gx), (7, act_y)];
     let without = [(4, grad_y), (6, &gx), (7, act_y)];
     ctx.dispatch(Dispatch {
