@@ -15,6 +15,13 @@
 //           adapter's uniform binding): the forward and the input gradient read it from there,
 //           a broadcast from the uniform cache instead of a storage load per invocation
 //           (measured 30-35 % faster on llvmpipe); otherwise WVEC = 1 and they read `in1`
+//   vec4 rows: the forward and the weight gradient read (and the forward writes) rows in vec4s
+//           when the rows of x and y are whole vec4s (widths multiples of 4), at stride and
+//           dilation 1 with PX a multiple of 4: on llvmpipe a storage access costs per lane,
+//           about as much for a vec4 as for one f32. The segment of x is then SEGV vec4s from
+//           column ox0 - PWA (PWA = PW rounded up to 4), element s at seg[s + SEGOFF],
+//           SEGOFF = PWA - PW, and PXV = PX / 4 vec4s of y (grad_y). Otherwise PXS = PX and
+//           SEGS = SEG scalar accesses (PXV = SEGV = SEGOFF = 0); SEGN is the segment's length.
 // and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
 // private array below is indexed by constants and lives in registers.
 
@@ -30,6 +37,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read> in2: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+// x, the weight gradient's grad_y and the forward's y again, in vec4s (see "vec4 rows" above).
+@group(0) @binding(6) var<storage, read> in0v: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> in1v: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dstv: array<vec4<f32>>;
 // The weight again, as a uniform array (see WUNI).
 @group(0) @binding(5) var<uniform> wu: array<vec4<f32>, WVEC>;
 
@@ -37,6 +48,34 @@ struct Params {
 fn weight(i: u32) -> f32 {
     if (WUNI != 0u) { return wu[i / 4u][i % 4u]; }
     return in1[i];
+}
+
+// The row segment of x that PX outputs from column ox0 read: columns ox0*SW - PW .. + SEG of
+// the row starting at `row` (zero outside it, and everywhere when !row_ok), element s at
+// [s + SEGOFF]. Scalar loads, or with vec4 rows SEGV vec4s from column ox0 - PWA.
+fn input_segment(row: u32, row_ok: bool, ox0: u32) -> array<f32, SEGN> {
+    var seg: array<f32, SEGN>;
+    let ix0 = i32(ox0 * SW) - i32(PW);
+    //#unroll s SEGS
+    {
+        let ix = ix0 + i32($s);
+        let ok = row_ok && ix >= 0 && ix < i32(p.w);
+        seg[$s] = select(0.0, in0[row + u32(select(0, ix, ok))], ok);
+    }
+    //#end
+    //#unroll v SEGV
+    {
+        // Columns ox0 - PWA + 4v ..+3: a whole vec4 of the row or wholly outside it.
+        let c0 = i32(ox0 + 4u * $v) - i32(PWA);
+        let ok = row_ok && c0 >= 0 && c0 < i32(p.w);
+        let xv = select(vec4<f32>(), in0v[select(0u, (row + u32(select(0, c0, ok))) / 4u, ok)], ok);
+        seg[4u * $v] = xv.x;
+        seg[4u * $v + 1u] = xv.y;
+        seg[4u * $v + 2u] = xv.z;
+        seg[4u * $v + 3u] = xv.w;
+    }
+    //#end
+    return seg;
 }
 
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
@@ -73,7 +112,6 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let grp = cb / bpg;
     let cl0 = (cb % bpg) * COB;
     let ox0 = xb * PX;
-    let ix0 = i32(ox0 * SW) - i32(PW);
     var acc: array<f32, COB * PX>;
     var co: array<u32, COB>;
     //#unroll j COB
@@ -85,14 +123,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             let iy = i32(oy * SH + ky * DH) - i32(PH);
             if (iy < 0 || iy >= i32(p.h)) { continue; }
             let row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
-            var seg: array<f32, SEG>;
-            //#unroll s SEG
-            {
-                let ix = ix0 + i32($s);
-                let ok = ix >= 0 && ix < i32(p.w);
-                seg[$s] = select(0.0, in0[row + u32(select(0, ix, ok))], ok);
-            }
-            //#end
+            let seg = input_segment(row, true, ox0);
             //#unroll j COB
             {
                 let wb = ((co[$j] * p.cig + cl) * KH + ky) * KW;
@@ -100,7 +131,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
                 {
                     let wv = weight(wb + $kx);
                     //#unroll q PX
-                    acc[$j * PX + $q] += wv * seg[$q * SW + $kx * DW];
+                    acc[$j * PX + $q] += wv * seg[$q * SW + $kx * DW + SEGOFF];
                     //#end
                 }
                 //#end
@@ -113,8 +144,15 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         var b = 0.0;
         if (p.has_bias != 0u) { b = in2[co[$j]]; }
         let base = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
-        //#unroll q PX
+        //#unroll q PXS
         if (ox0 + $q < p.ow) { dst[base + ox0 + $q] = act(acc[$j * PX + $q] + b); }
+        //#end
+        //#unroll v PXV
+        if (ox0 + 4u * $v < p.ow) {
+            dstv[(base + ox0) / 4u + $v] = vec4<f32>(
+                act(acc[$j * PX + 4u * $v] + b), act(acc[$j * PX + 4u * $v + 1u] + b),
+                act(acc[$j * PX + 4u * $v + 2u] + b), act(acc[$j * PX + 4u * $v + 3u] + b));
+        }
         //#end
     }
     //#end
@@ -245,7 +283,8 @@ fn bias_partial(tb: u32) {
 // the COB x KYB x KW taps of sum over n in chunk, oy, ox of grad_y[n, co, oy, ox] * x[n, ci, iy, ix].
 // Each loaded grad_y value feeds KYB * KW taps and each loaded x value COB * KW: on SIMD adapters
 // such as llvmpipe every storage load is made lane by lane, so taps per load is what counts,
-// and accumulators spilled to the stack are cheap beside it.
+// and accumulators spilled to the stack are cheap beside it. With vec4 rows (see the top of
+// this file) grad_y's PX values are PXV vec4s.
 // in0 = x, in1 = grad_y, dst = partials [chunks, partial_len()]. COB counts output channels.
 // With has_bias, invocations total..bias_end (one per chunk and co block) write the bias's
 // partials (bias_partial).
@@ -291,33 +330,35 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
             var racc: array<f32, COB * KYB * KW>;
             for (var xb = 0u; xb < p.xblocks; xb++) {
                 let ox0 = xb * PX;
-                let ix0 = i32(ox0 * SW) - i32(PW);
                 var g: array<f32, COB * PX>;
                 //#unroll j COB
                 {
                     let grow = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
-                    //#unroll q PX
+                    //#unroll q PXS
                     {
                         let ok = ox0 + $q < p.ow;
                         g[$j * PX + $q] = select(0.0, in1[grow + select(0u, ox0 + $q, ok)], ok);
+                    }
+                    //#end
+                    //#unroll v PXV
+                    {
+                        let ok = ox0 + 4u * $v < p.ow;
+                        let gv = select(vec4<f32>(), in1v[select(0u, (grow + ox0) / 4u + $v, ok)], ok);
+                        g[$j * PX + 4u * $v] = gv.x;
+                        g[$j * PX + 4u * $v + 1u] = gv.y;
+                        g[$j * PX + 4u * $v + 2u] = gv.z;
+                        g[$j * PX + 4u * $v + 3u] = gv.w;
                     }
                     //#end
                 }
                 //#end
                 //#unroll r KYB
                 {
-                    var seg: array<f32, SEG>;
-                    //#unroll s SEG
-                    {
-                        let ix = ix0 + i32($s);
-                        let ok = rok[$r] && ix >= 0 && ix < i32(p.w);
-                        seg[$s] = select(0.0, in0[xrow[$r] + u32(select(0, ix, ok))], ok);
-                    }
-                    //#end
+                    let seg = input_segment(xrow[$r], rok[$r], ox0);
                     //#unroll j COB
                     //#unroll kx KW
                     //#unroll q PX
-                    racc[($j * KYB + $r) * KW + $kx] += g[$j * PX + $q] * seg[$q * SW + $kx * DW];
+                    racc[($j * KYB + $r) * KW + $kx] += g[$j * PX + $q] * seg[$q * SW + $kx * DW + SEGOFF];
                     //#end
                     //#end
                     //#end

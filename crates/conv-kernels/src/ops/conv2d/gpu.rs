@@ -50,6 +50,24 @@ fn pick_row_px(width: usize, uniform_weight: bool) -> usize {
     width.div_ceil(blocks).max(1)
 }
 
+/// The forward's channels and positions per invocation, and whether it reads and writes its
+/// rows in vec4s: with the weight as a uniform broadcast and rows of whole vec4s, the row in as
+/// few blocks of at most 28 as it takes, each a multiple of 4 (llvmpipe, seed LeNet's conv1,
+/// alternating: 14 positions 4.5-4.7 ms, 28 in vec4s 3.8 ms; vec4 blocks of 8 or 4 measured
+/// slower than 14 scalar ones); otherwise [`pick_row_px`]'s blocks read one f32 at a time.
+fn forward_blocks(g: &Conv2dGeometry, uniform_weight: bool) -> (usize, usize, bool) {
+    const MOST: usize = 28;
+    let cob = pick_cob(g.c_out_per_group());
+    if uniform_weight {
+        let blocks = g.ow.div_ceil(MOST).max(1);
+        let px = g.ow.div_ceil(blocks).next_multiple_of(4);
+        if vec4_rows(g, px) {
+            return (cob, px, true);
+        }
+    }
+    (cob, pick_row_px(g.ow, uniform_weight), false)
+}
+
 /// Channels per invocation: all of them up to 8.
 pub(crate) fn pick_cob(channels: usize) -> usize {
     channels.clamp(1, 8)
@@ -62,10 +80,23 @@ fn uniform_weight(ctx: &GpuContext, g: &Conv2dGeometry) -> Option<usize> {
     (vec4s * 16 <= ctx.max_uniform_bytes()).then_some(vec4s)
 }
 
-/// Kernel rows per invocation of the weight gradient (see `KYB` in conv2d.wgsl): all of a
+/// Kernel rows per invocation of the weight gradient (`KYB` in conv2d.wgsl): all of a
 /// kernel's rows up to 25 taps (a 5 × 5 kernel whole, 7 × 7 in blocks of three rows).
 fn pick_weight_grad_rows(g: &Conv2dGeometry) -> usize {
     (25 / g.kw.max(1)).clamp(1, g.kh.max(1))
+}
+
+/// Whether a kernel over blocks of `px` outputs can read (and the forward write) its rows in
+/// vec4s (conv2d.wgsl's "vec4 rows"): the rows of x and y whole vec4s, stride and dilation 1
+/// along them, `px` a multiple of 4 (llvmpipe, seed LeNet's conv1 weight gradient, blocks of 4:
+/// 6.4 -> 4.5-4.7 ms).
+fn vec4_rows(g: &Conv2dGeometry, px: usize) -> bool {
+    let s = g.spec;
+    s.stride[1] == 1
+        && s.dilation[1] == 1
+        && px.is_multiple_of(4)
+        && g.ow.is_multiple_of(4)
+        && g.w.is_multiple_of(4)
 }
 
 fn spec(
@@ -75,11 +106,21 @@ fn spec(
     act: Option<Activation>,
     weight_vec4s: Option<usize>,
     weight_grad_rows: usize,
+    rows_in_vec4s: bool,
 ) -> crate::gpu::Consts {
     let s = g.spec;
     let seg = (px - 1) * s.stride[1] + (g.kw - 1) * s.dilation[1] + 1;
     let segb = px + (g.kw - 1) * s.dilation[1];
-    consts(&[
+    // How rows are read: [PXS, PXV, SEGS, SEGV, SEGN, SEGOFF, PWA].
+    let reads = if rows_in_vec4s {
+        let pwa = s.padding[1].next_multiple_of(4);
+        let segv = (pwa - s.padding[1] + seg - 1) / 4 + 1;
+        [0, px / 4, 0, segv, 4 * segv, pwa - s.padding[1], pwa]
+    } else {
+        [px, 0, seg, 0, seg, 0, 0]
+    };
+    let names = ["PXS", "PXV", "SEGS", "SEGV", "SEGN", "SEGOFF", "PWA"];
+    let mut c = consts(&[
         ("SEG", seg),
         ("SEGB", segb),
         ("KH", g.kh),
@@ -98,7 +139,9 @@ fn spec(
         ("KYBLOCKS", g.kh.div_ceil(weight_grad_rows)),
         ("COBKYBKW", cob * weight_grad_rows * g.kw),
         act_const(act),
-    ])
+    ]);
+    c.extend(names.into_iter().zip(reads));
+    c
 }
 
 /// A shader's `Params` block: the geometry's nine words (`n` … `cog`, laid out alike in
@@ -161,25 +204,18 @@ fn forward(
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
     let uniform = uniform_weight(ctx, g);
-    let (cob, px) = (
-        pick_cob(g.c_out_per_group()),
-        pick_row_px(ow, uniform.is_some()),
-    );
+    let (cob, px, vec4) = forward_blocks(g, uniform.is_some());
     let xblocks = ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
     let total = n * oh * xblocks;
+    let b = bias.unwrap_or(weight);
+    let (x_at, y_at) = if vec4 { (6, 8) } else { (1, 4) };
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px, act, uniform, 1),
+        consts: spec(g, cob, px, act, uniform, 1, vec4),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
-        bindings: &[
-            (1, x),
-            (2, weight),
-            (3, bias.unwrap_or(weight)),
-            (4, &y),
-            (5, weight),
-        ],
+        bindings: &[(x_at, x), (2, weight), (3, b), (y_at, &y), (5, weight)],
         invocations: block_invocations(cblocks, total),
         workgroup: 64,
     })?;
@@ -205,7 +241,7 @@ fn backward_input(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px, None, uniform, 1),
+        consts: spec(g, cob, px, None, uniform, 1, false),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
         bindings: &[(1, grad_y), (2, weight), (4, &gx), (5, weight)],
         invocations: block_invocations(cblocks, total),
@@ -237,6 +273,7 @@ fn backward_weight_partials(
         pick_px(g.ow),
         pick_weight_grad_rows(g),
     );
+    let vec4 = vec4_rows(g, px);
     let xblocks = g.ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
     let per = cblocks * g.c_in_per_group() * g.kh.div_ceil(rows);
@@ -256,12 +293,15 @@ fn backward_weight_partials(
     let bias_end = total + if with_bias { chunks * cblocks } else { 0 };
     let mut params = params(g, xblocks, cblocks, total, with_bias, per_chunk, wsize);
     params[15] = w(bias_end);
+    // grad_y stays bound as f32s for the bias's partials.
+    let vec4_reads = [(2, grad_y), (4, &buffer), (6, x), (7, grad_y)];
+    let f32_reads = [(1, x), (2, grad_y), (4, &buffer)];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
-        consts: spec(g, cob, px, None, None, rows),
+        consts: spec(g, cob, px, None, None, rows, vec4),
         params: &params,
-        bindings: &[(1, x), (2, grad_y), (4, &buffer)],
+        bindings: if vec4 { &vec4_reads } else { &f32_reads },
         invocations: bias_end as u64,
         workgroup: 64,
     })?;
