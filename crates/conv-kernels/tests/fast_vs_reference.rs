@@ -673,7 +673,7 @@ fn lenet_shapes_match_reference(dev: &Device) -> TestResult {
 test_device!(lenet_shapes_match_reference: cpu, gpu);
 
 /// Products as big as LeNet's fc1 (256 × 400 × 120: past the size where the GPU's flat matmul
-/// switches to 16 × 16 blocks), with every transpose and with edges not a multiple of 16, and
+/// switches to 8 × 16 blocks), with every transpose and with edges not a multiple of 16, and
 /// fc1 as a linear layer (its backward is one launch of two products on a GPU).
 fn lenet_fc_shapes_match_reference(dev: &Device) -> TestResult {
     for (i, mkn) in [(256, 400, 120), (130, 300, 131)].into_iter().enumerate() {

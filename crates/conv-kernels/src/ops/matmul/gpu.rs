@@ -1,5 +1,5 @@
 //! Matrix product with optional transposes and bias (`shaders/matmul.wgsl`): barrier-free
-//! register blocking, 8 × 8 or 16 × 16 per invocation.
+//! register blocking, 8 × 8 or 8 × 16 per invocation.
 
 use super::{MatmulKernels, MatmulOperands, gpu_tiled};
 use crate::device::DeviceTensor;
@@ -19,14 +19,15 @@ static SHADER: Shader = Shader {
     uniform_bindings: &[],
 };
 
-/// The side of each invocation's square block of C: 16 for products of at least 4M
-/// multiply-adds, 8 below. On llvmpipe every storage load is made lane by lane, so the
-/// multiply-adds per loaded value (the side / 2) are what counts, and 16 × 16 accumulators spilled
-/// to the stack cost less than the loads they save: seed LeNet's fc1 forward 2.7-2.8 -> 2.2-2.6
-/// ms, its backward pair 6.2-6.7 -> 4.4-5.1 ms; smaller products measured slower with it.
-fn pick_block(products: &[&MatmulGeometry]) -> usize {
+/// Each invocation's block of C, rows × columns: 8 × 16 for products of at least 4M
+/// multiply-adds, 8 × 8 below. On llvmpipe every storage load is made lane by lane, so the
+/// multiply-adds per loaded value are what counts, and accumulators spilled to the stack cost
+/// less than the loads they save: seed LeNet's fc1 backward pair 6.2-6.7 -> 4.7-5.4 ms; 16 × 16
+/// measured no faster and took 0.65 s to compile instead of 0.2 s (8 × 8: 0.07 s); smaller
+/// products measured slower with the larger blocks.
+fn pick_block(products: &[&MatmulGeometry]) -> (usize, usize) {
     let work = products.iter().map(|g| g.m * g.n * g.k).max().unwrap_or(0);
-    if work >= 1 << 22 { 16 } else { 8 }
+    if work >= 1 << 22 { (8, 16) } else { (8, 8) }
 }
 
 /// One product of a launch: its checked geometry, operands and output.
@@ -38,9 +39,9 @@ struct Product<'a> {
 }
 
 /// The words of one product's slot in the `Params` block: `m, n, k, nblk` and its invocations.
-fn slot_words(g: &MatmulGeometry, block: usize) -> ([u32; 4], usize) {
-    let nblk = g.n.div_ceil(block);
-    let total = g.m.div_ceil(block) * nblk;
+fn slot_words(g: &MatmulGeometry, (rm, rn): (usize, usize)) -> ([u32; 4], usize) {
+    let nblk = g.n.div_ceil(rn);
+    let total = g.m.div_ceil(rm) * nblk;
     ([w(g.m), w(g.n), w(g.k), w(nblk)], total)
 }
 
@@ -81,7 +82,7 @@ fn launch(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "matmul",
-        consts: consts(&[("RM", block), ("RN", block), act_const(act)]),
+        consts: consts(&[("RM", block.0), ("RN", block.1), act_const(act)]),
         params: &params,
         bindings: &[
             (1, first.a),
