@@ -153,8 +153,8 @@ impl Device {
 
     /// The gradient at the input of `act` when pooling reads its output `y`, given the
     /// pooling's output gradient: what [`Device::pool2d_backward`] then
-    /// [`Device::activation_backward`] compute, in one pass over each plane on the CPU (LeNet's
-    /// conv → sigmoid → average pool, conv → ReLU → max pool).
+    /// [`Device::activation_backward`] compute, in one pass over each plane on the CPU and one
+    /// kernel on a GPU (LeNet's conv → sigmoid → average pool, conv → ReLU → max pool).
     pub fn pool2d_activation_backward(
         &self,
         y: &DeviceTensor,
