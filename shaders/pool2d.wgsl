@@ -171,14 +171,15 @@ fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     store_grad(t, s);
 }
 
-// avg_bwd for non-overlapping windows (TILED) over rows whose width is a multiple of 4 and
-// windows whose width divides 4: four inputs of a row per invocation, read and written as one
-// vec4, and the NWIN = 4 / KW windows they fall in read once each (on SIMD adapters such as
-// llvmpipe a storage access costs per lane, about the same for a vec4 as for one f32).
-// p.total counts vec4s here.
+// avg_bwd and max_bwd for non-overlapping windows (TILED) over rows whose width is a multiple
+// of 4 and windows whose width divides 4: four inputs of a row per invocation, read and written
+// as one vec4, and the NWIN = 4 / KW windows they fall in read once each (on SIMD adapters such
+// as llvmpipe a storage access costs per lane, about the same for a vec4 as for one f32).
+// MAXP = 1 for max pooling (amax_in bound), 0 for average. p.total counts vec4s here. Each
+// element gets what the one-element kernels give it, by the same operations.
 @compute @workgroup_size(64)
-fn avg_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) li: u32) {
+fn pool_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
     let t = flat_id(wid, nwg, li);
     if (t >= p.total) { return; }
     let e = t * 4u;
@@ -189,16 +190,32 @@ fn avg_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let ox0 = ix / KW;
     let win = f32(KH * KW);
     var gw: array<f32, NWIN>;
+    var aw: array<u32, NWIN>;
     //#unroll w NWIN
     {
         let ok = oy < OH && ox0 + $w < OW;
         let o = (plane * OH + select(0u, oy, ok)) * OW + select(0u, ox0 + $w, ok);
-        gw[$w] = select(0.0, gy[o] / win, ok);
+        if (MAXP == 1u) {
+            gw[$w] = select(0.0, gy[o], ok);
+            // No input offset is 0xffffffff: a window outside the output matches nothing.
+            aw[$w] = select(0xffffffffu, amax_in[o], ok);
+        } else {
+            gw[$w] = select(0.0, gy[o] / win, ok);
+        }
     }
     //#end
-    // (min: NWIN is 1 in the specialisations that do not run this kernel.)
-    let g = vec4<f32>(gw[0u], gw[min(1u / KW, NWIN - 1u)], gw[min(2u / KW, NWIN - 1u)],
-                      gw[min(3u / KW, NWIN - 1u)]);
+    // The window of element j; min: NWIN is 1 in the specialisations that do not run this.
+    var g: vec4<f32>;
+    //#unroll j 4
+    {
+        let w = min($j / KW, NWIN - 1u);
+        if (MAXP == 1u) {
+            g[$j] = select(0.0, gw[w], aw[w] == iy * IW + ix + $j);
+        } else {
+            g[$j] = gw[w];
+        }
+    }
+    //#end
     if (ACT == 3u) {
         gx4[t] = g;
     } else {

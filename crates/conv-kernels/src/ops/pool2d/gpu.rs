@@ -35,16 +35,16 @@ fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
         ("OH", g.oh),
         ("OW", g.ow),
         ("NWIN", if rows_in_vec4s(g) { 4 / s.kernel[1] } else { 1 }),
+        ("MAXP", usize::from(s.kind == PoolKind::Max)),
         act_const(act),
     ])
 }
 
-/// Whether backward can take the input four elements at a time (`avg_bwd4`): average
-/// pooling over non-overlapping, unpadded windows whose width divides 4, rows a multiple of 4.
+/// Whether backward can take the input four elements at a time (`pool_bwd4`): non-overlapping,
+/// unpadded windows whose width divides 4, rows a multiple of 4.
 fn rows_in_vec4s(g: &Pool2dGeometry) -> bool {
     let s = g.spec;
-    s.kind == PoolKind::Avg
-        && s.stride == s.kernel
+    s.stride == s.kernel
         && s.padding == [0, 0]
         && 4usize.is_multiple_of(s.kernel[1])
         && g.w.is_multiple_of(4)
@@ -112,10 +112,11 @@ fn backward(
         params[5] = w(total / 4);
         ctx.dispatch(Dispatch {
             shader: &SHADER,
-            entry: "avg_bwd4",
+            entry: "pool_bwd4",
             consts: spec(g, through.map(|(act, _)| act)),
             params: &params,
-            bindings: &[(4, grad_y), (8, &gx), (9, act_y)],
+            // Average pooling binds grad_y in the unread arg-max slot.
+            bindings: &[(4, grad_y), (5, a), (8, &gx), (9, act_y)],
             invocations: (total / 4) as u64,
             workgroup: 64,
         })?;
