@@ -37,6 +37,8 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 // The same tensors as gx and act_y, in vec4s (the *4 kernels below).
 @group(0) @binding(8) var<storage, read_write> gx4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read> act_y4: array<vec4<f32>>;
+// The forward's x, in vec4s (pool_fwd4).
+@group(0) @binding(10) var<storage, read> x4: array<vec4<f32>>;
 
 // Stores input element t's gradient g, through the activation's derivative when ACT != 3:
 // the same product activation.wgsl's act_bwd makes after a plain pooling backward.
@@ -222,4 +224,58 @@ fn pool_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let y = act_y4[t];
         gx4[t] = g * vec4<f32>(dact(y.x), dact(y.y), dact(y.z), dact(y.w));
     }
+}
+
+// avg_fwd and max_fwd under the conditions of pool_bwd4: one invocation per four input columns
+// of an output row, reading the KH input rows' vec4s once and writing the NWIN windows they
+// hold, each by the same operations in the same order as the one-output kernels.
+// p.total counts (plane, output row, group of four columns) here.
+@compute @workgroup_size(64)
+fn pool_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+    let t = flat_id(wid, nwg, li);
+    if (t >= p.total) { return; }
+    let groups = max(IW / 4u, 1u);
+    let g4 = t % groups;
+    let oy = (t / groups) % OH;
+    let plane = t / (groups * OH);
+    var rows: array<vec4<f32>, KH>;
+    //#unroll ky KH
+    rows[$ky] = x4[((plane * IH + oy * KH + $ky) * IW) / 4u + g4];
+    //#end
+    //#unroll w NWIN
+    {
+        let ox = g4 * NWIN + $w;
+        if (ox < OW) {
+            let o = (plane * OH + oy) * OW + ox;
+            var s = 0.0;
+            var best = 0u;
+            var bv = 0.0;
+            var found = false;
+            //#unroll ky KH
+            //#unroll kx KW
+            {
+                let v = rows[$ky][min($w * KW + $kx, 3u)];
+                if (MAXP == 1u) {
+                    // First maximum in scan order wins; NaN propagates.
+                    if (!found || v > bv || (v != v && bv == bv)) {
+                        best = (oy * KH + $ky) * IW + ox * KW + $kx;
+                        bv = v;
+                        found = true;
+                    }
+                } else {
+                    s += v;
+                }
+            }
+            //#end
+            //#end
+            if (MAXP == 1u) {
+                y[o] = bv;
+                amax[o] = best;
+            } else {
+                y[o] = s / f32(KH * KW);
+            }
+        }
+    }
+    //#end
 }
