@@ -78,44 +78,56 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `# kernels per step: conv_fwd 2, matmul 9, ...`: where a step's dispatches go (GPU only).
-fn print_dispatches_by_kernel(before: &[(&str, u64)], after: &[(&str, u64)], steps: usize) {
-    let per_step: Vec<String> = after
+/// Each kernel's growth between two per-kernel tallies (sorted by name, as the device gives
+/// them), divided by `steps`; kernels that did not grow are left out.
+fn per_step<T: Copy + Default>(
+    before: &[(&'static str, T)],
+    after: &[(&'static str, T)],
+    steps: usize,
+    grown: impl Fn(T, T) -> f64,
+) -> Vec<(&'static str, f64)> {
+    after
         .iter()
-        .map(|(k, n)| {
-            let old = before.iter().find(|(b, _)| b == k).map_or(0, |(_, m)| *m);
-            format!("{k} {}", (n - old) as f64 / steps as f64)
+        .map(|(k, now)| {
+            let old = before
+                .iter()
+                .find(|(b, _)| b == k)
+                .map_or(T::default(), |(_, v)| *v);
+            (*k, grown(*now, old) / steps as f64)
         })
-        .filter(|s| !s.ends_with(" 0"))
-        .collect();
-    if !per_step.is_empty() {
-        println!("# kernels per step: {}", per_step.join(", "));
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+/// `# kernels per step: conv_fwd 2, matmul 9, ...`: where a step's dispatches go (GPU only).
+fn print_dispatches_by_kernel(
+    before: &[(&'static str, u64)],
+    after: &[(&'static str, u64)],
+    steps: usize,
+) {
+    let counts = per_step(before, after, steps, |now, old| (now - old) as f64);
+    let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    if !list.is_empty() {
+        println!("# kernels per step: {}", list.join(", "));
     }
 }
 
 /// `# kernel ms per step (profiled): conv_bwd_input 8.70, ...`: where a step's GPU time goes,
 /// largest first (only when the context profiles, `FOVEA_GPU_PROFILE=1`).
-fn print_kernel_times(before: &[(&str, Duration)], after: &[(&str, Duration)], steps: usize) {
-    let mut per_step: Vec<(&str, f64)> = after
-        .iter()
-        .map(|(k, t)| {
-            let old = before
-                .iter()
-                .find(|(b, _)| b == k)
-                .map_or(Duration::ZERO, |(_, d)| *d);
-            (*k, 1000.0 * (*t - old).as_secs_f64() / steps as f64)
-        })
-        .filter(|(_, ms)| *ms > 0.0)
-        .collect();
-    if per_step.is_empty() {
+fn print_kernel_times(
+    before: &[(&'static str, Duration)],
+    after: &[(&'static str, Duration)],
+    steps: usize,
+) {
+    let mut times = per_step(before, after, steps, |now, old| {
+        1000.0 * (now - old).as_secs_f64()
+    });
+    if times.is_empty() {
         return;
     }
-    per_step.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let total: f64 = per_step.iter().map(|(_, ms)| ms).sum();
-    let list: Vec<String> = per_step
-        .iter()
-        .map(|(k, ms)| format!("{k} {ms:.2}"))
-        .collect();
+    times.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = times.iter().map(|(_, ms)| ms).sum();
+    let list: Vec<String> = times.iter().map(|(k, ms)| format!("{k} {ms:.2}")).collect();
     println!(
         "# kernel ms per step (profiled, {total:.1} in all): {}",
         list.join(", ")

@@ -25,8 +25,8 @@ static SHADER: Shader = Shader {
 /// less than the loads they save: seed LeNet's fc1 backward pair 6.2-6.7 -> 4.7-5.4 ms; 16 × 16
 /// measured no faster and took 0.65 s to compile instead of 0.2 s (8 × 8: 0.07 s); smaller
 /// products measured slower with the larger blocks.
-fn pick_block(products: &[&MatmulGeometry]) -> (usize, usize) {
-    let work = products.iter().map(|g| g.m * g.n * g.k).max().unwrap_or(0);
+/// `work` is the launch's largest product's multiply-adds.
+fn pick_block(work: usize) -> (usize, usize) {
     if work >= 1 << 22 { (8, 16) } else { (8, 8) }
 }
 
@@ -54,10 +54,8 @@ fn launch(
     bias: Option<&GpuBuffer>,
     act: Option<Activation>,
 ) -> Result<()> {
-    let block = match second {
-        Some(s) => pick_block(&[first.g, s.g]),
-        None => pick_block(&[first.g]),
-    };
+    let work = |g: &MatmulGeometry| g.m * g.n * g.k;
+    let block = pick_block(work(first.g).max(second.map_or(0, |s| work(s.g))));
     let (words0, total0) = slot_words(first.g, block);
     let (words1, total1) = second.map_or(([0; 4], 0), |s| slot_words(s.g, block));
     let flags = |g: &MatmulGeometry| u32::from(g.spec.trans_a) | (u32::from(g.spec.trans_b) << 1);

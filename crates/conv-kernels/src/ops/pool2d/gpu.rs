@@ -61,12 +61,9 @@ fn forward(
     let y = ctx.alloc(op, total)?;
     let params = [w(g.n * g.c), w(g.h), w(g.w), w(g.oh), w(g.ow), w(total)];
     if rows_in_vec4s(g) {
-        let argmax = match g.spec.kind {
-            PoolKind::Max => Some(ctx.alloc(op, total)?),
-            PoolKind::Avg => None,
-        };
-        // Average pooling writes no offsets, but the slot is bound: one unused word.
-        let unused = ctx.alloc(op, 1)?;
+        let max = g.spec.kind == PoolKind::Max;
+        // Average pooling writes no offsets, but the slot is bound: one unused word then.
+        let offsets = ctx.alloc(op, if max { total } else { 1 })?;
         let mut params = params;
         params[5] = w(g.n * g.c * g.oh * (g.w / 4));
         ctx.dispatch(Dispatch {
@@ -74,11 +71,11 @@ fn forward(
             entry: "pool_fwd4",
             consts: spec(g, None),
             params: &params,
-            bindings: &[(10, x), (2, &y), (3, argmax.as_ref().unwrap_or(&unused))],
+            bindings: &[(10, x), (2, &y), (3, &offsets)],
             invocations: u64::from(params[5]),
             workgroup: 64,
         })?;
-        return Ok((y, argmax));
+        return Ok((y, max.then_some(offsets)));
     }
     let argmax = match g.spec.kind {
         PoolKind::Max => {
