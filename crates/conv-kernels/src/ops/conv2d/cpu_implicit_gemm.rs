@@ -19,9 +19,15 @@
 //!   broadcast weight per channel and one load per vector for each tap.
 //! - Input gradient: at stride 1 it is the same correlation run on the output gradient padded
 //!   by `k − 1 − pad`, with the kernel flipped and its channel axes swapped.
-//! - Weight gradient: tiles of 4 output channels × 6 taps with 16 lane partial sums each,
-//!   accumulated over a fixed chunk of images and reduced by a fixed instruction sequence, the
-//!   chunks summed in order: the same result whatever the thread count.
+//! - Weight gradient, kernels 3 or 5 wide with at least 8 output channels per group (every
+//!   3×3 and 5×5 conv of the shipped models): the output gradient is transposed to channels
+//!   innermost (one 16-channel gather per position), and tiles of one or two 16-channel vectors
+//!   × up to 24 taps (whole kernel rows, one pointer per row) take one broadcast input value per
+//!   tap and position: 24 independent sums in registers, no horizontal sums.
+//! - Other weight gradients (1×1 kernels, narrow groups): tiles of 4 output channels × 6 taps
+//!   with 16 lane partial sums each, reduced by a fixed instruction sequence.
+//! - Both sum over a fixed chunk of images, the chunks summed in order: the same result
+//!   whatever the thread count.
 //!
 //! Without AVX-512 (or with `FOVEA_CPU_CONV=im2col`, for benchmarking) the callers keep
 //! im2col + GEMM.
@@ -64,6 +70,14 @@ const MAX_FLAT: usize = 1 << 14;
 /// functions of the shape only, never of the thread count, so the order of the sums is fixed.
 const WG_POSITIONS: usize = 4096;
 const WG_CHUNK_BYTES: usize = 512 << 10;
+
+/// Output positions per channel-vector weight-gradient chunk: each sum is one f32 chain over
+/// them (then the chunks are added in order), so this bounds its rounding.
+const WG_CHAIN: usize = 2048;
+
+/// Output channels per group from which the weight gradient runs in channel vectors (a group
+/// of 8 fills half of each vector).
+const MIN_CHANNEL_VECTOR: usize = 8;
 
 /// Whether the kernels are allowed: the CPU has AVX-512F and `FOVEA_CPU_CONV` is not `im2col`.
 fn enabled() -> bool {
@@ -173,6 +187,11 @@ impl Correlation {
 
     fn cog(&self) -> usize {
         self.c_out / self.groups
+    }
+
+    /// A group's output channels rounded up to whole vectors (the transposed gradient's row).
+    fn cop(&self) -> usize {
+        self.cog().next_multiple_of(LANES)
     }
 
     /// Taps of one output channel: `cig · kh · kw`.
@@ -511,8 +530,10 @@ pub(crate) fn backward_input(
     correlate(pool, &c, &k, grad_y, grad_x, None, |_| {});
 }
 
-/// `grad_w` from the input and `grad_y` when [`applies`]: lane partial sums per fixed chunk of
-/// images, the chunks summed in order.
+/// `grad_w` from the input and `grad_y` when [`applies`]: partial sums per fixed chunk of
+/// images, the chunks summed in order. Groups of at least [`MIN_CHANNEL_VECTOR`] output
+/// channels and kernels 3 or 5 wide run the channel-vector tiles, the others the lane-sum
+/// tiles.
 pub(crate) fn backward_weight(
     pool: &ScratchPool,
     g: &Conv2dGeometry,
@@ -521,15 +542,105 @@ pub(crate) fn backward_weight(
     grad_w: &mut [f32],
 ) {
     let c = Correlation::forward_of(g);
-    let (img_in, img_out) = (g.c_in * g.h * g.w, g.c_out * g.oh * g.ow);
     grad_w.fill(0.0);
-    if g.n == 0 || img_in == 0 {
+    if g.n == 0 || g.c_in * g.h * g.w == 0 {
         return;
     }
-    let (padded, gy_len) = (c.padded_len(), c.c_out * c.flat());
-    let by_bytes = WG_CHUNK_BYTES / ((padded + gy_len) * size_of::<f32>());
-    let b = (WG_POSITIONS / c.flat()).min(by_bytes).clamp(1, g.n);
+    if c.cog() >= MIN_CHANNEL_VECTOR && matches!(c.kw, 3 | 5) {
+        backward_weight_by_channel_vectors(pool, &c, x, grad_y, grad_w)
+    } else {
+        backward_weight_by_lane_sums(pool, &c, x, grad_y, grad_w)
+    }
+}
+
+/// The weight gradient with the output channels in vectors: each image's `grad_y` transposed
+/// to `[groups, oh·row, cop]` (channels innermost, `cop` = the group's channels rounded up to
+/// 16), then tiles of 1–2 channel vectors × up to 24 taps accumulate
+/// `grad_y[p][co..co + 16] · x[p + offs[t]]` (one broadcast input value per tap) in registers,
+/// with no horizontal sums. Chunks of about [`WG_CHAIN`] positions.
+fn backward_weight_by_channel_vectors(
+    pool: &ScratchPool,
+    c: &Correlation,
+    x: &[f32],
+    grad_y: &[f32],
+    grad_w: &mut [f32],
+) {
+    let gyt_len = c.groups * c.oh * c.row() * c.cop();
     let offs = c.tap_offsets();
+    let plan = ChunkPlan {
+        gy_len: gyt_len,
+        positions: WG_CHAIN,
+        per_image: c.oh * c.row(),
+    };
+    weight_grad_by_chunks(
+        pool,
+        c,
+        x,
+        grad_y,
+        grad_w,
+        &plan,
+        transpose_grad,
+        |chunk, out| channel_vector_chunk(c, chunk, &offs, out),
+    );
+}
+
+/// The weight gradient with lane partial sums: tiles of [`WG_CHANNELS`] output channels ×
+/// [`WG_TAPS`] taps, each sum spread over 16 lanes and reduced at the end of a chunk of about
+/// [`WG_POSITIONS`] flat positions.
+fn backward_weight_by_lane_sums(
+    pool: &ScratchPool,
+    c: &Correlation,
+    x: &[f32],
+    grad_y: &[f32],
+    grad_w: &mut [f32],
+) {
+    let offs = c.tap_offsets();
+    let plan = ChunkPlan {
+        gy_len: c.c_out * c.flat(),
+        positions: WG_POSITIONS,
+        per_image: c.flat(),
+    };
+    weight_grad_by_chunks(
+        pool,
+        c,
+        x,
+        grad_y,
+        grad_w,
+        &plan,
+        flatten_grad,
+        |chunk, out| weight_grad_chunk(c, chunk, &offs, out),
+    );
+}
+
+/// How a weight-gradient kernel cuts the batch into chunks: the length of one image's laid-out
+/// gradient, and the positions a chunk aims for (`per_image` each).
+struct ChunkPlan {
+    gy_len: usize,
+    positions: usize,
+    per_image: usize,
+}
+
+/// Runs a weight-gradient kernel over fixed chunks of images in parallel: each chunk's images
+/// padded (`pad_image`) and their gradients laid out by `lay_out`, `sum_chunk` writing the
+/// chunk's sums into a zeroed partial, the partials added in order. The chunk size depends on
+/// the shape only, never on the thread count, so the result does not either.
+#[allow(clippy::too_many_arguments)] // the two operands, the result, and the kernel's parts
+fn weight_grad_by_chunks(
+    pool: &ScratchPool,
+    c: &Correlation,
+    x: &[f32],
+    grad_y: &[f32],
+    grad_w: &mut [f32],
+    plan: &ChunkPlan,
+    lay_out: fn(&Correlation, &[f32], &mut [f32]),
+    sum_chunk: impl Fn(&ChunkPlanes<'_>, &mut [f32]) + Sync,
+) {
+    let (img_in, img_out) = (c.c_in * c.h * c.w, c.c_out * c.oh * c.ow);
+    let (padded, gy_len) = (c.padded_len(), plan.gy_len);
+    let by_bytes = WG_CHUNK_BYTES / ((padded + gy_len) * size_of::<f32>());
+    let b = (plan.positions / plan.per_image.max(1))
+        .min(by_bytes)
+        .clamp(1, x.len() / img_in);
     let partials: Vec<Vec<f32>> = x
         .par_chunks(b * img_in)
         .zip(grad_y.par_chunks(b * img_out))
@@ -542,15 +653,143 @@ pub(crate) fn backward_weight(
                 .zip(xpads.chunks_exact_mut(padded))
                 .zip(gyc.chunks_exact(img_out).zip(gys.chunks_exact_mut(gy_len)))
             {
-                pad_image(&c, x_img, xpad);
-                flatten_grad(&c, gy_img, gy);
+                pad_image(c, x_img, xpad);
+                lay_out(c, gy_img, gy);
             }
             let mut partial = vec![0.0f32; grad_w.len()];
-            weight_grad_chunk(&c, nb, &xpads, &gys, &offs, &mut partial);
+            let chunk = ChunkPlanes {
+                images: nb,
+                xpads: &xpads,
+                padded,
+                gys: &gys,
+                gy_len,
+            };
+            sum_chunk(&chunk, &mut partial);
             partial
         })
         .collect();
     add_in_order(grad_w, &partials);
+}
+
+/// Lays one image's output gradient (`[c_out, oh, ow]`) out channels-innermost per group,
+/// over the flat positions of the padded planes (`[groups, oh·row, cop]`, position
+/// `oy·row + ox`): zero in the dropped columns (`ox ≥ ow`) and in the channels past the
+/// group's last, so a tile runs over every flat position without a per-row start.
+fn transpose_grad(c: &Correlation, gy_img: &[f32], gyt: &mut [f32]) {
+    let (cog, cop, ohw, row) = (c.cog(), c.cop(), c.oh * c.ow, c.row());
+    assert!(
+        gy_img.len() >= c.groups * cog * ohw && gyt.len() >= c.groups * c.oh * row * cop,
+        "implicit GEMM: buffers smaller than the transposed gradient"
+    );
+    for (src, dst) in gy_img
+        .chunks_exact(cog * ohw)
+        .zip(gyt.chunks_exact_mut(c.oh * row * cop))
+    {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `applies` checked AVX-512F; `src` holds the group's `cog` planes of `ohw`
+        // values and `dst` its `oh·row` rows of `cop` (asserted above).
+        unsafe {
+            avx512::transpose_group(src, c.oh, c.ow, row, cog, cop, dst)
+        };
+    }
+}
+
+/// Kernel rows of a channel-vector tile at most, by channel vectors (1 or 2) and kernel width
+/// (3 or 5): 24 accumulators or fewer (one vector × 8 rows of 3 taps, two vectors × 4 rows of
+/// 3, ...), each row one pointer and each tap one broadcast per position.
+fn max_rows(cv: usize, kw: usize) -> usize {
+    24 / (cv * kw)
+}
+
+/// The weight gradient of one chunk (`chunk`) into `partial` (`[c_out, taps]`), tile by tile:
+/// blocks of one or two channel vectors × blocks of whole kernel rows.
+fn channel_vector_chunk(
+    c: &Correlation,
+    chunk: &ChunkPlanes<'_>,
+    offs: &[usize],
+    partial: &mut [f32],
+) {
+    let (cig, cog, cop, taps, kw) = (c.cig(), c.cog(), c.cop(), c.taps(), c.kw);
+    let vectors = cop / LANES;
+    let grid = PositionGrid {
+        positions: (c.oh - 1) * c.row() + c.ow,
+        cop,
+    };
+    // Every kernel row's taps lie at the same distances from its first one.
+    let kx_steps: Vec<usize> = offs[..kw].iter().map(|&o| o - offs[0]).collect();
+    let row_offs: Vec<usize> = offs.iter().step_by(kw).copied().collect();
+    assert!(
+        chunk.xpads.len() >= chunk.images * chunk.padded
+            && chunk.gys.len() >= chunk.images * chunk.gy_len
+            && chunk.gy_len >= c.groups * c.oh * c.row() * cop
+            && partial.len() >= c.c_out * taps
+            && offs.len() == taps
+            && taps.is_multiple_of(kw)
+            && offs
+                .chunks_exact(kw)
+                .all(|r| r.iter().zip(&kx_steps).all(|(&o, &d)| o == r[0] + d))
+            && offs.iter().all(|&o| {
+                cig * c.planes_per_channel() * c.plane_stride() * (c.groups - 1)
+                    + o
+                    + (c.oh - 1) * c.row()
+                    + c.ow
+                    <= chunk.padded
+            }),
+        "implicit GEMM: buffers smaller than the weight gradient"
+    );
+    let mut v0 = 0;
+    while v0 < vectors {
+        let cv = if vectors - v0 >= 2 { 2 } else { 1 };
+        let rows_max = max_rows(cv, kw);
+        for grp in 0..c.groups {
+            let plane0 = grp * cig * c.planes_per_channel() * c.plane_stride();
+            let gyt0 = grp * c.oh * c.row() * cop + v0 * LANES;
+            for r0 in (0..row_offs.len()).step_by(rows_max) {
+                let nr = rows_max.min(row_offs.len() - r0);
+                let mut acc = [[0f32; LANES]; 24];
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `applies` checked AVX-512F; the reads lie in each image's padded
+                // planes (`plane0 + offs[t] + (oh − 1)·row + ow ≤ padded` for every tap,
+                // asserted above, and every tap is a row's offset plus a column step) and in
+                // its transposed gradient (`gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`); the
+                // writes are the first `cv·nr·kw ≤ 24` rows of `acc`.
+                unsafe {
+                    avx512::channel_vector_tile(
+                        cv,
+                        kw,
+                        nr,
+                        chunk,
+                        &grid,
+                        plane0,
+                        gyt0,
+                        &row_offs[r0..r0 + nr],
+                        &kx_steps,
+                        &mut acc,
+                    )
+                };
+                let (t0, nt) = (r0 * kw, nr * kw);
+                for v in 0..cv {
+                    for (t, lanes) in acc[v * nt..(v + 1) * nt].iter().enumerate() {
+                        for (l, &value) in lanes.iter().enumerate() {
+                            let cl = (v0 + v) * LANES + l;
+                            if cl < cog {
+                                partial[(grp * cog + cl) * taps + t0 + t] = value;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        v0 += cv;
+    }
+}
+
+/// The flat positions a channel-vector tile runs over, `(oh − 1)·row + ow` (the last row's
+/// dropped columns left out): position `p` is at `p` in the padded planes and at `p·cop` in
+/// the transposed gradient.
+struct PositionGrid {
+    positions: usize,
+    cop: usize,
 }
 
 simd_dispatch!(
@@ -574,33 +813,25 @@ fn flatten_grad_generic(c: &Correlation, gy_img: &[f32], gy: &mut [f32]) {
     }
 }
 
-/// The weight gradient of `nb` images (`xpads`: their padded planes, `gys`: their flat
-/// gradients) into `partial` (`[c_out, taps]`).
+/// The weight gradient of one chunk (`chunk.gys`: the images' flat gradients) into `partial`
+/// (`[c_out, taps]`).
 fn weight_grad_chunk(
     c: &Correlation,
-    nb: usize,
-    xpads: &[f32],
-    gys: &[f32],
+    chunk: &ChunkPlanes<'_>,
     offs: &[usize],
     partial: &mut [f32],
 ) {
     let (cig, cog, taps) = (c.cig(), c.cog(), c.taps());
-    let (padded, nflat) = (c.padded_len(), c.flat());
+    let nflat = c.flat();
     assert!(
-        xpads.len() >= nb * padded
-            && gys.len() >= nb * c.c_out * nflat
+        chunk.xpads.len() >= chunk.images * chunk.padded
+            && chunk.padded >= c.padded_len()
+            && chunk.gys.len() >= chunk.images * chunk.gy_len
+            && chunk.gy_len >= c.c_out * nflat
             && partial.len() >= c.c_out * taps
             && offs.len() == taps,
         "implicit GEMM: buffers smaller than the weight gradient"
     );
-    let chunk = ChunkPlanes {
-        images: nb,
-        xpads,
-        padded,
-        gys,
-        gy_len: c.c_out * nflat,
-        flat: nflat,
-    };
     for grp in 0..c.groups {
         let plane0 = grp * cig * c.planes_per_channel() * c.plane_stride();
         for co0 in (0..cog).step_by(WG_CHANNELS) {
@@ -618,7 +849,8 @@ fn weight_grad_chunk(
                     avx512::weight_grad_tile(
                         cb,
                         nt,
-                        &chunk,
+                        chunk,
+                        nflat,
                         plane0,
                         &offs[t0..t0 + nt],
                         co * nflat,
@@ -631,24 +863,25 @@ fn weight_grad_chunk(
     }
 }
 
-/// The padded planes and flat gradients of one weight-gradient chunk.
+/// The padded planes and laid-out gradients (flat or transposed, `gy_len` per image) of one
+/// weight-gradient chunk.
 struct ChunkPlanes<'a> {
     images: usize,
     xpads: &'a [f32],
     padded: usize,
     gys: &'a [f32],
     gy_len: usize,
-    flat: usize,
 }
 
 /// The tiles in AVX-512 intrinsics, one instance per tile size (accumulators indexed by
 /// constants stay in registers).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{ChunkPlanes, LANES, MAX_CB};
+    use super::{ChunkPlanes, LANES, MAX_CB, PositionGrid};
     use std::arch::x86_64::{
-        _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_storeu_ps,
+        __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
+        _mm512_mullo_epi32, _mm512_reduce_add_ps, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     /// `out[c][j·16..]` (rows `out_stride` apart) = `Σ_t w[t][c] · x[offs[t] + j·16..]`, added
@@ -745,6 +978,7 @@ mod avx512 {
         cb: usize,
         nt: usize,
         chunk: &ChunkPlanes<'_>,
+        flat: usize,
         plane0: usize,
         offs: &[usize],
         co_row: usize,
@@ -754,7 +988,7 @@ mod avx512 {
         macro_rules! by_size {
             ($(($c:literal: $($t:literal)*))*) => {
                 match (cb, nt) {
-                    $($(($c, $t) => wg_tile::<$c, $t>(chunk, plane0, offs, co_row, out, taps),)*)*
+                    $($(($c, $t) => wg_tile::<$c, $t>(chunk, flat, plane0, offs, co_row, out, taps),)*)*
                     _ => unreachable!("weight-gradient tile {cb}×{nt} outside 1..=4 × 1..=6"),
                 }
             };
@@ -766,13 +1000,13 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     unsafe fn wg_tile<const CB: usize, const NT: usize>(
         chunk: &ChunkPlanes<'_>,
+        flat: usize,
         plane0: usize,
         offs: &[usize],
         co_row: usize,
         out: &mut [f32],
         taps: usize,
     ) {
-        let flat = chunk.flat;
         debug_assert!(offs.len() == NT);
         debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
         debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
@@ -804,6 +1038,158 @@ mod avx512 {
         for (c, a) in acc.iter().enumerate() {
             for (t, v) in a.iter().enumerate() {
                 out[c * taps + t] = _mm512_reduce_add_ps(*v);
+            }
+        }
+    }
+
+    /// `acc[(v·nr + r)·kw + kx][l] = Σ_images Σ_p gyt[gyt0 + p·cop + v·16 + l] ·
+    /// x[plane0 + rows[r] + kx_steps[kx] + p]` for `v < cv`, `r < nr`, `kx < kw`, `p` over the
+    /// grid's flat positions: one chain per sum, over the chunk's images and positions in order.
+    ///
+    /// # Safety
+    /// AVX-512F; for every image, `plane0 + rows[r] + kx_steps[kx] + positions ≤ padded` and
+    /// `gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`; `cv·nr·kw ≤ 24`.
+    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn channel_vector_tile(
+        cv: usize,
+        kw: usize,
+        nr: usize,
+        chunk: &ChunkPlanes<'_>,
+        grid: &PositionGrid,
+        plane0: usize,
+        gyt0: usize,
+        rows: &[usize],
+        kx_steps: &[usize],
+        acc: &mut [[f32; LANES]; 24],
+    ) {
+        // Unit column steps (stride 1) become constant displacements: one pointer per row
+        // instead of one per tap, which the 24-tap tiles need to stay in registers.
+        let unit = kx_steps.iter().enumerate().all(|(kx, &s)| s == kx);
+        macro_rules! by_size {
+            ($(($c:literal, $k:literal: $($r:literal)*))*) => {
+                match (cv, kw, nr, unit) {
+                    $($(($c, $k, $r, true) => cv_tile::<$c, $k, $r, true>(
+                        chunk, grid, plane0, gyt0, rows, kx_steps, acc),
+                    ($c, $k, $r, false) => cv_tile::<$c, $k, $r, false>(
+                        chunk, grid, plane0, gyt0, rows, kx_steps, acc),)*)*
+                    _ => unreachable!("channel-vector tile {cv} × {nr} rows of {kw}"),
+                }
+            };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { by_size!((1, 3: 1 2 3 4 5 6 7 8) (2, 3: 1 2 3 4) (1, 5: 1 2 3 4) (2, 5: 1 2)) }
+    }
+
+    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
+    #[target_feature(enable = "avx512f")]
+    unsafe fn cv_tile<const CV: usize, const KW: usize, const NR: usize, const UNIT: bool>(
+        chunk: &ChunkPlanes<'_>,
+        grid: &PositionGrid,
+        plane0: usize,
+        gyt0: usize,
+        rows: &[usize],
+        kx_steps: &[usize],
+        acc: &mut [[f32; LANES]; 24],
+    ) {
+        let (positions, cop) = (grid.positions, grid.cop);
+        debug_assert!(rows.len() == NR && kx_steps.len() == KW && CV * NR * KW <= acc.len());
+        debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
+        debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
+        debug_assert!(
+            rows.iter()
+                .all(|&o| plane0 + o + kx_steps[KW - 1] + positions <= chunk.padded)
+        );
+        debug_assert!(gyt0 + (positions - 1) * cop + CV * LANES <= chunk.gy_len);
+        let mut a = [[[_mm512_setzero_ps(); KW]; NR]; CV];
+        for img in 0..chunk.images {
+            // SAFETY: in bounds by the caller's contract (checked in debug builds above).
+            unsafe {
+                let x0 = chunk.xpads.as_ptr().add(img * chunk.padded + plane0);
+                // Stride 1: one pointer per row, the taps at constant displacements from it.
+                let mut taps = [[x0; KW]; NR];
+                for (tr, &o) in taps.iter_mut().zip(rows) {
+                    for (kx, (t, &step)) in tr.iter_mut().zip(kx_steps).enumerate() {
+                        *t = if UNIT { x0.add(o) } else { x0.add(o + step) };
+                        if UNIT {
+                            debug_assert_eq!(step, kx);
+                        }
+                    }
+                }
+                let mut gp = chunk.gys.as_ptr().add(img * chunk.gy_len + gyt0);
+                for p in 0..positions {
+                    let mut g = [_mm512_setzero_ps(); CV];
+                    for (v, gv) in g.iter_mut().enumerate() {
+                        *gv = _mm512_loadu_ps(gp.add(v * LANES));
+                    }
+                    gp = gp.add(cop);
+                    for (r, tr) in taps.iter().enumerate() {
+                        for (kx, &tp) in tr.iter().enumerate() {
+                            let at = if UNIT { p + kx } else { p };
+                            let xb = _mm512_set1_ps(*tp.add(at));
+                            for (av, &gv) in a.iter_mut().zip(&g) {
+                                av[r][kx] = _mm512_fmadd_ps(gv, xb, av[r][kx]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (v, av) in a.iter().enumerate() {
+            for (r, ar) in av.iter().enumerate() {
+                for (kx, &value) in ar.iter().enumerate() {
+                    // SAFETY: `acc[(v·NR + r)·KW + kx]` holds 16 floats.
+                    unsafe { _mm512_storeu_ps(acc[(v * NR + r) * KW + kx].as_mut_ptr(), value) };
+                }
+            }
+        }
+    }
+
+    /// `dst[(oy·row + ox)·cop + cl] = src[cl·oh·ow + oy·ow + ox]` for `cl < cog`, zero for
+    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: one masked 16-channel gather per position.
+    ///
+    /// # Safety
+    /// AVX-512F; `src` holds `cog·oh·ow` floats, `dst` `oh·row·cop`; `cop` is a multiple of 16
+    /// and at least `cog`; `row ≥ ow`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose_group(
+        src: &[f32],
+        oh: usize,
+        ow: usize,
+        row: usize,
+        cog: usize,
+        cop: usize,
+        dst: &mut [f32],
+    ) {
+        let ohw = oh * ow;
+        debug_assert!(src.len() >= cog * ohw && dst.len() >= oh * row * cop);
+        debug_assert!(cop.is_multiple_of(LANES) && cop >= cog && row >= ow);
+        let step = i32::try_from(ohw).expect("a plane of fewer than 2^31 / 16 values");
+        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(step));
+        let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+        for c0 in (0..cop).step_by(LANES) {
+            let n = cog.saturating_sub(c0).min(LANES);
+            let mask: __mmask16 = ((1u32 << n) - 1) as __mmask16;
+            for oy in 0..oh {
+                for ox in 0..row {
+                    // SAFETY: the gathered lanes `k < n` read `src[(c0 + k)·ohw + oy·ow + ox]`
+                    // with `c0 + k < cog`, `ox < ow`; the store writes 16 floats of row
+                    // `oy·row + ox` at column `c0 ≤ cop − 16`.
+                    unsafe {
+                        let v = if ox < ow && n > 0 {
+                            _mm512_mask_i32gather_ps::<4>(
+                                _mm512_setzero_ps(),
+                                mask,
+                                index,
+                                sp.add(c0 * ohw + oy * ow + ox).cast(),
+                            )
+                        } else {
+                            _mm512_setzero_ps()
+                        };
+                        _mm512_storeu_ps(dp.add((oy * row + ox) * cop + c0), v);
+                    }
+                }
             }
         }
     }
