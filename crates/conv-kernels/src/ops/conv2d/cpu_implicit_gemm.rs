@@ -566,7 +566,7 @@ fn backward_weight_by_channel_vectors(
     grad_w: &mut [f32],
 ) {
     let gyt_len = c.groups * c.oh * c.row() * c.cop();
-    let offs = c.tap_offsets();
+    let rows = KernelRows::of(c);
     let plan = ChunkPlan {
         gy_len: gyt_len,
         positions: WG_CHAIN,
@@ -580,8 +580,35 @@ fn backward_weight_by_channel_vectors(
         grad_w,
         &plan,
         transpose_grad,
-        |chunk, out| channel_vector_chunk(c, chunk, &offs, out),
+        |chunk, out| channel_vector_chunk(c, chunk, &rows, out),
     );
+}
+
+/// A correlation's taps as kernel rows, for the channel-vector tiles: the offset of each row's
+/// first tap (`(ci, ky, 0)`, in the order of the weight's flattened `[cig, kh, kw]`) and the
+/// distances of a row's taps from it, the same for every row (`kx mod s_x` phase planes and
+/// `kx / s_x` columns on). Derived and checked once per call, not per chunk.
+struct KernelRows {
+    starts: Vec<usize>,
+    kx_steps: Vec<usize>,
+}
+
+impl KernelRows {
+    fn of(c: &Correlation) -> Self {
+        let (offs, kw) = (c.tap_offsets(), c.kw);
+        let kx_steps: Vec<usize> = offs[..kw].iter().map(|&o| o - offs[0]).collect();
+        let starts: Vec<usize> = offs.iter().step_by(kw).copied().collect();
+        let group_span = c.cig() * c.planes_per_channel() * c.plane_stride() * (c.groups - 1);
+        assert!(
+            offs.chunks_exact(kw)
+                .all(|r| r.iter().zip(&kx_steps).all(|(&o, &d)| o == r[0] + d))
+                && offs
+                    .iter()
+                    .all(|&o| { group_span + o + (c.oh - 1) * c.row() + c.ow <= c.padded_len() }),
+            "implicit GEMM: kernel rows outside the padded planes"
+        );
+        Self { starts, kx_steps }
+    }
 }
 
 /// The weight gradient with lane partial sums: tiles of [`WG_CHANNELS`] output channels ×
@@ -706,7 +733,7 @@ fn max_rows(cv: usize, kw: usize) -> usize {
 fn channel_vector_chunk(
     c: &Correlation,
     chunk: &ChunkPlanes<'_>,
-    offs: &[usize],
+    rows: &KernelRows,
     partial: &mut [f32],
 ) {
     let (cig, cog, cop, taps, kw) = (c.cig(), c.cog(), c.cop(), c.taps(), c.kw);
@@ -715,26 +742,15 @@ fn channel_vector_chunk(
         positions: (c.oh - 1) * c.row() + c.ow,
         cop,
     };
-    // Every kernel row's taps lie at the same distances from its first one.
-    let kx_steps: Vec<usize> = offs[..kw].iter().map(|&o| o - offs[0]).collect();
-    let row_offs: Vec<usize> = offs.iter().step_by(kw).copied().collect();
+    let (row_offs, kx_steps) = (&rows.starts, &rows.kx_steps);
     assert!(
         chunk.xpads.len() >= chunk.images * chunk.padded
+            && chunk.padded >= c.padded_len()
             && chunk.gys.len() >= chunk.images * chunk.gy_len
             && chunk.gy_len >= c.groups * c.oh * c.row() * cop
             && partial.len() >= c.c_out * taps
-            && offs.len() == taps
-            && taps.is_multiple_of(kw)
-            && offs
-                .chunks_exact(kw)
-                .all(|r| r.iter().zip(&kx_steps).all(|(&o, &d)| o == r[0] + d))
-            && offs.iter().all(|&o| {
-                cig * c.planes_per_channel() * c.plane_stride() * (c.groups - 1)
-                    + o
-                    + (c.oh - 1) * c.row()
-                    + c.ow
-                    <= chunk.padded
-            }),
+            && row_offs.len() * kw == taps
+            && kx_steps.len() == kw,
         "implicit GEMM: buffers smaller than the weight gradient"
     );
     let mut v0 = 0;
@@ -750,7 +766,7 @@ fn channel_vector_chunk(
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `applies` checked AVX-512F; the reads lie in each image's padded
                 // planes (`plane0 + offs[t] + (oh − 1)·row + ow ≤ padded` for every tap,
-                // asserted above, and every tap is a row's offset plus a column step) and in
+                // checked by `KernelRows::of`, every tap a row's start plus a column step) and in
                 // its transposed gradient (`gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`); the
                 // writes are the first `cv·nr·kw ≤ 24` rows of `acc`.
                 unsafe {
@@ -763,7 +779,7 @@ fn channel_vector_chunk(
                         plane0,
                         gyt0,
                         &row_offs[r0..r0 + nr],
-                        &kx_steps,
+                        kx_steps,
                         &mut acc,
                     )
                 };
