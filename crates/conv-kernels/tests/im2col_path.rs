@@ -4,9 +4,7 @@
 
 use conv_kernels::Device;
 use fovea_test_support::against_reference::conv_case_matches_reference;
-use fovea_test_support::cases::{
-    conv_case, proptest_config, stride_one_conv_case, strided_conv_case,
-};
+use fovea_test_support::cases::{any_conv_case, proptest_config};
 use proptest::prelude::*;
 
 #[test]
@@ -15,7 +13,7 @@ fn im2col_convolutions_match_reference() {
     // thread) reads the environment.
     unsafe { std::env::set_var("FOVEA_CPU_CONV", "im2col") };
     let dev = Device::cpu();
-    proptest!(proptest_config(), |(c in prop_oneof![stride_one_conv_case(), strided_conv_case(), conv_case()])| {
+    proptest!(proptest_config(), |(c in any_conv_case())| {
         conv_case_matches_reference(&dev, &c).map_err(|e| TestCaseError::fail(e.to_string()))?;
     });
 }

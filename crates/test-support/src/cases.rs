@@ -224,6 +224,17 @@ pub fn strided_conv_case() -> impl Strategy<Value = ConvCase> {
     several_channel_conv_case(2..=3)
 }
 
+/// Any of the convolution strategies above, for a test binary that forces one CPU path (im2col,
+/// AVX2) and checks it on every kind of case.
+pub fn any_conv_case() -> impl Strategy<Value = ConvCase> {
+    prop_oneof![
+        stride_one_conv_case(),
+        strided_conv_case(),
+        single_channel_conv_case(),
+        conv_case()
+    ]
+}
+
 /// Convolutions of several input channels per group at dilation 1 and a stride in `stride`
 /// each way.
 fn several_channel_conv_case(

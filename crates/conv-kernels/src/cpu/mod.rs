@@ -9,6 +9,7 @@
 #[macro_use]
 pub(crate) mod simd_dispatch;
 
+pub(crate) mod f32x16;
 pub(crate) mod gemm;
 pub(crate) mod reduce;
 pub(crate) mod scratch;

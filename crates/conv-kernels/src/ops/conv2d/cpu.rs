@@ -5,8 +5,8 @@
 //! gradient is reduced per fixed chunk of images, then the chunks are summed in order, so the
 //! result does not depend on the number of threads. Groups of one input channel at stride 1
 //! (LeNet's conv1) go to the direct kernels in `direct_conv` instead, where they apply, and
-//! other convolutions at dilation 1 to `implicit_gemm` (AVX-512 CPUs; strided ones for the
-//! forward pass and the weight gradient only), whose stride-1 input gradient over narrow
+//! other convolutions at dilation 1 to `implicit_gemm` (AVX-512 or AVX2 CPUs; strided ones for
+//! the forward pass and the weight gradient only), whose stride-1 input gradient over narrow
 //! planes goes to `row_input_grad` where that computes fewer products.
 
 use super::Conv2dHostKernels;

@@ -155,9 +155,6 @@ fn forward_image_blocked<const CB: usize>(
             let (cb, co0) = (CB.min(cog - c0), grp * cog + c0);
             for oy in 0..oh {
                 let mut acc = [[0.0f32; LANES]; CB];
-                for (a, &bv) in acc.iter_mut().zip(b) {
-                    *a = [bv; LANES];
-                }
                 for ky in 0..kh {
                     let row = &plane[(oy + ky) * pw..][..pw];
                     let tap_row = &wt[ky * kw * CB..(ky + 1) * kw * CB];
@@ -172,8 +169,14 @@ fn forward_image_blocked<const CB: usize>(
                         }
                     }
                 }
-                for (c, a) in acc.iter().enumerate().take(cb) {
-                    y_img[((co0 + c) * oh + oy) * ow..][..ow].copy_from_slice(&a[..ow]);
+                // The bias after the sum, as the AVX-512 tiles and the implicit GEMM add it:
+                // batch norm over a nearly constant channel amplifies the low bits a
+                // bias-scaled accumulator would round away.
+                for ((c, a), &bv) in acc.iter().enumerate().take(cb).zip(b) {
+                    let out = &mut y_img[((co0 + c) * oh + oy) * ow..][..ow];
+                    for (o, &v) in out.iter_mut().zip(a) {
+                        *o = v + bv;
+                    }
                 }
             }
         }

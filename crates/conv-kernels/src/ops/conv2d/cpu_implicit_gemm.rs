@@ -1,6 +1,8 @@
 //! Implicit-GEMM convolution for any channel count (LeNet's conv2, ResNet's 3×3 and 1×1 convs,
-//! strided ones included): forward, input gradient (stride 1) and weight gradient in AVX-512,
-//! without im2col.
+//! strided ones included): forward, input gradient (stride 1) and weight gradient in AVX-512
+//! or AVX2 + FMA, without im2col. The register tiles (`tiles.rs`) are written once over 16-lane
+//! vectors and compiled for both extensions; AVX2, with half the registers of half the width,
+//! runs smaller tiles over the same layouts.
 //!
 //! Each image's planes are copied once into zero-padded planes of row width `P = w + 2·pad_x`.
 //! Read flat, output position `p = oy·P + ox` takes tap `(ci, ky, kx)` from
@@ -15,39 +17,36 @@
 //! `phase(ky mod s, kx mod s)[oy + ky / s][ox + kx / s]`, a window at a fixed offset again, so
 //! strided convolutions run the same tiles (only the phases some tap reads are stored: one for
 //! a 1×1 kernel). Their input gradient stays on im2col + GEMM.
-//! - Forward: register tiles of up to 8 output channels × 3–4 vectors of 16 positions, one
-//!   broadcast weight per channel and one load per vector for each tap.
+//! - Forward: register tiles of up to 8 output channels (4 on AVX2) × 1–4 vectors of 16
+//!   positions, one broadcast weight per channel and one load per vector for each tap.
 //! - Input gradient: at stride 1 it is the same correlation run on the output gradient padded
 //!   by `k − 1 − pad`, with the kernel flipped and its channel axes swapped.
 //! - Weight gradient, kernels 3 or 5 wide with at least 8 output channels per group (every
 //!   3×3 and 5×5 conv of the shipped models): the output gradient is transposed to channels
 //!   innermost (one 16-channel gather per position), and tiles of one or two 16-channel vectors
-//!   × up to 24 taps (whole kernel rows, one pointer per row) take one broadcast input value per
+//!   × up to 24 taps (6 on AVX2) (whole kernel rows, one pointer per row) take one broadcast input value per
 //!   tap and position: 24 independent sums in registers, no horizontal sums.
 //! - Other weight gradients (1×1 kernels, narrow groups): tiles of 4 output channels × 6 taps
-//!   with 16 lane partial sums each, reduced by a fixed instruction sequence.
+//!   (2 × 2 on AVX2) with 16 lane partial sums each, reduced by a fixed instruction sequence.
 //! - Both sum over a fixed chunk of images, the chunks summed in order: the same result
 //!   whatever the thread count.
 //!
-//! Without AVX-512 (or with `FOVEA_CPU_CONV=im2col`, for benchmarking) the callers keep
-//! im2col + GEMM.
+//! Without AVX2 + FMA (or with `FOVEA_CPU_CONV=im2col`, for benchmarking) the callers keep
+//! im2col + GEMM; `FOVEA_CPU_ISA=avx2` keeps an AVX-512 CPU on the AVX2 tiles.
 
+use crate::cpu::f32x16::LANES;
 use crate::cpu::reduce::add_in_order;
 use crate::cpu::scratch::ScratchPool;
 use crate::cpu::short_runs::copy_run;
 use crate::ops::activation::cpu::epilogue;
 use crate::{Activation, Conv2dGeometry};
 use rayon::prelude::*;
+pub(crate) use tiles::Isa;
 
-/// f32 lanes of one AVX-512 vector.
-const LANES: usize = 16;
+mod tiles;
 
-/// Output channels of a forward register tile.
+/// Output channels of a packed kernel block (forward tiles take all of them, or part on AVX2).
 const MAX_CB: usize = 8;
-
-/// Accumulator vectors of a forward tile (channels × position vectors), leaving registers for
-/// the loaded input vectors and the broadcast weight.
-const FORWARD_ACCUMULATORS: usize = 24;
 
 /// Taps summed in one chain at most before the partial sum is added to the output: f32 rounding
 /// grows with the chain, and batch norm amplifies it (resnet-small's two-step PyTorch replay
@@ -58,10 +57,6 @@ pub(super) const TAP_BLOCK: usize = 64;
 
 /// Position vectors of a forward tile at most.
 const MAX_NV: usize = 4;
-
-/// Output channels × taps of a weight-gradient tile.
-const WG_CHANNELS: usize = 4;
-const WG_TAPS: usize = 6;
 
 /// Flat output positions per channel above which the planes of one image stop fitting in L2.
 const MAX_FLAT: usize = 1 << 14;
@@ -79,17 +74,9 @@ const WG_CHAIN: usize = 2048;
 /// of 8 fills half of each vector).
 const MIN_CHANNEL_VECTOR: usize = 8;
 
-/// Whether the kernels are allowed: the CPU has AVX-512F and `FOVEA_CPU_CONV` is not `im2col`.
-fn enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| {
-        let forced_off = std::env::var("FOVEA_CPU_CONV").is_ok_and(|v| v == "im2col");
-        #[cfg(target_arch = "x86_64")]
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx512 = false;
-        avx512 && !forced_off
-    })
+/// The vector extension the tiles run in, once [`applies`] said they do.
+fn isa() -> Isa {
+    Isa::detected().expect("implicit GEMM: called where `applies` is false")
 }
 
 /// Whether the forward pass and the weight gradient run here: dilation 1, a non-empty output
@@ -106,7 +93,7 @@ pub(crate) fn applies(g: &Conv2dGeometry) -> bool {
         && g.c_in_per_group() > 0
         && g.c_out_per_group() > 0
         && Correlation::forward_of(g).flat() <= MAX_FLAT
-        && enabled()
+        && Isa::detected().is_some()
 }
 
 /// Whether the input gradient runs here: [`applies`] at stride 1, and padding of at most
@@ -437,41 +424,47 @@ fn correlate_image(
         xpad.len() >= c.padded_len() && flat.len() >= c.c_out * nflat && offs.len() == taps,
         "implicit GEMM: buffers smaller than the correlation"
     );
+    let isa = isa();
     for grp in 0..c.groups {
         let group_len = cig * c.planes_per_channel() * stride;
         let planes = &xpad[grp * group_len..(grp + 1) * group_len];
         for blk in 0..k.blocks {
-            let cb = MAX_CB.min(cog - blk * MAX_CB);
+            let block = MAX_CB.min(cog - blk * MAX_CB);
             let kb = grp * k.blocks + blk;
             let w = &k.taps[kb * taps * MAX_CB..(kb + 1) * taps * MAX_CB];
-            let out = &mut flat[(grp * cog + blk * MAX_CB) * nflat..][..cb * nflat];
-            let nv_max = (FORWARD_ACCUMULATORS / cb).min(MAX_NV);
-            let mut v0 = 0;
-            while v0 < vectors {
-                let nv = nv_max.min(vectors - v0);
-                // Blocks of taps each summed from zero, then added: shorter f32 chains (as a
-                // GEMM's K blocks), whose rounding batch norm would amplify.
-                #[cfg(target_arch = "x86_64")]
-                for t0 in (0..taps).step_by(TAP_BLOCK) {
-                    let t1 = (t0 + TAP_BLOCK).min(taps);
-                    // SAFETY: `applies` checked AVX-512F; the tile reads `planes` at
-                    // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
-                    // for the widest tap after the last vector) and writes `cb` rows of
-                    // `nflat` floats from `v0·16`, inside `out`.
-                    unsafe {
-                        avx512::forward_tile(
-                            cb,
-                            nv,
-                            &planes[v0 * LANES..],
-                            &offs[t0..t1],
-                            &w[t0 * MAX_CB..],
-                            &mut out[v0 * LANES..],
-                            nflat,
-                            t0 > 0,
-                        )
-                    };
+            let out = &mut flat[(grp * cog + blk * MAX_CB) * nflat..][..block * nflat];
+            // A block of channels runs as one tile, or as several narrower ones (AVX2).
+            for c0 in (0..block).step_by(isa.forward_channels()) {
+                let cb = isa.forward_channels().min(block - c0);
+                let out = &mut out[c0 * nflat..][..cb * nflat];
+                let nv_max = (isa.forward_accumulators() / cb).min(MAX_NV);
+                let mut v0 = 0;
+                while v0 < vectors {
+                    let nv = nv_max.min(vectors - v0);
+                    // Blocks of taps each summed from zero, then added: shorter f32 chains (as
+                    // a GEMM's K blocks), whose rounding batch norm would amplify.
+                    for t0 in (0..taps).step_by(TAP_BLOCK) {
+                        let t1 = (t0 + TAP_BLOCK).min(taps);
+                        // SAFETY: `applies` found the extension; the tile reads `planes` at
+                        // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
+                        // for the widest tap after the last vector), the block's weights at
+                        // `(t − t0)·8 + c0 + c < (taps − t0)·8`, and writes `cb` rows of `nflat`
+                        // floats from `v0·16`, inside `out`.
+                        unsafe {
+                            isa.forward_tile(
+                                cb,
+                                nv,
+                                &planes[v0 * LANES..],
+                                &offs[t0..t1],
+                                (&w[t0 * MAX_CB + c0..], MAX_CB),
+                                &mut out[v0 * LANES..],
+                                nflat,
+                                t0 > 0,
+                            )
+                        };
+                    }
+                    v0 += nv;
                 }
-                v0 += nv;
             }
         }
     }
@@ -611,8 +604,8 @@ impl KernelRows {
     }
 }
 
-/// The weight gradient with lane partial sums: tiles of [`WG_CHANNELS`] output channels ×
-/// [`WG_TAPS`] taps, each sum spread over 16 lanes and reduced at the end of a chunk of about
+/// The weight gradient with lane partial sums: tiles of a few output channels × a few taps
+/// ([`Isa::lane_sum_tile`]), each sum spread over 16 lanes and reduced at the end of a chunk of about
 /// [`WG_POSITIONS`] flat positions.
 fn backward_weight_by_lane_sums(
     pool: &ScratchPool,
@@ -712,20 +705,18 @@ fn transpose_grad(c: &Correlation, gy_img: &[f32], gyt: &mut [f32]) {
         .chunks_exact(cog * ohw)
         .zip(gyt.chunks_exact_mut(c.oh * row * cop))
     {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `applies` checked AVX-512F; `src` holds the group's `cog` planes of `ohw`
+        // SAFETY: `applies` found the extension; `src` holds the group's `cog` planes of `ohw`
         // values and `dst` its `oh·row` rows of `cop` (asserted above).
-        unsafe {
-            avx512::transpose_group(src, c.oh, c.ow, row, cog, cop, dst)
-        };
+        unsafe { isa().transpose_group(src, [c.oh, c.ow, row], cog, cop, dst) };
     }
 }
 
 /// Kernel rows of a channel-vector tile at most, by channel vectors (1 or 2) and kernel width
-/// (3 or 5): 24 accumulators or fewer (one vector × 8 rows of 3 taps, two vectors × 4 rows of
-/// 3, ...), each row one pointer and each tap one broadcast per position.
-fn max_rows(cv: usize, kw: usize) -> usize {
-    24 / (cv * kw)
+/// (3 or 5): the extension's accumulators or fewer (on AVX-512, 24: one vector × 8 rows of 3
+/// taps, two vectors × 4 rows of 3, ...), each row one pointer and each tap one broadcast per
+/// position. Zero where not even one row fits.
+fn max_rows(isa: Isa, cv: usize, kw: usize) -> usize {
+    isa.channel_vector_accumulators() / (cv * kw)
 }
 
 /// The weight gradient of one chunk (`chunk`) into `partial` (`[c_out, taps]`), tile by tile:
@@ -753,27 +744,30 @@ fn channel_vector_chunk(
             && kx_steps.len() == kw,
         "implicit GEMM: buffers smaller than the weight gradient"
     );
+    let isa = isa();
     let mut v0 = 0;
     while v0 < vectors {
-        let cv = if vectors - v0 >= 2 { 2 } else { 1 };
-        let rows_max = max_rows(cv, kw);
+        let cv = if vectors - v0 >= 2 && max_rows(isa, 2, kw) > 0 {
+            2
+        } else {
+            1
+        };
+        let rows_max = max_rows(isa, cv, kw);
         for grp in 0..c.groups {
             let plane0 = grp * cig * c.planes_per_channel() * c.plane_stride();
             let gyt0 = grp * c.oh * c.row() * cop + v0 * LANES;
             for r0 in (0..row_offs.len()).step_by(rows_max) {
                 let nr = rows_max.min(row_offs.len() - r0);
                 let mut acc = [[0f32; LANES]; 24];
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies` checked AVX-512F; the reads lie in each image's padded
+                // SAFETY: `applies` found the extension; the reads lie in each image's padded
                 // planes (`plane0 + offs[t] + (oh − 1)·row + ow ≤ padded` for every tap,
                 // checked by `KernelRows::of`, every tap a row's start plus a column step) and in
                 // its transposed gradient (`gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`); the
-                // writes are the first `cv·nr·kw ≤ 24` rows of `acc`.
+                // writes are the first `cv·nr·kw` rows of `acc`, within the extension's
+                // accumulators (`max_rows`), at most 24.
                 unsafe {
-                    avx512::channel_vector_tile(
-                        cv,
-                        kw,
-                        nr,
+                    isa.channel_vector_tile(
+                        (cv, kw, nr),
                         chunk,
                         &grid,
                         plane0,
@@ -848,23 +842,23 @@ fn weight_grad_chunk(
             && offs.len() == taps,
         "implicit GEMM: buffers smaller than the weight gradient"
     );
+    let isa = isa();
+    let (wg_channels, wg_taps) = isa.lane_sum_tile();
     for grp in 0..c.groups {
         let plane0 = grp * cig * c.planes_per_channel() * c.plane_stride();
-        for co0 in (0..cog).step_by(WG_CHANNELS) {
-            let cb = WG_CHANNELS.min(cog - co0);
+        for co0 in (0..cog).step_by(wg_channels) {
+            let cb = wg_channels.min(cog - co0);
             let co = grp * cog + co0;
-            for t0 in (0..taps).step_by(WG_TAPS) {
-                let nt = WG_TAPS.min(taps - t0);
+            for t0 in (0..taps).step_by(wg_taps) {
+                let nt = wg_taps.min(taps - t0);
                 let out = &mut partial[co * taps + t0..];
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies` checked AVX-512F; every read lies in an image's padded
+                // SAFETY: `applies` found the extension; every read lies in an image's padded
                 // planes (`plane0 + offs[t] + v·16 + 15 < padded`, as in the forward tile) or in
                 // rows `co..co + cb` of its flat gradient; the writes are `out[c·taps + t]`
                 // for `c < cb`, `t < nt`, inside `partial`.
                 unsafe {
-                    avx512::weight_grad_tile(
-                        cb,
-                        nt,
+                    isa.lane_sum_tile_run(
+                        (cb, nt),
                         chunk,
                         nflat,
                         plane0,
@@ -887,326 +881,4 @@ struct ChunkPlanes<'a> {
     padded: usize,
     gys: &'a [f32],
     gy_len: usize,
-}
-
-/// The tiles in AVX-512 intrinsics, one instance per tile size (accumulators indexed by
-/// constants stay in registers).
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{ChunkPlanes, LANES, MAX_CB, PositionGrid};
-    use std::arch::x86_64::{
-        __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
-        _mm512_mullo_epi32, _mm512_reduce_add_ps, _mm512_set1_epi32, _mm512_set1_ps,
-        _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
-    };
-
-    /// `out[c][j·16..]` (rows `out_stride` apart) = `Σ_t w[t][c] · x[offs[t] + j·16..]`, added
-    /// to what `out` holds when `accumulate`
-    /// for `c < cb`, `j < nv`.
-    ///
-    /// # Safety
-    /// AVX-512F; `x` holds `offs[t] + nv·16` floats for every `t`, `w` holds `offs.len()` rows
-    /// of [`MAX_CB`], `out` holds `(cb − 1)·out_stride + nv·16`.
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn forward_tile(
-        cb: usize,
-        nv: usize,
-        x: &[f32],
-        offs: &[usize],
-        w: &[f32],
-        out: &mut [f32],
-        out_stride: usize,
-        accumulate: bool,
-    ) {
-        macro_rules! by_size {
-            ($(($c:literal: $($v:literal)*))*) => {
-                match (cb, nv) {
-                    $($(($c, $v) => tile::<$c, $v>(x, offs, w, out, out_stride, accumulate),)*)*
-                    _ => unreachable!("forward tile {cb}×{nv} outside 1..=8 × 1..=4"),
-                }
-            };
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            by_size!((1: 1 2 3 4) (2: 1 2 3 4) (3: 1 2 3 4) (4: 1 2 3 4) (5: 1 2 3 4)
-                (6: 1 2 3 4) (7: 1 2 3) (8: 1 2 3))
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tile<const CB: usize, const NV: usize>(
-        x: &[f32],
-        offs: &[usize],
-        w: &[f32],
-        out: &mut [f32],
-        out_stride: usize,
-        accumulate: bool,
-    ) {
-        debug_assert!(offs.iter().all(|&o| o + NV * LANES <= x.len()));
-        debug_assert!(w.len() >= offs.len() * MAX_CB);
-        debug_assert!(out.len() >= (CB - 1) * out_stride + NV * LANES);
-        let mut acc = [[_mm512_setzero_ps(); NV]; CB];
-        let (xp, wp) = (x.as_ptr(), w.as_ptr());
-        for (t, &off) in offs.iter().enumerate() {
-            // SAFETY: in bounds by the caller's contract (checked in debug builds above).
-            unsafe {
-                let src = xp.add(off);
-                let mut xv = [_mm512_setzero_ps(); NV];
-                for (j, v) in xv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_ps(src.add(j * LANES));
-                }
-                let wt = wp.add(t * MAX_CB);
-                for (c, a) in acc.iter_mut().enumerate() {
-                    let wv = _mm512_set1_ps(*wt.add(c));
-                    for (a, &v) in a.iter_mut().zip(&xv) {
-                        *a = _mm512_fmadd_ps(wv, v, *a);
-                    }
-                }
-            }
-        }
-        let op = out.as_mut_ptr();
-        for (c, a) in acc.iter().enumerate() {
-            for (j, v) in a.iter().enumerate() {
-                // SAFETY: in bounds by the caller's contract.
-                unsafe {
-                    let at = op.add(c * out_stride + j * LANES);
-                    let v = if accumulate {
-                        _mm512_add_ps(_mm512_loadu_ps(at), *v)
-                    } else {
-                        *v
-                    };
-                    _mm512_storeu_ps(at, v)
-                };
-            }
-        }
-    }
-
-    /// `out[c·taps + t] = Σ_images Σ_p gy[co_row + c·flat + p] · x[plane0 + offs[t] + p]` for
-    /// `c < cb`, `t < nt`, the 16 lanes of each sum reduced at the end.
-    ///
-    /// # Safety
-    /// AVX-512F; for every image, `plane0 + offs[t] + flat ≤ padded` and
-    /// `co_row + cb·flat ≤ gy_len`; `out` holds `(cb − 1)·taps + nt` floats.
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn weight_grad_tile(
-        cb: usize,
-        nt: usize,
-        chunk: &ChunkPlanes<'_>,
-        flat: usize,
-        plane0: usize,
-        offs: &[usize],
-        co_row: usize,
-        out: &mut [f32],
-        taps: usize,
-    ) {
-        macro_rules! by_size {
-            ($(($c:literal: $($t:literal)*))*) => {
-                match (cb, nt) {
-                    $($(($c, $t) => wg_tile::<$c, $t>(chunk, flat, plane0, offs, co_row, out, taps),)*)*
-                    _ => unreachable!("weight-gradient tile {cb}×{nt} outside 1..=4 × 1..=6"),
-                }
-            };
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { by_size!((1: 1 2 3 4 5 6) (2: 1 2 3 4 5 6) (3: 1 2 3 4 5 6) (4: 1 2 3 4 5 6)) }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn wg_tile<const CB: usize, const NT: usize>(
-        chunk: &ChunkPlanes<'_>,
-        flat: usize,
-        plane0: usize,
-        offs: &[usize],
-        co_row: usize,
-        out: &mut [f32],
-        taps: usize,
-    ) {
-        debug_assert!(offs.len() == NT);
-        debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
-        debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
-        debug_assert!(offs.iter().all(|&o| plane0 + o + flat <= chunk.padded));
-        debug_assert!(co_row + CB * flat <= chunk.gy_len);
-        debug_assert!(out.len() >= (CB - 1) * taps + NT);
-        let mut acc = [[_mm512_setzero_ps(); NT]; CB];
-        let mut offs_t = [0usize; NT];
-        offs_t.copy_from_slice(offs);
-        for img in 0..chunk.images {
-            // SAFETY: in bounds by the caller's contract (checked in debug builds above).
-            unsafe {
-                let xp = chunk.xpads.as_ptr().add(img * chunk.padded + plane0);
-                let gp = chunk.gys.as_ptr().add(img * chunk.gy_len + co_row);
-                for p in (0..flat).step_by(LANES) {
-                    let mut gv = [_mm512_setzero_ps(); CB];
-                    for (c, v) in gv.iter_mut().enumerate() {
-                        *v = _mm512_loadu_ps(gp.add(c * flat + p));
-                    }
-                    for (t, &off) in offs_t.iter().enumerate() {
-                        let xv = _mm512_loadu_ps(xp.add(off + p));
-                        for (a, &g) in acc.iter_mut().zip(&gv) {
-                            a[t] = _mm512_fmadd_ps(g, xv, a[t]);
-                        }
-                    }
-                }
-            }
-        }
-        for (c, a) in acc.iter().enumerate() {
-            for (t, v) in a.iter().enumerate() {
-                out[c * taps + t] = _mm512_reduce_add_ps(*v);
-            }
-        }
-    }
-
-    /// `acc[(v·nr + r)·kw + kx][l] = Σ_images Σ_p gyt[gyt0 + p·cop + v·16 + l] ·
-    /// x[plane0 + rows[r] + kx_steps[kx] + p]` for `v < cv`, `r < nr`, `kx < kw`, `p` over the
-    /// grid's flat positions: one chain per sum, over the chunk's images and positions in order.
-    ///
-    /// # Safety
-    /// AVX-512F; for every image, `plane0 + rows[r] + kx_steps[kx] + positions ≤ padded` and
-    /// `gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`; `cv·nr·kw ≤ 24`.
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn channel_vector_tile(
-        cv: usize,
-        kw: usize,
-        nr: usize,
-        chunk: &ChunkPlanes<'_>,
-        grid: &PositionGrid,
-        plane0: usize,
-        gyt0: usize,
-        rows: &[usize],
-        kx_steps: &[usize],
-        acc: &mut [[f32; LANES]; 24],
-    ) {
-        // Unit column steps (stride 1) become constant displacements: one pointer per row
-        // instead of one per tap, which the 24-tap tiles need to stay in registers.
-        let unit = kx_steps.iter().enumerate().all(|(kx, &s)| s == kx);
-        macro_rules! by_size {
-            ($(($c:literal, $k:literal: $($r:literal)*))*) => {
-                match (cv, kw, nr, unit) {
-                    $($(($c, $k, $r, true) => cv_tile::<$c, $k, $r, true>(
-                        chunk, grid, plane0, gyt0, rows, kx_steps, acc),
-                    ($c, $k, $r, false) => cv_tile::<$c, $k, $r, false>(
-                        chunk, grid, plane0, gyt0, rows, kx_steps, acc),)*)*
-                    _ => unreachable!("channel-vector tile {cv} × {nr} rows of {kw}"),
-                }
-            };
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { by_size!((1, 3: 1 2 3 4 5 6 7 8) (2, 3: 1 2 3 4) (1, 5: 1 2 3 4) (2, 5: 1 2)) }
-    }
-
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
-    #[target_feature(enable = "avx512f")]
-    unsafe fn cv_tile<const CV: usize, const KW: usize, const NR: usize, const UNIT: bool>(
-        chunk: &ChunkPlanes<'_>,
-        grid: &PositionGrid,
-        plane0: usize,
-        gyt0: usize,
-        rows: &[usize],
-        kx_steps: &[usize],
-        acc: &mut [[f32; LANES]; 24],
-    ) {
-        let (positions, cop) = (grid.positions, grid.cop);
-        debug_assert!(rows.len() == NR && kx_steps.len() == KW && CV * NR * KW <= acc.len());
-        debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
-        debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
-        debug_assert!(
-            rows.iter()
-                .all(|&o| plane0 + o + kx_steps[KW - 1] + positions <= chunk.padded)
-        );
-        debug_assert!(gyt0 + (positions - 1) * cop + CV * LANES <= chunk.gy_len);
-        let mut a = [[[_mm512_setzero_ps(); KW]; NR]; CV];
-        for img in 0..chunk.images {
-            // SAFETY: in bounds by the caller's contract (checked in debug builds above).
-            unsafe {
-                let x0 = chunk.xpads.as_ptr().add(img * chunk.padded + plane0);
-                // Stride 1: one pointer per row, the taps at constant displacements from it.
-                let mut taps = [[x0; KW]; NR];
-                for (tr, &o) in taps.iter_mut().zip(rows) {
-                    for (kx, (t, &step)) in tr.iter_mut().zip(kx_steps).enumerate() {
-                        *t = if UNIT { x0.add(o) } else { x0.add(o + step) };
-                        if UNIT {
-                            debug_assert_eq!(step, kx);
-                        }
-                    }
-                }
-                let mut gp = chunk.gys.as_ptr().add(img * chunk.gy_len + gyt0);
-                for p in 0..positions {
-                    let mut g = [_mm512_setzero_ps(); CV];
-                    for (v, gv) in g.iter_mut().enumerate() {
-                        *gv = _mm512_loadu_ps(gp.add(v * LANES));
-                    }
-                    gp = gp.add(cop);
-                    for (r, tr) in taps.iter().enumerate() {
-                        for (kx, &tp) in tr.iter().enumerate() {
-                            let at = if UNIT { p + kx } else { p };
-                            let xb = _mm512_set1_ps(*tp.add(at));
-                            for (av, &gv) in a.iter_mut().zip(&g) {
-                                av[r][kx] = _mm512_fmadd_ps(gv, xb, av[r][kx]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for (v, av) in a.iter().enumerate() {
-            for (r, ar) in av.iter().enumerate() {
-                for (kx, &value) in ar.iter().enumerate() {
-                    // SAFETY: `acc[(v·NR + r)·KW + kx]` holds 16 floats.
-                    unsafe { _mm512_storeu_ps(acc[(v * NR + r) * KW + kx].as_mut_ptr(), value) };
-                }
-            }
-        }
-    }
-
-    /// `dst[(oy·row + ox)·cop + cl] = src[cl·oh·ow + oy·ow + ox]` for `cl < cog`, zero for
-    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: one masked 16-channel gather per position.
-    ///
-    /// # Safety
-    /// AVX-512F; `src` holds `cog·oh·ow` floats, `dst` `oh·row·cop`; `cop` is a multiple of 16
-    /// and at least `cog`; `row ≥ ow`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn transpose_group(
-        src: &[f32],
-        oh: usize,
-        ow: usize,
-        row: usize,
-        cog: usize,
-        cop: usize,
-        dst: &mut [f32],
-    ) {
-        let ohw = oh * ow;
-        debug_assert!(src.len() >= cog * ohw && dst.len() >= oh * row * cop);
-        debug_assert!(cop.is_multiple_of(LANES) && cop >= cog && row >= ow);
-        let step = i32::try_from(ohw).expect("a plane of fewer than 2^31 / 16 values");
-        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        let index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(step));
-        let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
-        for c0 in (0..cop).step_by(LANES) {
-            let n = cog.saturating_sub(c0).min(LANES);
-            let mask: __mmask16 = ((1u32 << n) - 1) as __mmask16;
-            for oy in 0..oh {
-                for ox in 0..row {
-                    // SAFETY: the gathered lanes `k < n` read `src[(c0 + k)·ohw + oy·ow + ox]`
-                    // with `c0 + k < cog`, `ox < ow`; the store writes 16 floats of row
-                    // `oy·row + ox` at column `c0 ≤ cop − 16`.
-                    unsafe {
-                        let v = if ox < ow && n > 0 {
-                            _mm512_mask_i32gather_ps::<4>(
-                                _mm512_setzero_ps(),
-                                mask,
-                                index,
-                                sp.add(c0 * ohw + oy * ow + ox).cast(),
-                            )
-                        } else {
-                            _mm512_setzero_ps()
-                        };
-                        _mm512_storeu_ps(dp.add((oy * row + ox) * cop + c0), v);
-                    }
-                }
-            }
-        }
-    }
 }

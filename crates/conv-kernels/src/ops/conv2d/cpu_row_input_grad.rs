@@ -35,11 +35,12 @@ const TILE_ACCUMULATORS: usize = 24;
 /// Rows of a register tile at most.
 const TILE_ROWS: usize = 14;
 
-/// Whether the input gradient of `g` runs here: where the implicit GEMM's would, on planes of at
-/// most 16 columns, and with at most 4/5 of the implicit GEMM's products.
+/// Whether the input gradient of `g` runs here: where the implicit GEMM's would in AVX-512, on
+/// planes of at most 16 columns, and with at most 4/5 of the implicit GEMM's products.
 pub(crate) fn applies(g: &Conv2dGeometry) -> bool {
     g.w <= LANES
         && implicit_gemm::input_grad_applies(g)
+        && implicit_gemm::Isa::detected().is_some_and(implicit_gemm::Isa::is_avx512)
         && 5 * products(g) < 4 * implicit_gemm::input_grad_products(g)
 }
 
@@ -286,7 +287,9 @@ mod tests {
         assert_eq!(products(&conv2), 50 * 5 * 16 * 6 * 16);
         let wide = geometry(&[2, 16, 28, 28], &[16, 16, 3, 3], 1);
         let deep = geometry(&[2, 64, 7, 7], &[64, 64, 3, 3], 1);
-        if implicit_gemm::input_grad_applies(&conv2) {
+        if implicit_gemm::input_grad_applies(&conv2)
+            && implicit_gemm::Isa::detected().is_some_and(implicit_gemm::Isa::is_avx512)
+        {
             assert!(applies(&conv2));
         }
         assert!(!applies(&wide) && !applies(&deep));

@@ -1,0 +1,214 @@
+//! Sixteen f32 lanes in registers, on either x86 vector extension: one AVX-512 register
+//! ([`Zmm`]) or a pair of AVX2 registers ([`YmmPair`]). Register tiles written once over
+//! [`F32x16`] compile to either, with the same data layouts (16-float vectors) and the same
+//! per-lane arithmetic (fused multiply-adds), so an AVX2 CPU runs the same algorithms as an
+//! AVX-512 one with smaller tiles (it has 16 vector registers of 8 lanes, not 32 of 16).
+//!
+//! Every method is `#[inline(always)]` and `unsafe`: it may only run inside a function compiled
+//! with its extension's `#[target_feature]` on a CPU that has it (see
+//! [`F32x16::TARGET_FEATURES`]), where the intrinsics inline into plain instructions.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{
+    __m256, __m256i, __m512, __m512i, __mmask16, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32,
+    _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi32, _mm256_add_ps, _mm256_castps256_ps128,
+    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mask_i32gather_ps,
+    _mm256_mullo_epi32, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
+    _mm512_mullo_epi32, _mm512_reduce_add_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
+    _mm512_setzero_ps, _mm512_storeu_ps,
+};
+
+/// f32 lanes of one [`F32x16`] vector.
+pub(crate) const LANES: usize = 16;
+
+/// Sixteen f32 lanes held in registers, with the operations register tiles need.
+///
+/// # Safety
+/// Implementations call their extension's intrinsics: every method may only be called from a
+/// function compiled with [`F32x16::TARGET_FEATURES`], on a CPU that has them.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe trait F32x16: Copy {
+    /// What a strided gather needs ready: lane indices and the lane mask.
+    type Gather: Copy;
+
+    /// All lanes zero.
+    unsafe fn zero() -> Self;
+
+    /// Every lane `v`.
+    unsafe fn splat(v: f32) -> Self;
+
+    /// Lanes `p[0..16]` (unaligned).
+    unsafe fn load(p: *const f32) -> Self;
+
+    /// Stores the lanes at `p[0..16]` (unaligned).
+    unsafe fn store(self, p: *mut f32);
+
+    /// `self · b + acc` per lane, rounded once.
+    unsafe fn mul_add(self, b: Self, acc: Self) -> Self;
+
+    /// `self + b` per lane.
+    unsafe fn add(self, b: Self) -> Self;
+
+    /// The sum of the 16 lanes (a fixed tree: the same order every call).
+    unsafe fn reduce_add(self) -> f32;
+
+    /// Prepares [`F32x16::gather`] of lanes `k < n` at `p + k·step` (`15·step` must fit i32).
+    unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather;
+
+    /// Lane `k` = `p[k·step]` for the lanes the plan keeps, zero for the others (which are not
+    /// read).
+    unsafe fn gather(p: *const f32, plan: Self::Gather) -> Self;
+}
+
+/// One AVX-512 register (AVX-512F).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct Zmm(__m512);
+
+// SAFETY: every method is only AVX-512F intrinsics; the trait's contract puts them under it.
+#[cfg(target_arch = "x86_64")]
+unsafe impl F32x16 for Zmm {
+    type Gather = (__m512i, __mmask16);
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Self(unsafe { _mm512_setzero_ps() })
+    }
+
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        Self(unsafe { _mm512_set1_ps(v) })
+    }
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        Self(unsafe { _mm512_loadu_ps(p) })
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
+        Self(unsafe { _mm512_fmadd_ps(self.0, b.0, acc.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        Self(unsafe { _mm512_add_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn reduce_add(self) -> f32 {
+        unsafe { _mm512_reduce_add_ps(self.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather {
+        unsafe {
+            let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let mask = ((1u32 << n.min(LANES)) - 1) as __mmask16;
+            (_mm512_mullo_epi32(lanes, _mm512_set1_epi32(step)), mask)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn gather(p: *const f32, (index, mask): Self::Gather) -> Self {
+        Self(unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, index, p.cast()) })
+    }
+}
+
+/// Two AVX2 registers, lanes 0–7 and 8–15 (AVX2 and FMA).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct YmmPair([__m256; 2]);
+
+// SAFETY: every method is only AVX, AVX2 and FMA intrinsics; the trait's contract puts them
+// under those features.
+#[cfg(target_arch = "x86_64")]
+unsafe impl F32x16 for YmmPair {
+    type Gather = ([__m256i; 2], [__m256; 2]);
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        unsafe { Self([_mm256_setzero_ps(); 2]) }
+    }
+
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        unsafe { Self([_mm256_set1_ps(v); 2]) }
+    }
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        unsafe { Self([_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))]) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe {
+            _mm256_storeu_ps(p, self.0[0]);
+            _mm256_storeu_ps(p.add(8), self.0[1]);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_fmadd_ps(self.0[0], b.0[0], acc.0[0]),
+                _mm256_fmadd_ps(self.0[1], b.0[1], acc.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_add_ps(self.0[0], b.0[0]),
+                _mm256_add_ps(self.0[1], b.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn reduce_add(self) -> f32 {
+        unsafe {
+            let v = _mm256_add_ps(self.0[0], self.0[1]);
+            let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+            _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather {
+        unsafe {
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let low = _mm256_mullo_epi32(lanes, _mm256_set1_epi32(step));
+            let high = _mm256_add_epi32(low, _mm256_set1_epi32(8 * step));
+            // A lane is gathered where its mask's sign bit is set: -0.0 keeps, +0.0 skips.
+            let keep = |k: usize| if k < n { -0.0f32 } else { 0.0 };
+            let mask = |h: usize| {
+                let m: [f32; 8] = std::array::from_fn(|k| keep(h * 8 + k));
+                _mm256_loadu_ps(m.as_ptr())
+            };
+            ([low, high], [mask(0), mask(1)])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn gather(p: *const f32, ([low, high], [m0, m1]): Self::Gather) -> Self {
+        unsafe {
+            let z = _mm256_setzero_ps();
+            Self([
+                _mm256_mask_i32gather_ps::<4>(z, p, low, m0),
+                _mm256_mask_i32gather_ps::<4>(z, p, high, m1),
+            ])
+        }
+    }
+}

@@ -1,0 +1,601 @@
+//! The implicit GEMM's register tiles, written once over [`F32x16`] and compiled for each x86
+//! vector extension: AVX-512 (one register per 16-lane vector, 32 registers) and AVX2 + FMA
+//! (two registers per vector, 16 registers), each with its own tile sizes. One instance per
+//! tile size: accumulators indexed by constants stay in registers.
+//!
+//! [`Isa`] is the extension a run uses, chosen once per process; its methods are the entry
+//! points, each dispatching to the instance of the requested size.
+
+use super::{ChunkPlanes, PositionGrid};
+use crate::cpu::f32x16::LANES;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::f32x16::{F32x16, YmmPair, Zmm};
+
+/// The vector extension the implicit-GEMM tiles run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX-512F: 32 registers of 16 lanes.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 + FMA: 16 registers of 8 lanes.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Isa {
+    /// The widest extension this CPU has, or `None` (the callers keep im2col + GEMM).
+    /// `FOVEA_CPU_CONV=im2col` turns the tiles off and `FOVEA_CPU_ISA=avx2` keeps an AVX-512
+    /// CPU on the AVX2 tiles (both for tests and benchmarks; read once per process).
+    pub(crate) fn detected() -> Option<Isa> {
+        static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            if std::env::var("FOVEA_CPU_CONV").is_ok_and(|v| v == "im2col") {
+                return None;
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                let avx2_only = std::env::var("FOVEA_CPU_ISA").is_ok_and(|v| v == "avx2");
+                if std::arch::is_x86_feature_detected!("avx512f") && !avx2_only {
+                    return Some(Isa::Avx512);
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    return Some(Isa::Avx2);
+                }
+            }
+            None
+        })
+    }
+
+    /// Whether this is AVX-512 (the row input gradient, written for it, needs it).
+    pub(crate) fn is_avx512(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => false,
+        }
+    }
+
+    /// Output channels of a forward tile at most (a packed block of 8 is split into tiles of
+    /// this many).
+    pub(crate) fn forward_channels(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 8,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => 4,
+        }
+    }
+
+    /// Accumulator vectors of a forward tile (channels × position vectors), leaving registers
+    /// for the loaded input vectors and the broadcast weight.
+    pub(crate) fn forward_accumulators(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 24,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => 6,
+        }
+    }
+
+    /// Output channels × taps of a lane-sum weight-gradient tile.
+    pub(crate) fn lane_sum_tile(self) -> (usize, usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => (4, 6),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => (2, 2),
+        }
+    }
+
+    /// Accumulator vectors of a channel-vector weight-gradient tile (vectors × taps).
+    pub(crate) fn channel_vector_accumulators(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 24,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => 6,
+        }
+    }
+
+    /// `out[c][j·16..]` (rows `out_stride` apart) = `Σ_t w[t·w_stride + c] · x[offs[t] + j·16..]`,
+    /// added to what `out` holds when `accumulate`, for `c < cb`, `j < nv`.
+    ///
+    /// # Safety
+    /// The CPU has this extension; `cb ≤` [`Isa::forward_channels`], `cb · nv ≤`
+    /// [`Isa::forward_accumulators`], `nv ≤ 4`; `x` holds `offs[t] + nv·16` floats for every
+    /// `t`, `w` holds `(offs.len() − 1)·w_stride + cb`, `out` holds `(cb − 1)·out_stride +
+    /// nv·16`.
+    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
+    pub(crate) unsafe fn forward_tile(
+        self,
+        cb: usize,
+        nv: usize,
+        x: &[f32],
+        offs: &[usize],
+        (w, w_stride): (&[f32], usize),
+        out: &mut [f32],
+        out_stride: usize,
+        accumulate: bool,
+    ) {
+        let w = (w, w_stride);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => {
+                    avx512::forward_tile(cb, nv, x, offs, w, out, out_stride, accumulate)
+                }
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => avx2::forward_tile(cb, nv, x, offs, w, out, out_stride, accumulate),
+            }
+        }
+    }
+
+    /// `out[c·taps + t] = Σ_images Σ_p gy[co_row + c·flat + p] · x[plane0 + offs[t] + p]` for
+    /// `c < cb`, `t < nt`, the 16 lanes of each sum reduced at the end.
+    ///
+    /// # Safety
+    /// The CPU has this extension; `(cb, nt)` within [`Isa::lane_sum_tile`]; for every image,
+    /// `plane0 + offs[t] + flat ≤ padded` and `co_row + cb·flat ≤ gy_len`; `out` holds
+    /// `(cb − 1)·taps + nt` floats.
+    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
+    pub(super) unsafe fn lane_sum_tile_run(
+        self,
+        (cb, nt): (usize, usize),
+        chunk: &ChunkPlanes<'_>,
+        flat: usize,
+        plane0: usize,
+        offs: &[usize],
+        co_row: usize,
+        out: &mut [f32],
+        taps: usize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => {
+                    avx512::lane_sum_tile(cb, nt, chunk, flat, plane0, offs, co_row, out, taps)
+                }
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => {
+                    avx2::lane_sum_tile(cb, nt, chunk, flat, plane0, offs, co_row, out, taps)
+                }
+            }
+        }
+    }
+
+    /// `acc[(v·nr + r)·kw + kx][l] = Σ_images Σ_p gyt[gyt0 + p·cop + v·16 + l] ·
+    /// x[plane0 + rows[r] + kx_steps[kx] + p]` for `v < cv`, `r < nr`, `kx < kw`, `p` over the
+    /// grid's flat positions: one chain per sum, over the chunk's images and positions in order.
+    ///
+    /// # Safety
+    /// The CPU has this extension; `cv·nr·kw ≤` [`Isa::channel_vector_accumulators`]; for every
+    /// image, `plane0 + rows[r] + kx_steps[kx] + positions ≤ padded` and
+    /// `gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`.
+    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
+    pub(super) unsafe fn channel_vector_tile(
+        self,
+        (cv, kw, nr): (usize, usize, usize),
+        chunk: &ChunkPlanes<'_>,
+        grid: &PositionGrid,
+        plane0: usize,
+        gyt0: usize,
+        rows: &[usize],
+        kx_steps: &[usize],
+        acc: &mut [[f32; LANES]; 24],
+    ) {
+        // Unit column steps (stride 1) become constant displacements: one pointer per row
+        // instead of one per tap, which the 24-tap tiles need to stay in registers.
+        let unit = kx_steps.iter().enumerate().all(|(kx, &s)| s == kx);
+        let at = (plane0, gyt0);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => avx512::channel_vector_tile(
+                    cv, kw, nr, unit, chunk, grid, at, rows, kx_steps, acc,
+                ),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => avx2::channel_vector_tile(
+                    cv, kw, nr, unit, chunk, grid, at, rows, kx_steps, acc,
+                ),
+            }
+        }
+    }
+
+    /// `dst[(oy·row + ox)·cop + cl] = src[cl·oh·ow + oy·ow + ox]` for `cl < cog`, zero for
+    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: one masked 16-channel gather per position.
+    ///
+    /// # Safety
+    /// The CPU has this extension; `src` holds `cog·oh·ow` floats, `dst` `oh·row·cop`; `cop` is
+    /// a multiple of 16 and at least `cog`; `row ≥ ow`.
+    pub(crate) unsafe fn transpose_group(
+        self,
+        src: &[f32],
+        [oh, ow, row]: [usize; 3],
+        cog: usize,
+        cop: usize,
+        dst: &mut [f32],
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => avx512::transpose_group(src, [oh, ow, row], cog, cop, dst),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => avx2::transpose_group(src, [oh, ow, row], cog, cop, dst),
+            }
+        }
+    }
+}
+
+/// Generates one extension's entry points: each compiled with its `#[target_feature]`s and
+/// matching the requested size against the instances listed.
+macro_rules! isa_tiles {
+    (
+        $(#[$doc:meta])*
+        mod $isa:ident: $vector:ident, $features:literal;
+        forward: $(($fc:literal: $($fv:literal)*))*;
+        lane_sums: $(($lc:literal: $($lt:literal)*))*;
+        channel_vectors: $(($cc:literal, $ck:literal: $($cr:literal)*))*;
+    ) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)] // GEMM tiles: operands and their strides
+        mod $isa {
+            use super::{ChunkPlanes, LANES, PositionGrid};
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn forward_tile(
+                cb: usize,
+                nv: usize,
+                x: &[f32],
+                offs: &[usize],
+                w: (&[f32], usize),
+                out: &mut [f32],
+                out_stride: usize,
+                accumulate: bool,
+            ) {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    match (cb, nv) {
+                        $($(($fc, $fv) => forward::<$fc, $fv>(x, offs, w, out, out_stride, accumulate),)*)*
+                        _ => unreachable!("forward tile {cb}×{nv} not instantiated"),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn forward<const CB: usize, const NV: usize>(
+                x: &[f32],
+                offs: &[usize],
+                w: (&[f32], usize),
+                out: &mut [f32],
+                out_stride: usize,
+                accumulate: bool,
+            ) {
+                // SAFETY: this function has the extension; the rest is the caller's contract.
+                unsafe {
+                    super::forward::<super::$vector, CB, NV>(x, offs, w, out, out_stride, accumulate)
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn lane_sum_tile(
+                cb: usize,
+                nt: usize,
+                chunk: &ChunkPlanes<'_>,
+                flat: usize,
+                plane0: usize,
+                offs: &[usize],
+                co_row: usize,
+                out: &mut [f32],
+                taps: usize,
+            ) {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    match (cb, nt) {
+                        $($(($lc, $lt) => lane_sums::<$lc, $lt>(chunk, flat, plane0, offs, co_row, out, taps),)*)*
+                        _ => unreachable!("lane-sum tile {cb}×{nt} not instantiated"),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn lane_sums<const CB: usize, const NT: usize>(
+                chunk: &ChunkPlanes<'_>,
+                flat: usize,
+                plane0: usize,
+                offs: &[usize],
+                co_row: usize,
+                out: &mut [f32],
+                taps: usize,
+            ) {
+                // SAFETY: this function has the extension; the rest is the caller's contract.
+                unsafe {
+                    super::lane_sums::<super::$vector, CB, NT>(chunk, flat, plane0, offs, co_row, out, taps)
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn channel_vector_tile(
+                cv: usize,
+                kw: usize,
+                nr: usize,
+                unit: bool,
+                chunk: &ChunkPlanes<'_>,
+                grid: &PositionGrid,
+                at: (usize, usize),
+                rows: &[usize],
+                kx_steps: &[usize],
+                acc: &mut [[f32; LANES]; 24],
+            ) {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    match (cv, kw, nr, unit) {
+                        $($(
+                            ($cc, $ck, $cr, true) => channel_vectors::<$cc, $ck, $cr, true>(
+                                chunk, grid, at, rows, kx_steps, acc),
+                            ($cc, $ck, $cr, false) => channel_vectors::<$cc, $ck, $cr, false>(
+                                chunk, grid, at, rows, kx_steps, acc),
+                        )*)*
+                        _ => unreachable!("channel-vector tile {cv} × {nr} rows of {kw} not instantiated"),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn channel_vectors<
+                const CV: usize,
+                const KW: usize,
+                const NR: usize,
+                const UNIT: bool,
+            >(
+                chunk: &ChunkPlanes<'_>,
+                grid: &PositionGrid,
+                at: (usize, usize),
+                rows: &[usize],
+                kx_steps: &[usize],
+                acc: &mut [[f32; LANES]; 24],
+            ) {
+                // SAFETY: this function has the extension; the rest is the caller's contract.
+                unsafe {
+                    super::channel_vectors::<super::$vector, CV, KW, NR, UNIT>(
+                        chunk, grid, at, rows, kx_steps, acc,
+                    )
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn transpose_group(
+                src: &[f32],
+                dims: [usize; 3],
+                cog: usize,
+                cop: usize,
+                dst: &mut [f32],
+            ) {
+                // SAFETY: this function has the extension; the rest is the caller's contract.
+                unsafe { super::transpose_group::<super::$vector>(src, dims, cog, cop, dst) }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+isa_tiles! {
+    /// The tiles in AVX-512: 24 accumulators of 16 lanes.
+    mod avx512: Zmm, "avx512f";
+    forward: (1: 1 2 3 4) (2: 1 2 3 4) (3: 1 2 3 4) (4: 1 2 3 4) (5: 1 2 3 4) (6: 1 2 3 4)
+        (7: 1 2 3) (8: 1 2 3);
+    lane_sums: (1: 1 2 3 4 5 6) (2: 1 2 3 4 5 6) (3: 1 2 3 4 5 6) (4: 1 2 3 4 5 6);
+    channel_vectors: (1, 3: 1 2 3 4 5 6 7 8) (2, 3: 1 2 3 4) (1, 5: 1 2 3 4) (2, 5: 1 2);
+}
+
+#[cfg(target_arch = "x86_64")]
+isa_tiles! {
+    /// The tiles in AVX2 + FMA: 6 accumulators of 16 lanes (12 registers).
+    mod avx2: YmmPair, "avx2,fma";
+    forward: (1: 1 2 3 4) (2: 1 2 3) (3: 1 2) (4: 1);
+    lane_sums: (1: 1 2) (2: 1 2);
+    channel_vectors: (1, 3: 1 2) (2, 3: 1) (1, 5: 1);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn forward<V: F32x16, const CB: usize, const NV: usize>(
+    x: &[f32],
+    offs: &[usize],
+    (w, w_stride): (&[f32], usize),
+    out: &mut [f32],
+    out_stride: usize,
+    accumulate: bool,
+) {
+    debug_assert!(offs.iter().all(|&o| o + NV * LANES <= x.len()));
+    debug_assert!(offs.is_empty() || w.len() >= (offs.len() - 1) * w_stride + CB);
+    debug_assert!(out.len() >= (CB - 1) * out_stride + NV * LANES);
+    // SAFETY: in bounds by the caller's contract (checked in debug builds above); the caller
+    // runs this with `V`'s extension.
+    unsafe {
+        let mut acc = [[V::zero(); NV]; CB];
+        let (xp, wp) = (x.as_ptr(), w.as_ptr());
+        for (t, &off) in offs.iter().enumerate() {
+            let src = xp.add(off);
+            let mut xv = [V::zero(); NV];
+            for (j, v) in xv.iter_mut().enumerate() {
+                *v = V::load(src.add(j * LANES));
+            }
+            let wt = wp.add(t * w_stride);
+            for (c, a) in acc.iter_mut().enumerate() {
+                let wv = V::splat(*wt.add(c));
+                for (a, &v) in a.iter_mut().zip(&xv) {
+                    *a = wv.mul_add(v, *a);
+                }
+            }
+        }
+        let op = out.as_mut_ptr();
+        for (c, a) in acc.iter().enumerate() {
+            for (j, v) in a.iter().enumerate() {
+                let at = op.add(c * out_stride + j * LANES);
+                let v = if accumulate { V::load(at).add(*v) } else { *v };
+                v.store(at);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn lane_sums<V: F32x16, const CB: usize, const NT: usize>(
+    chunk: &ChunkPlanes<'_>,
+    flat: usize,
+    plane0: usize,
+    offs: &[usize],
+    co_row: usize,
+    out: &mut [f32],
+    taps: usize,
+) {
+    debug_assert!(offs.len() == NT);
+    debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
+    debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
+    debug_assert!(offs.iter().all(|&o| plane0 + o + flat <= chunk.padded));
+    debug_assert!(co_row + CB * flat <= chunk.gy_len);
+    debug_assert!(out.len() >= (CB - 1) * taps + NT);
+    // SAFETY: in bounds by the caller's contract (checked in debug builds above); the caller
+    // runs this with `V`'s extension.
+    unsafe {
+        let mut acc = [[V::zero(); NT]; CB];
+        let mut offs_t = [0usize; NT];
+        offs_t.copy_from_slice(offs);
+        for img in 0..chunk.images {
+            let xp = chunk.xpads.as_ptr().add(img * chunk.padded + plane0);
+            let gp = chunk.gys.as_ptr().add(img * chunk.gy_len + co_row);
+            for p in (0..flat).step_by(LANES) {
+                let mut gv = [V::zero(); CB];
+                for (c, v) in gv.iter_mut().enumerate() {
+                    *v = V::load(gp.add(c * flat + p));
+                }
+                for (t, &off) in offs_t.iter().enumerate() {
+                    let xv = V::load(xp.add(off + p));
+                    for (a, &g) in acc.iter_mut().zip(&gv) {
+                        a[t] = g.mul_add(xv, a[t]);
+                    }
+                }
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            for (t, v) in a.iter().enumerate() {
+                out[c * taps + t] = v.reduce_add();
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn channel_vectors<
+    V: F32x16,
+    const CV: usize,
+    const KW: usize,
+    const NR: usize,
+    const UNIT: bool,
+>(
+    chunk: &ChunkPlanes<'_>,
+    grid: &PositionGrid,
+    (plane0, gyt0): (usize, usize),
+    rows: &[usize],
+    kx_steps: &[usize],
+    acc: &mut [[f32; LANES]; 24],
+) {
+    let (positions, cop) = (grid.positions, grid.cop);
+    debug_assert!(rows.len() == NR && kx_steps.len() == KW && CV * NR * KW <= acc.len());
+    debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
+    debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
+    debug_assert!(
+        rows.iter()
+            .all(|&o| plane0 + o + kx_steps[KW - 1] + positions <= chunk.padded)
+    );
+    debug_assert!(gyt0 + (positions - 1) * cop + CV * LANES <= chunk.gy_len);
+    // SAFETY: in bounds by the caller's contract (checked in debug builds above); the caller
+    // runs this with `V`'s extension.
+    unsafe {
+        let mut a = [[[V::zero(); KW]; NR]; CV];
+        for img in 0..chunk.images {
+            let x0 = chunk.xpads.as_ptr().add(img * chunk.padded + plane0);
+            // Stride 1: one pointer per row, the taps at constant displacements from it.
+            let mut taps = [[x0; KW]; NR];
+            for (tr, &o) in taps.iter_mut().zip(rows) {
+                for (kx, (t, &step)) in tr.iter_mut().zip(kx_steps).enumerate() {
+                    *t = if UNIT { x0.add(o) } else { x0.add(o + step) };
+                    if UNIT {
+                        debug_assert_eq!(step, kx);
+                    }
+                }
+            }
+            let mut gp = chunk.gys.as_ptr().add(img * chunk.gy_len + gyt0);
+            for p in 0..positions {
+                let mut g = [V::zero(); CV];
+                for (v, gv) in g.iter_mut().enumerate() {
+                    *gv = V::load(gp.add(v * LANES));
+                }
+                gp = gp.add(cop);
+                for (r, tr) in taps.iter().enumerate() {
+                    for (kx, &tp) in tr.iter().enumerate() {
+                        let at = if UNIT { p + kx } else { p };
+                        let xb = V::splat(*tp.add(at));
+                        for (av, &gv) in a.iter_mut().zip(&g) {
+                            av[r][kx] = gv.mul_add(xb, av[r][kx]);
+                        }
+                    }
+                }
+            }
+        }
+        for (v, av) in a.iter().enumerate() {
+            for (r, ar) in av.iter().enumerate() {
+                for (kx, &value) in ar.iter().enumerate() {
+                    value.store(acc[(v * NR + r) * KW + kx].as_mut_ptr());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose_group<V: F32x16>(
+    src: &[f32],
+    [oh, ow, row]: [usize; 3],
+    cog: usize,
+    cop: usize,
+    dst: &mut [f32],
+) {
+    let ohw = oh * ow;
+    debug_assert!(src.len() >= cog * ohw && dst.len() >= oh * row * cop);
+    debug_assert!(cop.is_multiple_of(LANES) && cop >= cog && row >= ow);
+    let step = i32::try_from(ohw).expect("a plane of fewer than 2^31 / 16 values");
+    let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+    for c0 in (0..cop).step_by(LANES) {
+        let n = cog.saturating_sub(c0).min(LANES);
+        // SAFETY: the caller runs this with `V`'s extension; the gathered lanes `k < n` read
+        // `src[(c0 + k)·ohw + oy·ow + ox]` with `c0 + k < cog`, `ox < ow`; the store writes 16
+        // floats of row `oy·row + ox` at column `c0 ≤ cop − 16`.
+        unsafe {
+            let plan = V::gather_plan(step, n);
+            for oy in 0..oh {
+                for ox in 0..row {
+                    let v = if ox < ow && n > 0 {
+                        V::gather(sp.add(c0 * ohw + oy * ow + ox), plan)
+                    } else {
+                        V::zero()
+                    };
+                    v.store(dp.add((oy * row + ox) * cop + c0));
+                }
+            }
+        }
+    }
+}
