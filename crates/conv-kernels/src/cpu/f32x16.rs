@@ -12,12 +12,63 @@
 use std::arch::x86_64::{
     __m256, __m256i, __m512, __m512i, __mmask16, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32,
     _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi32, _mm256_add_ps, _mm256_castps256_ps128,
-    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mask_i32gather_ps,
+    _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps,
+    _mm256_loadu_ps, _mm256_mask_i32gather_ps, _mm256_maskstore_ps, _mm256_mul_ps,
     _mm256_mullo_epi32, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
     _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
-    _mm512_mullo_epi32, _mm512_reduce_add_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
-    _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_mask_storeu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_reduce_add_ps,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
 };
+
+/// The x86 vector extension the register tiles run in (the implicit GEMM, the direct
+/// convolution), chosen once per process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX-512F: 32 registers of 16 lanes.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 + FMA: 16 registers of 8 lanes.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Isa {
+    /// The widest extension this CPU has, or `None` (the callers keep their portable code:
+    /// im2col + GEMM, auto-vectorised loops).
+    /// `FOVEA_CPU_CONV=im2col` turns the tiles off and `FOVEA_CPU_ISA=avx2` keeps an AVX-512
+    /// CPU on the AVX2 tiles (both for tests and benchmarks; read once per process).
+    pub(crate) fn detected() -> Option<Isa> {
+        static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            if std::env::var("FOVEA_CPU_CONV").is_ok_and(|v| v == "im2col") {
+                return None;
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                let avx2_only = std::env::var("FOVEA_CPU_ISA").is_ok_and(|v| v == "avx2");
+                if std::arch::is_x86_feature_detected!("avx512f") && !avx2_only {
+                    return Some(Isa::Avx512);
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    return Some(Isa::Avx2);
+                }
+            }
+            None
+        })
+    }
+
+    /// Whether this is AVX-512 (the kernels written in its intrinsics alone need it).
+    pub(crate) fn is_avx512(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => false,
+        }
+    }
+}
 
 /// f32 lanes of one [`F32x16`] vector.
 pub(crate) const LANES: usize = 16;
@@ -26,11 +77,14 @@ pub(crate) const LANES: usize = 16;
 ///
 /// # Safety
 /// Implementations call their extension's intrinsics: every method may only be called from a
-/// function compiled with [`F32x16::TARGET_FEATURES`], on a CPU that has them.
+/// function compiled with that extension's `#[target_feature]`s, on a CPU that has them.
 #[cfg(target_arch = "x86_64")]
 pub(crate) unsafe trait F32x16: Copy {
     /// What a strided gather needs ready: lane indices and the lane mask.
     type Gather: Copy;
+
+    /// A selection of lanes, for masked stores.
+    type Lanes: Copy;
 
     /// All lanes zero.
     unsafe fn zero() -> Self;
@@ -44,6 +98,9 @@ pub(crate) unsafe trait F32x16: Copy {
     /// Stores the lanes at `p[0..16]` (unaligned).
     unsafe fn store(self, p: *mut f32);
 
+    /// `self · b` per lane.
+    unsafe fn mul(self, b: Self) -> Self;
+
     /// `self · b + acc` per lane, rounded once.
     unsafe fn mul_add(self, b: Self, acc: Self) -> Self;
 
@@ -52,6 +109,13 @@ pub(crate) unsafe trait F32x16: Copy {
 
     /// The sum of the 16 lanes (a fixed tree: the same order every call).
     unsafe fn reduce_add(self) -> f32;
+
+    /// The first `n` lanes (all 16 from `n = 16` on), for [`F32x16::store_first`].
+    unsafe fn first_lanes(n: usize) -> Self::Lanes;
+
+    /// Stores the lanes `lanes` selects at `p[k]`, leaving the others' memory untouched (and
+    /// unread).
+    unsafe fn store_first(self, p: *mut f32, lanes: Self::Lanes);
 
     /// Prepares [`F32x16::gather`] of lanes `k < n` at `p + k·step` (`15·step` must fit i32).
     unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather;
@@ -70,6 +134,7 @@ pub(crate) struct Zmm(__m512);
 #[cfg(target_arch = "x86_64")]
 unsafe impl F32x16 for Zmm {
     type Gather = (__m512i, __mmask16);
+    type Lanes = __mmask16;
 
     #[inline(always)]
     unsafe fn zero() -> Self {
@@ -92,8 +157,23 @@ unsafe impl F32x16 for Zmm {
     }
 
     #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        Self(unsafe { _mm512_mul_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
     unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
         Self(unsafe { _mm512_fmadd_ps(self.0, b.0, acc.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn first_lanes(n: usize) -> Self::Lanes {
+        ((1u32 << n.min(LANES)) - 1) as __mmask16
+    }
+
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, lanes: Self::Lanes) {
+        unsafe { _mm512_mask_storeu_ps(p, lanes, self.0) }
     }
 
     #[inline(always)]
@@ -110,7 +190,7 @@ unsafe impl F32x16 for Zmm {
     unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather {
         unsafe {
             let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-            let mask = ((1u32 << n.min(LANES)) - 1) as __mmask16;
+            let mask = Self::first_lanes(n);
             (_mm512_mullo_epi32(lanes, _mm512_set1_epi32(step)), mask)
         }
     }
@@ -131,6 +211,7 @@ pub(crate) struct YmmPair([__m256; 2]);
 #[cfg(target_arch = "x86_64")]
 unsafe impl F32x16 for YmmPair {
     type Gather = ([__m256i; 2], [__m256; 2]);
+    type Lanes = [__m256i; 2];
 
     #[inline(always)]
     unsafe fn zero() -> Self {
@@ -152,6 +233,37 @@ unsafe impl F32x16 for YmmPair {
         unsafe {
             _mm256_storeu_ps(p, self.0[0]);
             _mm256_storeu_ps(p.add(8), self.0[1]);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_mul_ps(self.0[0], b.0[0]),
+                _mm256_mul_ps(self.0[1], b.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn first_lanes(n: usize) -> Self::Lanes {
+        // A lane is stored where its mask's sign bit is set.
+        unsafe {
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let n = _mm256_set1_epi32(n.min(LANES) as i32);
+            [
+                _mm256_cmpgt_epi32(n, lanes),
+                _mm256_cmpgt_epi32(n, _mm256_add_epi32(lanes, _mm256_set1_epi32(8))),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, [m0, m1]: Self::Lanes) {
+        unsafe {
+            _mm256_maskstore_ps(p, m0, self.0[0]);
+            _mm256_maskstore_ps(p.add(8), m1, self.0[1]);
         }
     }
 
@@ -191,13 +303,12 @@ unsafe impl F32x16 for YmmPair {
             let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
             let low = _mm256_mullo_epi32(lanes, _mm256_set1_epi32(step));
             let high = _mm256_add_epi32(low, _mm256_set1_epi32(8 * step));
-            // A lane is gathered where its mask's sign bit is set: -0.0 keeps, +0.0 skips.
-            let keep = |k: usize| if k < n { -0.0f32 } else { 0.0 };
-            let mask = |h: usize| {
-                let m: [f32; 8] = std::array::from_fn(|k| keep(h * 8 + k));
-                _mm256_loadu_ps(m.as_ptr())
-            };
-            ([low, high], [mask(0), mask(1)])
+            // A lane is gathered where its mask's sign bit is set.
+            let [m0, m1] = Self::first_lanes(n);
+            (
+                [low, high],
+                [_mm256_castsi256_ps(m0), _mm256_castsi256_ps(m1)],
+            )
         }
     }
 

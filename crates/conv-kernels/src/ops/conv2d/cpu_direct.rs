@@ -13,6 +13,7 @@
 //! it stays on im2col + GEMM. The input gradient (not needed for a first layer) always uses
 //! im2col.
 
+use crate::cpu::f32x16::Isa;
 use crate::cpu::reduce::add_in_order;
 use crate::cpu::scratch::ScratchPool;
 use crate::cpu::short_runs::copy_run;
@@ -20,11 +21,11 @@ use crate::ops::activation::cpu::epilogue;
 use crate::{Activation, Conv2dGeometry};
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod tiles;
+
 /// Output columns computed at once: one output row must fit.
 const LANES: usize = 32;
-
-/// Output channels of an AVX-512 forward register tile at most.
-const MAX_CB: usize = 6;
 
 /// Widest kernel handled (wider kernels have enough K for im2col + GEMM to pay).
 const MAX_KW: usize = 8;
@@ -80,11 +81,13 @@ struct BlockedWeights {
 impl BlockedWeights {
     /// Blocks of output channels share each input load and give the adds independent chains.
     /// The auto-vectorised kernel takes 3 when that divides a group's channels and 4 does not,
-    /// else 4; the AVX-512 one up to [`MAX_CB`] in balanced blocks.
+    /// else 4; the register tiles up to their widest (`tiles::max_channels`) in balanced
+    /// blocks.
     fn new(g: &Conv2dGeometry, w: &[f32], bias: Option<&[f32]>) -> Self {
         let cog = g.c_out_per_group();
-        let cb = if avx512_enabled() {
-            cog.div_ceil(cog.div_ceil(MAX_CB)).max(1)
+        let cb = if let Some(isa) = Isa::detected() {
+            let widest = tiles::max_channels(isa, g.ow.div_ceil(16));
+            cog.div_ceil(cog.div_ceil(widest)).max(1)
         } else if !cog.is_multiple_of(4) && cog.is_multiple_of(3) {
             3
         } else {
@@ -197,20 +200,17 @@ pub(crate) fn forward(
     let (img_in, img_out) = (g.c_in * g.h * g.w, g.c_out * g.oh * g.ow);
     let pad_len = g.c_in * padded_rows(g) * padded_width(g);
     let wb = BlockedWeights::new(g, w, bias);
-    let tiles = avx512_enabled();
+    let isa = Isa::detected();
     y.par_chunks_mut(img_out)
         .zip(x.par_chunks(img_in))
         .for_each(|(y_img, x_img)| {
             let mut xpad = pool.take(pad_len);
             pad_image(g, x_img, &mut xpad);
-            if tiles {
+            match isa {
+                // SAFETY: `Isa::detected` found the extension; `xpad` holds the padded planes.
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: avx512_enabled checked AVX-512F; `xpad` holds the padded planes.
-                unsafe {
-                    avx512::forward_image(g, &xpad, &wb, y_img)
-                };
-            } else {
-                forward_image(g, &xpad, &wb, y_img);
+                Some(isa) => unsafe { tiles::forward_image(isa, g, &xpad, &wb, y_img) },
+                _ => forward_image(g, &xpad, &wb, y_img),
             }
             epilogue(act, y_img);
         });
@@ -221,22 +221,10 @@ pub(crate) fn forward(
 const WEIGHT_GRAD_POSITIONS: usize = 4096;
 
 /// Whether [`backward_weight`] can run here: the shape qualifies and the CPU has AVX-512 (the
-/// kernel is written with its intrinsics; elsewhere im2col + GEMM computes the weight gradient).
+/// kernel is written with its intrinsics; elsewhere the implicit GEMM or im2col + GEMM computes
+/// the weight gradient).
 pub(crate) fn weight_grad_applies(g: &Conv2dGeometry) -> bool {
-    applies(g) && avx512_enabled()
-}
-
-/// Whether the CPU has AVX-512F (the intrinsics kernels run; elsewhere the auto-vectorised
-/// forward and im2col + GEMM's weight gradient).
-fn avx512_enabled() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    applies(g) && Isa::detected().is_some_and(Isa::is_avx512)
 }
 
 /// `grad_w` from the input and `grad_y` when [`weight_grad_applies`]: per-lane partial sums per
@@ -298,172 +286,17 @@ fn sum_lanes(v: &mut [f32]) -> f32 {
 /// vectorised across taps instead of lanes, and measured slower than im2col + GEMM).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{BlockedWeights, LANES, MAX_CB, padded_rows, padded_width};
+    use super::{LANES, padded_rows, padded_width};
     use crate::Conv2dGeometry;
     use std::arch::x86_64::{
-        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mul_ps,
+        __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps,
     };
-    use std::arch::x86_64::{
-        __mmask16, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
-    };
-
-    /// Accumulators of a forward tile (channels × rows × vectors of a row).
-    const FORWARD_ACCUMULATORS: usize = 24;
 
     /// The lane masks of a row of `ow` (≤ 32) values in two vectors.
     fn row_masks(ow: usize) -> [__mmask16; 2] {
         let m = |n: usize| ((1u32 << n.min(16)) - 1) as u16;
         [m(ow), m(ow.saturating_sub(16))]
-    }
-
-    /// One image's output (`[c_out, oh, ow]`) from its padded planes: register tiles of a
-    /// block of output channels × a few output rows × the row's one or two vectors, one
-    /// broadcast weight per channel and one load per row vector for each tap (the taps in the
-    /// auto-vectorised kernel's order, the bias added after them).
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn forward_image(
-        g: &Conv2dGeometry,
-        xpad: &[f32],
-        wb: &BlockedWeights,
-        y_img: &mut [f32],
-    ) {
-        let (oh, ow, taps) = (g.oh, g.ow, g.kh * g.kw);
-        let (pw, rows, cog) = (padded_width(g), padded_rows(g), g.c_out_per_group());
-        let cbk = wb.cb;
-        let nv = ow.div_ceil(16);
-        let max_rows = (FORWARD_ACCUMULATORS / (cbk * nv)).clamp(1, 4);
-        assert!(
-            (1..=MAX_CB).contains(&cbk)
-                && (1..=2).contains(&nv)
-                && xpad.len() >= g.spec.groups * rows * pw
-                && y_img.len() >= g.c_out * oh * ow,
-            "direct conv: tile or buffers outside the kernel's sizes"
-        );
-        let mut blocks = wb
-            .taps
-            .chunks_exact(taps * cbk)
-            .zip(wb.bias.chunks_exact(cbk));
-        for grp in 0..g.spec.groups {
-            let plane = &xpad[grp * rows * pw..][..rows * pw];
-            for c0 in (0..cog).step_by(cbk) {
-                let Some((wt, b)) = blocks.next() else {
-                    return; // BlockedWeights::new made one block per (group, c0)
-                };
-                let (cb, co0) = (cbk.min(cog - c0), grp * cog + c0);
-                let out = &mut y_img[co0 * oh * ow..][..cb * oh * ow];
-                for oy0 in (0..oh).step_by(max_rows) {
-                    let tile = ForwardTile {
-                        plane,
-                        weights: wt,
-                        bias: b,
-                        oy0,
-                        channels: cb,
-                        g,
-                    };
-                    macro_rules! by_size {
-                        ($(($c:literal, $v:literal: $($r:literal)*))*) => {
-                            match (cbk, nv, max_rows.min(oh - oy0)) {
-                                $($(($c, $v, $r) => forward_tile::<$c, $v, $r>(&tile, out),)*)*
-                                _ => unreachable!("direct conv tile outside the 24 accumulators"),
-                            }
-                        };
-                    }
-                    // SAFETY: AVX-512F by the caller; the tile reads rows `oy0 + r + ky` of
-                    // `plane` (< oh + kh − 1 = rows) at columns `kx + j < pw`, and writes rows
-                    // of `out` below `oh`, `ow` columns each, masked.
-                    unsafe {
-                        by_size!((1, 1: 1 2 3 4) (2, 1: 1 2 3 4) (3, 1: 1 2 3 4) (4, 1: 1 2 3 4)
-                            (5, 1: 1 2 3 4) (6, 1: 1 2 3 4) (1, 2: 1 2 3 4) (2, 2: 1 2 3 4)
-                            (3, 2: 1 2 3 4) (4, 2: 1 2 3) (5, 2: 1 2) (6, 2: 1 2))
-                    }
-                }
-            }
-        }
-    }
-
-    /// What a forward tile reads: the group's padded plane, its block's weights (`[taps, cb]`)
-    /// and biases, its first output row and the channels of the block that exist.
-    struct ForwardTile<'a> {
-        plane: &'a [f32],
-        weights: &'a [f32],
-        bias: &'a [f32],
-        oy0: usize,
-        channels: usize,
-        g: &'a Conv2dGeometry,
-    }
-
-    /// Rows `oy0..oy0 + R` of `CB` channels, `NV` vectors per row, into `out` (`[cb, oh, ow]`).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn forward_tile<const CB: usize, const NV: usize, const R: usize>(
-        t: &ForwardTile<'_>,
-        out: &mut [f32],
-    ) {
-        let g = t.g;
-        let (oh, ow, kh, kw, pw) = (g.oh, g.ow, g.kh, g.kw, padded_width(g));
-        debug_assert!(t.plane.len() >= (t.oy0 + R + kh - 1) * pw && pw >= kw - 1 + NV * 16);
-        debug_assert!(t.weights.len() >= kh * kw * CB && t.bias.len() >= CB);
-        debug_assert!(out.len() >= (t.channels - 1) * oh * ow + (t.oy0 + R) * ow);
-        let (xp, wp) = (t.plane.as_ptr(), t.weights.as_ptr());
-        let mut acc = [[[_mm512_setzero_ps(); NV]; R]; CB];
-        for ky in 0..kh {
-            for kx in 0..kw {
-                // SAFETY: in bounds by the caller's contract (checked in debug builds).
-                unsafe {
-                    let wt = wp.add((ky * kw + kx) * CB);
-                    let mut wv = [_mm512_setzero_ps(); CB];
-                    for (c, v) in wv.iter_mut().enumerate() {
-                        *v = _mm512_set1_ps(*wt.add(c));
-                    }
-                    for r in 0..R {
-                        let src = xp.add((t.oy0 + r + ky) * pw + kx);
-                        let mut xv = [_mm512_setzero_ps(); NV];
-                        for (j, v) in xv.iter_mut().enumerate() {
-                            *v = _mm512_loadu_ps(src.add(j * 16));
-                        }
-                        for (a, &w) in acc.iter_mut().zip(&wv) {
-                            // Multiply, then add: rounded as the auto-vectorised kernel
-                            // rounds. With fused multiply-adds, resnet-small's two-step
-                            // PyTorch replay misses its tolerance on the stem's weight
-                            // gradient (batch norm after the stem amplifies the last bits).
-                            for (a, &x) in a[r].iter_mut().zip(&xv) {
-                                *a = _mm512_add_ps(*a, _mm512_mul_ps(w, x));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let masks = row_masks(ow);
-        let op = out.as_mut_ptr();
-        for (c, a) in acc.iter().enumerate().take(t.channels) {
-            // The bias after the sum, as the implicit GEMM adds it (see its `unpad_output`):
-            // batch norm over a nearly constant channel amplifies the low bits a bias-scaled
-            // accumulator would round away.
-            let bias = _mm512_set1_ps(t.bias[c]);
-            for (r, a) in a.iter().enumerate() {
-                for (j, v) in a.iter().enumerate() {
-                    let v = &_mm512_add_ps(*v, bias);
-                    // A vector's lanes past `ow` may spill onto the plane's next rows, which
-                    // this tile or a later one writes after; a vector that would pass the
-                    // plane's end stores masked (masked stores are slow on some CPUs).
-                    let at = (t.oy0 + r) * ow + j * 16;
-                    // SAFETY: row `oy0 + r < oh` of channel `c < channels`; unmasked lanes
-                    // stay inside the channel's plane, inside `out`.
-                    unsafe {
-                        let dst = op.add(c * oh * ow + at);
-                        if at + 16 <= oh * ow {
-                            _mm512_storeu_ps(dst, *v)
-                        } else {
-                            _mm512_mask_storeu_ps(dst, masks[j], *v)
-                        }
-                    };
-                }
-            }
-        }
     }
 
     /// Adds one image's weight gradient to `lanes` (`[c_out, kh, kw, LANES]` per-lane sums).

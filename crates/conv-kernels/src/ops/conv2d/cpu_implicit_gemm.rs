@@ -17,14 +17,14 @@
 //! `phase(ky mod s, kx mod s)[oy + ky / s][ox + kx / s]`, a window at a fixed offset again, so
 //! strided convolutions run the same tiles (only the phases some tap reads are stored: one for
 //! a 1×1 kernel). Their input gradient stays on im2col + GEMM.
-//! - Forward: register tiles of up to 8 output channels (4 on AVX2) × 1–4 vectors of 16
+//! - Forward: register tiles of up to 8 output channels (6 on AVX2) × 1–4 vectors of 16
 //!   positions, one broadcast weight per channel and one load per vector for each tap.
 //! - Input gradient: at stride 1 it is the same correlation run on the output gradient padded
 //!   by `k − 1 − pad`, with the kernel flipped and its channel axes swapped.
 //! - Weight gradient, kernels 3 or 5 wide with at least 8 output channels per group (every
 //!   3×3 and 5×5 conv of the shipped models): the output gradient is transposed to channels
 //!   innermost (one 16-channel gather per position), and tiles of one or two 16-channel vectors
-//!   × up to 24 taps (6 on AVX2) (whole kernel rows, one pointer per row) take one broadcast input value per
+//!   × up to 24 taps (one vector × 6 on AVX2) (whole kernel rows, one pointer per row) take one broadcast input value per
 //!   tap and position: 24 independent sums in registers, no horizontal sums.
 //! - Other weight gradients (1×1 kernels, narrow groups): tiles of 4 output channels × 6 taps
 //!   (2 × 2 on AVX2) with 16 lane partial sums each, reduced by a fixed instruction sequence.
@@ -34,6 +34,7 @@
 //! Without AVX2 + FMA (or with `FOVEA_CPU_CONV=im2col`, for benchmarking) the callers keep
 //! im2col + GEMM; `FOVEA_CPU_ISA=avx2` keeps an AVX-512 CPU on the AVX2 tiles.
 
+use crate::cpu::f32x16::Isa;
 use crate::cpu::f32x16::LANES;
 use crate::cpu::reduce::add_in_order;
 use crate::cpu::scratch::ScratchPool;
@@ -41,12 +42,8 @@ use crate::cpu::short_runs::copy_run;
 use crate::ops::activation::cpu::epilogue;
 use crate::{Activation, Conv2dGeometry};
 use rayon::prelude::*;
-pub(crate) use tiles::Isa;
 
 mod tiles;
-
-/// Output channels of a packed kernel block (forward tiles take all of them, or part on AVX2).
-const MAX_CB: usize = 8;
 
 /// Taps summed in one chain at most before the partial sum is added to the output: f32 rounding
 /// grows with the chain, and batch norm amplifies it (resnet-small's two-step PyTorch replay
@@ -361,9 +358,11 @@ fn unpad_output_generic(c: &Correlation, flat: &[f32], bias: Option<&[f32]>, out
     }
 }
 
-/// A correlation's kernel regrouped per block of [`MAX_CB`] output channels of a group:
-/// `taps` is `[groups, blocks, taps, MAX_CB]`, zero where a group's last block is short.
+/// A correlation's kernel regrouped per block of `block` output channels of a group (the
+/// extension's forward tile width, [`Isa::forward_channels`]): `taps` is
+/// `[groups, blocks, taps, block]`, zero where a group's last block is short.
 struct PackedKernel {
+    block: usize,
     blocks: usize,
     taps: Vec<f32>,
 }
@@ -371,19 +370,20 @@ struct PackedKernel {
 impl PackedKernel {
     /// Packs `tap(co, t)`: output channel `co` (of all groups), tap `t` of its group.
     fn new(c: &Correlation, tap: impl Fn(usize, usize) -> f32) -> Self {
-        let (cog, taps) = (c.cog(), c.taps());
-        let blocks = cog.div_ceil(MAX_CB);
-        let mut packed = vec![0.0f32; c.groups * blocks * taps * MAX_CB];
+        let (cog, taps, block) = (c.cog(), c.taps(), isa().forward_channels());
+        let blocks = cog.div_ceil(block);
+        let mut packed = vec![0.0f32; c.groups * blocks * taps * block];
         for grp in 0..c.groups {
             for cl in 0..cog {
-                let (blk, lane) = (grp * blocks + cl / MAX_CB, cl % MAX_CB);
+                let (blk, lane) = (grp * blocks + cl / block, cl % block);
                 let co = grp * cog + cl;
                 for t in 0..taps {
-                    packed[(blk * taps + t) * MAX_CB + lane] = tap(co, t);
+                    packed[(blk * taps + t) * block + lane] = tap(co, t);
                 }
             }
         }
         Self {
+            block,
             blocks,
             taps: packed,
         }
@@ -429,42 +429,37 @@ fn correlate_image(
         let group_len = cig * c.planes_per_channel() * stride;
         let planes = &xpad[grp * group_len..(grp + 1) * group_len];
         for blk in 0..k.blocks {
-            let block = MAX_CB.min(cog - blk * MAX_CB);
+            let cb = k.block.min(cog - blk * k.block);
             let kb = grp * k.blocks + blk;
-            let w = &k.taps[kb * taps * MAX_CB..(kb + 1) * taps * MAX_CB];
-            let out = &mut flat[(grp * cog + blk * MAX_CB) * nflat..][..block * nflat];
-            // A block of channels runs as one tile, or as several narrower ones (AVX2).
-            for c0 in (0..block).step_by(isa.forward_channels()) {
-                let cb = isa.forward_channels().min(block - c0);
-                let out = &mut out[c0 * nflat..][..cb * nflat];
-                let nv_max = (isa.forward_accumulators() / cb).min(MAX_NV);
-                let mut v0 = 0;
-                while v0 < vectors {
-                    let nv = nv_max.min(vectors - v0);
-                    // Blocks of taps each summed from zero, then added: shorter f32 chains (as
-                    // a GEMM's K blocks), whose rounding batch norm would amplify.
-                    for t0 in (0..taps).step_by(TAP_BLOCK) {
-                        let t1 = (t0 + TAP_BLOCK).min(taps);
-                        // SAFETY: `applies` found the extension; the tile reads `planes` at
-                        // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
-                        // for the widest tap after the last vector), the block's weights at
-                        // `(t − t0)·8 + c0 + c < (taps − t0)·8`, and writes `cb` rows of `nflat`
-                        // floats from `v0·16`, inside `out`.
-                        unsafe {
-                            isa.forward_tile(
-                                cb,
-                                nv,
-                                &planes[v0 * LANES..],
-                                &offs[t0..t1],
-                                (&w[t0 * MAX_CB + c0..], MAX_CB),
-                                &mut out[v0 * LANES..],
-                                nflat,
-                                t0 > 0,
-                            )
-                        };
-                    }
-                    v0 += nv;
+            let w = &k.taps[kb * taps * k.block..(kb + 1) * taps * k.block];
+            let out = &mut flat[(grp * cog + blk * k.block) * nflat..][..cb * nflat];
+            let nv_max = (isa.forward_accumulators() / cb).min(MAX_NV);
+            let mut v0 = 0;
+            while v0 < vectors {
+                let nv = nv_max.min(vectors - v0);
+                // Blocks of taps each summed from zero, then added: shorter f32 chains (as a
+                // GEMM's K blocks), whose rounding batch norm would amplify.
+                for t0 in (0..taps).step_by(TAP_BLOCK) {
+                    let t1 = (t0 + TAP_BLOCK).min(taps);
+                    // SAFETY: `applies` found the extension; the tile reads `planes` at
+                    // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
+                    // for the widest tap after the last vector), the block's weights at
+                    // `(t − t0)·block + c < (taps − t0)·block`, and writes `cb` rows of `nflat`
+                    // floats from `v0·16`, inside `out`.
+                    unsafe {
+                        isa.forward_tile(
+                            cb,
+                            nv,
+                            &planes[v0 * LANES..],
+                            &offs[t0..t1],
+                            (&w[t0 * k.block..], k.block),
+                            &mut out[v0 * LANES..],
+                            nflat,
+                            t0 > 0,
+                        )
+                    };
                 }
+                v0 += nv;
             }
         }
     }
@@ -714,7 +709,7 @@ fn transpose_grad(c: &Correlation, gy_img: &[f32], gyt: &mut [f32]) {
 /// Kernel rows of a channel-vector tile at most, by channel vectors (1 or 2) and kernel width
 /// (3 or 5): the extension's accumulators or fewer (on AVX-512, 24: one vector × 8 rows of 3
 /// taps, two vectors × 4 rows of 3, ...), each row one pointer and each tap one broadcast per
-/// position. Zero where not even one row fits.
+/// position.
 fn max_rows(isa: Isa, cv: usize, kw: usize) -> usize {
     isa.channel_vector_accumulators() / (cv * kw)
 }
@@ -747,11 +742,7 @@ fn channel_vector_chunk(
     let isa = isa();
     let mut v0 = 0;
     while v0 < vectors {
-        let cv = if vectors - v0 >= 2 && max_rows(isa, 2, kw) > 0 {
-            2
-        } else {
-            1
-        };
+        let cv = isa.channel_vectors_per_tile().min(vectors - v0);
         let rows_max = max_rows(isa, cv, kw);
         for grp in 0..c.groups {
             let plane0 = grp * cig * c.planes_per_channel() * c.plane_stride();

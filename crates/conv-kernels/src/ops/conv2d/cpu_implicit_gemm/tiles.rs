@@ -3,69 +3,22 @@
 //! (two registers per vector, 16 registers), each with its own tile sizes. One instance per
 //! tile size: accumulators indexed by constants stay in registers.
 //!
-//! [`Isa`] is the extension a run uses, chosen once per process; its methods are the entry
-//! points, each dispatching to the instance of the requested size.
+//! The [`Isa`] methods here are the tiles' sizes and entry points, each dispatching to the
+//! instance of the requested size.
 
 use super::{ChunkPlanes, PositionGrid};
-use crate::cpu::f32x16::LANES;
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::f32x16::{F32x16, YmmPair, Zmm};
-
-/// The vector extension the implicit-GEMM tiles run in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
-    /// AVX-512F: 32 registers of 16 lanes.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// AVX2 + FMA: 16 registers of 8 lanes.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-}
+use crate::cpu::f32x16::{Isa, LANES};
 
 impl Isa {
-    /// The widest extension this CPU has, or `None` (the callers keep im2col + GEMM).
-    /// `FOVEA_CPU_CONV=im2col` turns the tiles off and `FOVEA_CPU_ISA=avx2` keeps an AVX-512
-    /// CPU on the AVX2 tiles (both for tests and benchmarks; read once per process).
-    pub(crate) fn detected() -> Option<Isa> {
-        static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
-        *ISA.get_or_init(|| {
-            if std::env::var("FOVEA_CPU_CONV").is_ok_and(|v| v == "im2col") {
-                return None;
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                let avx2_only = std::env::var("FOVEA_CPU_ISA").is_ok_and(|v| v == "avx2");
-                if std::arch::is_x86_feature_detected!("avx512f") && !avx2_only {
-                    return Some(Isa::Avx512);
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    return Some(Isa::Avx2);
-                }
-            }
-            None
-        })
-    }
-
-    /// Whether this is AVX-512 (the row input gradient, written for it, needs it).
-    pub(crate) fn is_avx512(self) -> bool {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => false,
-        }
-    }
-
-    /// Output channels of a forward tile at most (a packed block of 8 is split into tiles of
-    /// this many).
+    /// Output channels of a forward tile at most: the kernel is packed in blocks of this many.
     pub(crate) fn forward_channels(self) -> usize {
         match self {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => 8,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => 4,
+            Isa::Avx2 => 6,
         }
     }
 
@@ -87,6 +40,18 @@ impl Isa {
             Isa::Avx512 => (4, 6),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => (2, 2),
+        }
+    }
+
+    /// Channel vectors of a channel-vector weight-gradient tile at most: two share each
+    /// broadcast input value (AVX-512); one loads half the gradient per product and leaves
+    /// registers for two kernel rows (AVX2, whose gradient loads come from L2).
+    pub(crate) fn channel_vectors_per_tile(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 2,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => 1,
         }
     }
 
@@ -399,11 +364,11 @@ isa_tiles! {
 
 #[cfg(target_arch = "x86_64")]
 isa_tiles! {
-    /// The tiles in AVX2 + FMA: 6 accumulators of 16 lanes (12 registers).
+    /// The tiles in AVX2 + FMA: 6 accumulators of 16 lanes (12 registers) or fewer.
     mod avx2: YmmPair, "avx2,fma";
-    forward: (1: 1 2 3 4) (2: 1 2 3) (3: 1 2) (4: 1);
+    forward: (1: 1 2 3 4) (2: 1 2 3) (3: 1 2) (4: 1) (5: 1) (6: 1);
     lane_sums: (1: 1 2) (2: 1 2);
-    channel_vectors: (1, 3: 1 2) (2, 3: 1) (1, 5: 1);
+    channel_vectors: (1, 3: 1 2) (1, 5: 1);
 }
 
 #[cfg(target_arch = "x86_64")]
