@@ -8,12 +8,11 @@ use conv_kernels::{
     SgdTensors,
 };
 use fovea_test_support::against_reference::{
-    conv_case_matches_reference, matmul_case_matches_reference,
+    activation_case_matches_reference, conv_case_matches_reference, matmul_case_matches_reference,
 };
 use fovea_test_support::cases::*;
 use fovea_test_support::ops::{
-    activation, activation_backward, adam_steps, channel_sum, conv2d, cross_entropy, elementwise,
-    linear, pool2d, sgd_steps,
+    adam_steps, channel_sum, conv2d, cross_entropy, elementwise, linear, pool2d, sgd_steps,
 };
 use fovea_test_support::{TestResult, check_close, max_abs, randn, test_device};
 use proptest::prelude::*;
@@ -75,23 +74,6 @@ fn linear_body(dev: &Device, c: &LinearCase) -> TestResult {
         _ => return Err(format!("linear grad_b on one side only: {c:?}").into()),
     }
     Ok(())
-}
-
-fn activation_body(dev: &Device, c: &ActivationCase) -> TestResult {
-    let act = c.act;
-    // The extremes (±1e4, ±88.5) and zero are always among the inputs.
-    let (x, gy) = c.inputs();
-    let want = activation(&Device::Reference, &x, act)?;
-    let got = activation(dev, &x, act)?;
-    // Outputs lie in [-1, 1] (or are x itself for relu): a few ulp of 1 absolute, 1e-5 relative.
-    check_close(dev, act.op_name(), &got, &want, 1e-5, 1e-6)?;
-    if got.data().iter().any(|v| !v.is_finite()) {
-        return Err(format!("{} on {}: non-finite output", act.op_name(), dev.name()).into());
-    }
-    // Backward from the same forward output: one or two f32 multiplies, so rtol 1e-6.
-    let want_gx = activation_backward(&Device::Reference, &want, &gy, act)?;
-    let got_gx = activation_backward(dev, &want, &gy, act)?;
-    check_close(dev, "activation backward", &got_gx, &want_gx, 1e-6, 1e-7)
 }
 
 fn cross_entropy_body(dev: &Device, c: &CrossEntropyCase) -> TestResult {
@@ -427,7 +409,7 @@ test_device!(linear_matches_reference: cpu, gpu);
 
 fn activations_match_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in activation_case())| {
-        activation_body(dev, &c).map_err(fail)?;
+        activation_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(activations_match_reference: cpu, gpu);

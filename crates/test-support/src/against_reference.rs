@@ -2,9 +2,9 @@
 //! bodies shared by the property tests of every kernel variant (`fast_vs_reference`,
 //! `tiled_kernels`) and by `cargo xtask test-kernels`.
 
-use crate::cases::{ConvCase, MatmulCase};
+use crate::cases::{ActivationCase, ConvCase, MatmulCase};
 use crate::check::{TestResult, check_close, max_abs};
-use crate::ops::{conv2d, matmul};
+use crate::ops::{activation, activation_backward, conv2d, matmul};
 use conv_kernels::Device;
 use tensor::Tensor;
 
@@ -62,4 +62,23 @@ pub fn matmul_case_matches_reference(dev: &Device, c: &MatmulCase) -> TestResult
         1e-4,
         atol(&want),
     )
+}
+
+/// An activation case (forward, and backward from the forward output) on `dev` against the
+/// reference.
+pub fn activation_case_matches_reference(dev: &Device, c: &ActivationCase) -> TestResult {
+    let act = c.act;
+    // The extremes (±1e4, ±88.5) and zero are always among the inputs.
+    let (x, gy) = c.inputs();
+    let want = activation(&Device::Reference, &x, act)?;
+    let got = activation(dev, &x, act)?;
+    // Outputs lie in [-1, 1] (or are x itself for relu): a few ulp of 1 absolute, 1e-5 relative.
+    check_close(dev, act.op_name(), &got, &want, 1e-5, 1e-6)?;
+    if got.data().iter().any(|v| !v.is_finite()) {
+        return Err(format!("{} on {}: non-finite output", act.op_name(), dev.name()).into());
+    }
+    // Backward from the same forward output: one or two f32 multiplies, so rtol 1e-6.
+    let want_gx = activation_backward(&Device::Reference, &want, &gy, act)?;
+    let got_gx = activation_backward(dev, &want, &gy, act)?;
+    check_close(dev, "activation backward", &got_gx, &want_gx, 1e-6, 1e-7)
 }

@@ -9,19 +9,10 @@
 //! [`F32x16::TARGET_FEATURES`]), where the intrinsics inline into plain instructions.
 
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{
-    __m256, __m256i, __m512, __m512i, __mmask16, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32,
-    _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi32, _mm256_add_ps, _mm256_castps256_ps128,
-    _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps,
-    _mm256_loadu_ps, _mm256_mask_i32gather_ps, _mm256_maskstore_ps, _mm256_mul_ps,
-    _mm256_mullo_epi32, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
-    _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_i32gather_ps,
-    _mm512_mask_storeu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_reduce_add_ps,
-    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
-};
+use std::arch::x86_64::*;
 
-/// The x86 vector extension the register tiles run in (the implicit GEMM, the direct
-/// convolution), chosen once per process.
+/// The x86 vector extension the intrinsics kernels run in (the convolutions' register tiles,
+/// the sigmoid), chosen once per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Isa {
     /// AVX-512F: 32 registers of 16 lanes.
@@ -34,15 +25,11 @@ pub(crate) enum Isa {
 
 impl Isa {
     /// The widest extension this CPU has, or `None` (the callers keep their portable code:
-    /// im2col + GEMM, auto-vectorised loops).
-    /// `FOVEA_CPU_CONV=im2col` turns the tiles off and `FOVEA_CPU_ISA=avx2` keeps an AVX-512
-    /// CPU on the AVX2 tiles (both for tests and benchmarks; read once per process).
+    /// im2col + GEMM, auto-vectorised loops). `FOVEA_CPU_ISA=avx2` keeps an AVX-512 CPU on the
+    /// AVX2 kernels (for tests and benchmarks; read once per process).
     pub(crate) fn detected() -> Option<Isa> {
         static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
         *ISA.get_or_init(|| {
-            if std::env::var("FOVEA_CPU_CONV").is_ok_and(|v| v == "im2col") {
-                return None;
-            }
             #[cfg(target_arch = "x86_64")]
             {
                 let avx2_only = std::env::var("FOVEA_CPU_ISA").is_ok_and(|v| v == "avx2");
@@ -100,6 +87,31 @@ pub(crate) unsafe trait F32x16: Copy {
 
     /// `self · b` per lane.
     unsafe fn mul(self, b: Self) -> Self;
+
+    /// `self − b` per lane.
+    unsafe fn sub(self, b: Self) -> Self;
+
+    /// The smaller of `self` and `b` per lane; `b` where either is NaN.
+    unsafe fn min(self, b: Self) -> Self;
+
+    /// The larger of `self` and `b` per lane; `b` where either is NaN.
+    unsafe fn max(self, b: Self) -> Self;
+
+    /// Each lane rounded to the nearest integer (ties to even).
+    unsafe fn round(self) -> Self;
+
+    /// `self · 2^k` per lane, for integral `k` in `[-126, 127]`.
+    unsafe fn scale_pow2(self, k: Self) -> Self;
+
+    /// `1 / self` per lane, to within about 2⁻²³ relative (AVX-512: an estimate refined by a
+    /// Newton step; AVX2: a division), exactly 1 for 1.
+    unsafe fn recip(self) -> Self;
+
+    /// `acc − self · b` per lane, rounded once.
+    unsafe fn neg_mul_add(self, b: Self, acc: Self) -> Self;
+
+    /// The lanes `lanes` selects from `p[k]`, zero in the others (whose memory is not read).
+    unsafe fn load_first(p: *const f32, lanes: Self::Lanes) -> Self;
 
     /// `self · b + acc` per lane, rounded once.
     unsafe fn mul_add(self, b: Self, acc: Self) -> Self;
@@ -159,6 +171,53 @@ unsafe impl F32x16 for Zmm {
     #[inline(always)]
     unsafe fn mul(self, b: Self) -> Self {
         Self(unsafe { _mm512_mul_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        Self(unsafe { _mm512_sub_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        Self(unsafe { _mm512_min_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        Self(unsafe { _mm512_max_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn round(self) -> Self {
+        // Round to nearest, exceptions suppressed.
+        Self(unsafe { _mm512_roundscale_ps::<0x08>(self.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn scale_pow2(self, k: Self) -> Self {
+        Self(unsafe { _mm512_scalef_ps(self.0, k.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn recip(self) -> Self {
+        unsafe {
+            let q = _mm512_rcp14_ps(self.0);
+            Self(_mm512_mul_ps(
+                q,
+                _mm512_fnmadd_ps(self.0, q, _mm512_set1_ps(2.0)),
+            ))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, acc: Self) -> Self {
+        Self(unsafe { _mm512_fnmadd_ps(self.0, b.0, acc.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, lanes: Self::Lanes) -> Self {
+        Self(unsafe { _mm512_maskz_loadu_ps(lanes, p) })
     }
 
     #[inline(always)]
@@ -244,6 +303,87 @@ unsafe impl F32x16 for YmmPair {
                 _mm256_mul_ps(self.0[1], b.0[1]),
             ])
         }
+    }
+
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_sub_ps(self.0[0], b.0[0]),
+                _mm256_sub_ps(self.0[1], b.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_min_ps(self.0[0], b.0[0]),
+                _mm256_min_ps(self.0[1], b.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_max_ps(self.0[0], b.0[0]),
+                _mm256_max_ps(self.0[1], b.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn round(self) -> Self {
+        // Round to nearest, exceptions suppressed.
+        unsafe {
+            Self([
+                _mm256_round_ps::<0x08>(self.0[0]),
+                _mm256_round_ps::<0x08>(self.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn scale_pow2(self, k: Self) -> Self {
+        // 2^k built in the exponent bits (k + 127 in 1..=254 for k in [-126, 127]).
+        unsafe {
+            let pow2 = |k: __m256| {
+                let e = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
+                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+            };
+            Self([
+                _mm256_mul_ps(self.0[0], pow2(k.0[0])),
+                _mm256_mul_ps(self.0[1], pow2(k.0[1])),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn recip(self) -> Self {
+        // A division: the 12-bit estimate refined by Newton steps stops one ulp short of 1 for
+        // 1 (a saturated sigmoid must be exactly 1).
+        unsafe {
+            let one = _mm256_set1_ps(1.0);
+            Self([_mm256_div_ps(one, self.0[0]), _mm256_div_ps(one, self.0[1])])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, acc: Self) -> Self {
+        unsafe {
+            Self([
+                _mm256_fnmadd_ps(self.0[0], b.0[0], acc.0[0]),
+                _mm256_fnmadd_ps(self.0[1], b.0[1], acc.0[1]),
+            ])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, [m0, m1]: Self::Lanes) -> Self {
+        unsafe { Self([_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.add(8), m1)]) }
     }
 
     #[inline(always)]

@@ -4,6 +4,8 @@ use super::ActivationHostKernels;
 use crate::Activation;
 use crate::cpu::CpuBackend;
 use crate::cpu::ELEMENTWISE_CHUNK;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::f32x16::Isa;
 use rayon::prelude::*;
 
 /// `e^x` for any finite or infinite `x`, within ~2 ulp on `[-87, 88]`; the argument is clamped
@@ -49,13 +51,15 @@ fn tanh(x: f32) -> f32 {
     t.copysign(x)
 }
 
-/// `y = act(x)` over one chunk: the sigmoid in AVX-512 intrinsics where the CPU has them, the
-/// rest compiled for its widest vector extension.
+/// `y = act(x)` over one chunk: the sigmoid in intrinsics where the CPU has AVX-512 or AVX2 +
+/// FMA, the rest compiled for its widest vector extension.
 fn apply_chunk(act: Activation, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if act == Activation::Sigmoid && std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the feature was detected at run time.
-        return unsafe { avx512::sigmoid_into(x, y) };
+    if act == Activation::Sigmoid
+        && let Some(isa) = Isa::detected()
+    {
+        // SAFETY: `Isa::detected` found the extension.
+        return unsafe { sigmoid_vectors::sigmoid_into(isa, x, y) };
     }
     apply_chunk_vectorised(act, x, y)
 }
@@ -86,9 +90,11 @@ fn apply_chunk_generic(act: Activation, x: &[f32], y: &mut [f32]) {
 /// `y = act(y)` over one chunk, as [`apply_chunk`] computes it.
 fn apply_in_place_chunk(act: Activation, y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if act == Activation::Sigmoid && std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the feature was detected at run time.
-        return unsafe { avx512::sigmoid_in_place(y) };
+    if act == Activation::Sigmoid
+        && let Some(isa) = Isa::detected()
+    {
+        // SAFETY: `Isa::detected` found the extension.
+        return unsafe { sigmoid_vectors::sigmoid_in_place(isa, y) };
     }
     apply_in_place_vectorised(act, y)
 }
@@ -191,60 +197,88 @@ fn backward_in_place_generic(act: Activation, y: &[f32], g: &mut [f32]) {
 /// one Newton step instead of a division (the division bounded the loop: 5 % of a seed step).
 /// Within 3e-7 of the exact sigmoid, as the scalar one; its last bits may differ from it, so
 /// results are reproducible per CPU kind, not across kinds.
+/// The sigmoid in intrinsics, written once over [`F32x16`] and compiled for AVX-512 and
+/// AVX2 + FMA: a Cody–Waite `e^-v` (the coefficients of [`fast_exp`]) in fused multiply-adds,
+/// then the reciprocal of `1 + e^-v`.
+///
+/// [`F32x16`]: crate::cpu::f32x16::F32x16
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::{
-        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_loadu_ps,
-        _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
-        _mm512_rcp14_ps, _mm512_roundscale_ps, _mm512_scalef_ps, _mm512_set1_ps, _mm512_storeu_ps,
-        _mm512_sub_ps,
-    };
+mod sigmoid_vectors {
+    use crate::cpu::f32x16::{F32x16, Isa, LANES, YmmPair, Zmm};
 
     /// `1 / (1 + e^-v)` per lane; NaN stays NaN.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn sigmoid(v: __m512) -> __m512 {
-        let c = _mm512_set1_ps;
-        // min/max return their second operand when either is NaN: the argument's NaN passes.
-        let a = _mm512_max_ps(c(-87.0), _mm512_min_ps(c(88.0), _mm512_sub_ps(c(0.0), v)));
-        // Round to nearest, exceptions suppressed.
-        let k = _mm512_roundscale_ps::<0x08>(_mm512_mul_ps(a, c(std::f32::consts::LOG2_E)));
-        let r = _mm512_fnmadd_ps(k, c(0.693_359_4), a);
-        let r = _mm512_fmadd_ps(k, c(2.121_944_4e-4), r);
-        let mut p = c(1.987_569_1e-4);
-        for coef in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            1.666_666_5e-1,
-            0.5,
-        ] {
-            p = _mm512_fmadd_ps(p, r, c(coef));
+    ///
+    /// # Safety
+    /// The CPU has `V`'s extension (this is inlined into a function compiled with it).
+    #[inline(always)]
+    unsafe fn sigmoid<V: F32x16>(v: V) -> V {
+        // SAFETY: the extension by the caller.
+        unsafe {
+            let c = |x: f32| V::splat(x);
+            // min/max return their second operand when either is NaN: the argument's NaN passes.
+            let a = c(-87.0).max(c(88.0).min(c(0.0).sub(v)));
+            let k = a.mul(c(std::f32::consts::LOG2_E)).round();
+            let r = k.neg_mul_add(c(0.693_359_4), a);
+            let r = k.mul_add(c(2.121_944_4e-4), r);
+            let mut p = c(1.987_569_1e-4);
+            for coef in [
+                1.398_199_9e-3,
+                8.333_452e-3,
+                4.166_579_6e-2,
+                1.666_666_5e-1,
+                0.5,
+            ] {
+                p = p.mul_add(r, c(coef));
+            }
+            let e = p.mul_add(r.mul(r), r.add(c(1.0)));
+            c(1.0).add(e.scale_pow2(k)).recip()
         }
-        let e = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, c(1.0)));
-        let d = _mm512_add_ps(c(1.0), _mm512_scalef_ps(e, k));
-        let q = _mm512_rcp14_ps(d);
-        _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, c(2.0)))
     }
 
     /// `dst[i] = sigmoid(src[i])` for `i < n`, 16 at a time, the tail masked.
     ///
     /// # Safety
-    /// AVX-512F; `src` readable and `dst` writable for `n` floats (they may be the same).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn sigmoid_map(src: *const f32, dst: *mut f32, n: usize) {
+    /// The CPU has `V`'s extension (this is inlined into a function compiled with it); `src`
+    /// readable and `dst` writable for `n` floats (they may be the same).
+    #[inline(always)]
+    unsafe fn sigmoid_map<V: F32x16>(src: *const f32, dst: *mut f32, n: usize) {
         let mut i = 0;
-        while i + 16 <= n {
+        while i + LANES <= n {
             // SAFETY: floats `i..i + 16 <= n` of both, by the caller's contract.
-            unsafe { _mm512_storeu_ps(dst.add(i), sigmoid(_mm512_loadu_ps(src.add(i)))) };
-            i += 16;
+            unsafe { sigmoid(V::load(src.add(i))).store(dst.add(i)) };
+            i += LANES;
         }
         if i < n {
-            let m = ((1u32 << (n - i)) - 1) as u16;
-            // SAFETY: the mask covers floats `i..n` only.
+            // SAFETY: the lanes cover floats `i..n` only.
             unsafe {
-                let v = _mm512_maskz_loadu_ps(m, src.add(i));
-                _mm512_mask_storeu_ps(dst.add(i), m, sigmoid(v));
+                let lanes = V::first_lanes(n - i);
+                sigmoid(V::load_first(src.add(i), lanes)).store_first(dst.add(i), lanes);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn map_avx512(src: *const f32, dst: *mut f32, n: usize) {
+        // SAFETY: this function has the extension; the rest is the caller's contract.
+        unsafe { sigmoid_map::<Zmm>(src, dst, n) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn map_avx2(src: *const f32, dst: *mut f32, n: usize) {
+        // SAFETY: this function has the extension; the rest is the caller's contract.
+        unsafe { sigmoid_map::<YmmPair>(src, dst, n) }
+    }
+
+    /// `dst[i] = sigmoid(src[i])` for `i < n` in `isa`.
+    ///
+    /// # Safety
+    /// The CPU has `isa`; `src` readable and `dst` writable for `n` floats.
+    unsafe fn map(isa: Isa, src: *const f32, dst: *mut f32, n: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match isa {
+                Isa::Avx512 => map_avx512(src, dst, n),
+                Isa::Avx2 => map_avx2(src, dst, n),
             }
         }
     }
@@ -252,22 +286,20 @@ mod avx512 {
     /// `y = sigmoid(y)` in place.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn sigmoid_in_place(y: &mut [f32]) {
+    /// The CPU has `isa`.
+    pub(super) unsafe fn sigmoid_in_place(isa: Isa, y: &mut [f32]) {
         // SAFETY: `y` is readable and writable for its length.
-        unsafe { sigmoid_map(y.as_ptr(), y.as_mut_ptr(), y.len()) }
+        unsafe { map(isa, y.as_ptr(), y.as_mut_ptr(), y.len()) }
     }
 
     /// `y = sigmoid(x)` over the shorter of the two.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn sigmoid_into(x: &[f32], y: &mut [f32]) {
+    /// The CPU has `isa`.
+    pub(super) unsafe fn sigmoid_into(isa: Isa, x: &[f32], y: &mut [f32]) {
         let n = x.len().min(y.len());
         // SAFETY: both hold at least `n` floats.
-        unsafe { sigmoid_map(x.as_ptr(), y.as_mut_ptr(), n) }
+        unsafe { map(isa, x.as_ptr(), y.as_mut_ptr(), n) }
     }
 }
 
@@ -313,7 +345,7 @@ mod tests {
         }
         assert_eq!(sigmoid(1e4), 1.0);
         assert!(sigmoid(-1e4) < 1e-37);
-        // The chunk kernels (AVX-512 intrinsics where the CPU has them), tails included.
+        // The chunk kernels (intrinsics where the CPU has AVX-512 or AVX2), tails included.
         let xs: Vec<f32> = (0..10_811).map(|i| -20.0 + i as f32 * 0.0037).collect();
         let mut ys = vec![0.0; xs.len()];
         apply_chunk(Activation::Sigmoid, &xs, &mut ys);

@@ -76,6 +76,15 @@ fn isa() -> Isa {
     Isa::detected().expect("implicit GEMM: called where `applies` is false")
 }
 
+/// Whether the tiles may run: the CPU has an extension they are written for and
+/// `FOVEA_CPU_CONV` is not `im2col` (read once per process).
+fn tiles_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        Isa::detected().is_some() && !std::env::var("FOVEA_CPU_CONV").is_ok_and(|v| v == "im2col")
+    })
+}
+
 /// Whether the forward pass and the weight gradient run here: dilation 1, a non-empty output
 /// and planes small enough for one image to stay in cache (any stride).
 pub(crate) fn applies(g: &Conv2dGeometry) -> bool {
@@ -90,7 +99,7 @@ pub(crate) fn applies(g: &Conv2dGeometry) -> bool {
         && g.c_in_per_group() > 0
         && g.c_out_per_group() > 0
         && Correlation::forward_of(g).flat() <= MAX_FLAT
-        && Isa::detected().is_some()
+        && tiles_allowed()
 }
 
 /// Whether the input gradient runs here: [`applies`] at stride 1, and padding of at most
