@@ -5,12 +5,13 @@
 //! lowering every image into a 25× larger column matrix. Instead each output row is 32 SIMD
 //! lanes accumulated from shifted rows of a small zero-padded copy of the input plane that
 //! stays in L1. Forward: a block of output channels at once, auto-vectorised (0.63–0.70 ms
-//! against 0.90–1.0 ms for im2col + GEMM, batch 256), and on AVX-512 CPUs register tiles of up
-//! to 6 channels × 2–4 rows (LeNet's conv1: 7.3 % → 5.5–6.5 % of a seed step). Weight
+//! against 0.90–1.0 ms for im2col + GEMM, batch 256), and on AVX-512 and AVX2 CPUs register
+//! tiles (`tiles.rs`) of up to 6 channels × 2–4 rows (LeNet's conv1: 7.3 % → 5.5–6.5 % of a
+//! seed step; AVX2: 3 channels × 1 row of 28). Weight
 //! gradient: AVX-512 intrinsics with the kw accumulators of a block of channels in registers,
 //! so each shifted input row is loaded once for the block (0.75–0.78 ms against 0.97–1.17 ms
 //! with one channel per pass; 9–10 % → 6 % of a seed step with blocks of 2); without AVX-512
-//! it stays on im2col + GEMM. The input gradient (not needed for a first layer) always uses
+//! the implicit GEMM (AVX2) or im2col + GEMM computes it. The input gradient (not needed for a first layer) always uses
 //! im2col.
 
 use crate::cpu::f32x16::Isa;
@@ -85,8 +86,7 @@ impl BlockedWeights {
     /// blocks.
     fn new(g: &Conv2dGeometry, w: &[f32], bias: Option<&[f32]>) -> Self {
         let cog = g.c_out_per_group();
-        let cb = if let Some(isa) = Isa::detected() {
-            let widest = tiles::max_channels(isa, g.ow.div_ceil(16));
+        let cb = if let Some(widest) = tile_channels(g) {
             cog.div_ceil(cog.div_ceil(widest)).max(1)
         } else if !cog.is_multiple_of(4) && cog.is_multiple_of(3) {
             3
@@ -114,6 +114,20 @@ impl BlockedWeights {
             taps: wt,
             bias: bt,
         }
+    }
+}
+
+/// The most output channels a register tile of this CPU takes for `g`'s rows, or `None` where
+/// the auto-vectorised kernel runs.
+fn tile_channels(g: &Conv2dGeometry) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Isa::detected().map(|isa| tiles::max_channels(isa, g.ow.div_ceil(16)))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = g;
+        None
     }
 }
 
