@@ -27,7 +27,7 @@
 //!   × up to 24 taps (one vector × 6 on AVX2) (whole kernel rows, one pointer per row) take one broadcast input value per
 //!   tap and position: 24 independent sums in registers, no horizontal sums.
 //! - Other weight gradients (1×1 kernels, narrow groups): tiles of 4 output channels × 6 taps
-//!   (2 × 2 on AVX2) with 16 lane partial sums each, reduced by a fixed instruction sequence.
+//!   (3 × 2 on AVX2) with 16 lane partial sums each, reduced by a fixed instruction sequence.
 //! - Both sum over a fixed chunk of images, the chunks summed in order: the same result
 //!   whatever the thread count.
 //!

@@ -39,7 +39,7 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => (4, 6),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => (2, 2),
+            Isa::Avx2 => (3, 2),
         }
     }
 
@@ -367,7 +367,7 @@ isa_tiles! {
     /// The tiles in AVX2 + FMA: 6 accumulators of 16 lanes (12 registers) or fewer.
     mod avx2: YmmPair, "avx2,fma";
     forward: (1: 1 2 3 4) (2: 1 2 3) (3: 1 2) (4: 1) (5: 1) (6: 1);
-    lane_sums: (1: 1 2) (2: 1 2);
+    lane_sums: (1: 1 2) (2: 1 2) (3: 1 2);
     channel_vectors: (1, 3: 1 2) (1, 5: 1);
 }
 
