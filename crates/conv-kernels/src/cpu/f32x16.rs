@@ -5,8 +5,9 @@
 //! AVX-512 one with smaller tiles (it has 16 vector registers of 8 lanes, not 32 of 16).
 //!
 //! Every method is `#[inline(always)]` and `unsafe`: it may only run inside a function compiled
-//! with its extension's `#[target_feature]` on a CPU that has it (see
-//! [`F32x16::TARGET_FEATURES`]), where the intrinsics inline into plain instructions.
+//! with its extension's `#[target_feature]` (`avx512f`, or `avx2,fma`) on a CPU that has it,
+//! where the intrinsics inline into plain instructions. [`Isa`] says which extension this CPU
+//! runs.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
