@@ -45,6 +45,8 @@ use rayon::prelude::*;
 
 mod tiles;
 
+use tiles::{ChannelVectorTile, ForwardTile, LaneSumTile};
+
 /// Taps summed in one chain at most before the partial sum is added to the output: f32 rounding
 /// grows with the chain, and batch norm amplifies it (resnet-small's two-step PyTorch replay
 /// misses its tolerance with chains of 160 or 576, and with equal blocks of at most 64). At
@@ -450,23 +452,20 @@ fn correlate_image(
                 // GEMM's K blocks), whose rounding batch norm would amplify.
                 for t0 in (0..taps).step_by(TAP_BLOCK) {
                     let t1 = (t0 + TAP_BLOCK).min(taps);
+                    let tile = ForwardTile {
+                        x: &planes[v0 * LANES..],
+                        offs: &offs[t0..t1],
+                        w: &w[t0 * k.block..],
+                        w_stride: k.block,
+                        out_stride: nflat,
+                        accumulate: t0 > 0,
+                    };
                     // SAFETY: `applies` found the extension; the tile reads `planes` at
                     // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
                     // for the widest tap after the last vector), the block's weights at
                     // `(t − t0)·block + c < (taps − t0)·block`, and writes `cb` rows of `nflat`
                     // floats from `v0·16`, inside `out`.
-                    unsafe {
-                        isa.forward_tile(
-                            cb,
-                            nv,
-                            &planes[v0 * LANES..],
-                            &offs[t0..t1],
-                            (&w[t0 * k.block..], k.block),
-                            &mut out[v0 * LANES..],
-                            nflat,
-                            t0 > 0,
-                        )
-                    };
+                    unsafe { isa.forward_tile([cb, nv], &tile, &mut out[v0 * LANES..]) };
                 }
                 v0 += nv;
             }
@@ -705,13 +704,14 @@ fn transpose_grad(c: &Correlation, gy_img: &[f32], gyt: &mut [f32]) {
         gy_img.len() >= c.groups * cog * ohw && gyt.len() >= c.groups * c.oh * row * cop,
         "implicit GEMM: buffers smaller than the transposed gradient"
     );
+    let isa = isa();
     for (src, dst) in gy_img
         .chunks_exact(cog * ohw)
         .zip(gyt.chunks_exact_mut(c.oh * row * cop))
     {
         // SAFETY: `applies` found the extension; `src` holds the group's `cog` planes of `ohw`
         // values and `dst` its `oh·row` rows of `cop` (asserted above).
-        unsafe { isa().transpose_group(src, [c.oh, c.ow, row], cog, cop, dst) };
+        unsafe { isa.transpose_group(src, [c.oh, c.ow, row], cog, cop, dst) };
     }
 }
 
@@ -759,24 +759,21 @@ fn channel_vector_chunk(
             for r0 in (0..row_offs.len()).step_by(rows_max) {
                 let nr = rows_max.min(row_offs.len() - r0);
                 let mut acc = [[0f32; LANES]; 24];
+                let tile = ChannelVectorTile {
+                    chunk,
+                    grid: &grid,
+                    plane0,
+                    gyt0,
+                    rows: &row_offs[r0..r0 + nr],
+                    kx_steps,
+                };
                 // SAFETY: `applies` found the extension; the reads lie in each image's padded
                 // planes (`plane0 + offs[t] + (oh − 1)·row + ow ≤ padded` for every tap,
                 // checked by `KernelRows::of`, every tap a row's start plus a column step) and in
                 // its transposed gradient (`gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`); the
                 // writes are the first `cv·nr·kw` rows of `acc`, within the extension's
                 // accumulators (`max_rows`), at most 24.
-                unsafe {
-                    isa.channel_vector_tile(
-                        (cv, kw, nr),
-                        chunk,
-                        &grid,
-                        plane0,
-                        gyt0,
-                        &row_offs[r0..r0 + nr],
-                        kx_steps,
-                        &mut acc,
-                    )
-                };
+                unsafe { isa.channel_vector_tile([cv, kw, nr], &tile, &mut acc) };
                 let (t0, nt) = (r0 * kw, nr * kw);
                 for v in 0..cv {
                     for (t, lanes) in acc[v * nt..(v + 1) * nt].iter().enumerate() {
@@ -852,22 +849,19 @@ fn weight_grad_chunk(
             for t0 in (0..taps).step_by(wg_taps) {
                 let nt = wg_taps.min(taps - t0);
                 let out = &mut partial[co * taps + t0..];
+                let tile = LaneSumTile {
+                    chunk,
+                    flat: nflat,
+                    plane0,
+                    offs: &offs[t0..t0 + nt],
+                    co_row: co * nflat,
+                    taps,
+                };
                 // SAFETY: `applies` found the extension; every read lies in an image's padded
                 // planes (`plane0 + offs[t] + v·16 + 15 < padded`, as in the forward tile) or in
                 // rows `co..co + cb` of its flat gradient; the writes are `out[c·taps + t]`
                 // for `c < cb`, `t < nt`, inside `partial`.
-                unsafe {
-                    isa.lane_sum_tile_run(
-                        (cb, nt),
-                        chunk,
-                        nflat,
-                        plane0,
-                        &offs[t0..t0 + nt],
-                        co * nflat,
-                        out,
-                        taps,
-                    )
-                };
+                unsafe { isa.lane_sum_tile_run([cb, nt], &tile, out) };
             }
         }
     }

@@ -65,109 +65,78 @@ impl Isa {
         }
     }
 
-    /// `out[c][j·16..]` (rows `out_stride` apart) = `Σ_t w[t·w_stride + c] · x[offs[t] + j·16..]`,
-    /// added to what `out` holds when `accumulate`, for `c < cb`, `j < nv`.
+    /// `out[c][j·16..]` (rows `t.out_stride` apart) = `Σ_t w[t·w_stride + c] ·
+    /// x[offs[t] + j·16..]`, added to what `out` holds when `t.accumulate`, for `c < cb`,
+    /// `j < nv`.
     ///
     /// # Safety
     /// The CPU has this extension; `cb ≤` [`Isa::forward_channels`], `cb · nv ≤`
     /// [`Isa::forward_accumulators`], `nv ≤ 4`; `x` holds `offs[t] + nv·16` floats for every
     /// `t`, `w` holds `(offs.len() − 1)·w_stride + cb`, `out` holds `(cb − 1)·out_stride +
     /// nv·16`.
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
-    pub(crate) unsafe fn forward_tile(
+    pub(super) unsafe fn forward_tile(
         self,
-        cb: usize,
-        nv: usize,
-        x: &[f32],
-        offs: &[usize],
-        (w, w_stride): (&[f32], usize),
+        size: [usize; 2],
+        t: &ForwardTile<'_>,
         out: &mut [f32],
-        out_stride: usize,
-        accumulate: bool,
     ) {
-        let w = (w, w_stride);
         // SAFETY: forwarded from the caller.
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => {
-                    avx512::forward_tile(cb, nv, x, offs, w, out, out_stride, accumulate)
-                }
+                Isa::Avx512 => avx512::forward_tile(size, t, out),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => avx2::forward_tile(cb, nv, x, offs, w, out, out_stride, accumulate),
+                Isa::Avx2 => avx2::forward_tile(size, t, out),
             }
         }
     }
 
     /// `out[c·taps + t] = Σ_images Σ_p gy[co_row + c·flat + p] · x[plane0 + offs[t] + p]` for
-    /// `c < cb`, `t < nt`, the 16 lanes of each sum reduced at the end.
+    /// `c < cb`, `t < nt` (`size = [cb, nt]`), the 16 lanes of each sum reduced at the end.
     ///
     /// # Safety
-    /// The CPU has this extension; `(cb, nt)` within [`Isa::lane_sum_tile`]; for every image,
+    /// The CPU has this extension; `size` within [`Isa::lane_sum_tile`]; for every image,
     /// `plane0 + offs[t] + flat ≤ padded` and `co_row + cb·flat ≤ gy_len`; `out` holds
     /// `(cb − 1)·taps + nt` floats.
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
     pub(super) unsafe fn lane_sum_tile_run(
         self,
-        (cb, nt): (usize, usize),
-        chunk: &ChunkPlanes<'_>,
-        flat: usize,
-        plane0: usize,
-        offs: &[usize],
-        co_row: usize,
+        size: [usize; 2],
+        t: &LaneSumTile<'_>,
         out: &mut [f32],
-        taps: usize,
     ) {
         // SAFETY: forwarded from the caller.
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => {
-                    avx512::lane_sum_tile(cb, nt, chunk, flat, plane0, offs, co_row, out, taps)
-                }
+                Isa::Avx512 => avx512::lane_sum_tile(size, t, out),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => {
-                    avx2::lane_sum_tile(cb, nt, chunk, flat, plane0, offs, co_row, out, taps)
-                }
+                Isa::Avx2 => avx2::lane_sum_tile(size, t, out),
             }
         }
     }
 
     /// `acc[(v·nr + r)·kw + kx][l] = Σ_images Σ_p gyt[gyt0 + p·cop + v·16 + l] ·
-    /// x[plane0 + rows[r] + kx_steps[kx] + p]` for `v < cv`, `r < nr`, `kx < kw`, `p` over the
-    /// grid's flat positions: one chain per sum, over the chunk's images and positions in order.
+    /// x[plane0 + rows[r] + kx_steps[kx] + p]` for `v < cv`, `r < nr`, `kx < kw`
+    /// (`size = [cv, kw, nr]`), `p` over the grid's flat positions: one chain per sum, over the
+    /// chunk's images and positions in order.
     ///
     /// # Safety
     /// The CPU has this extension; `cv·nr·kw ≤` [`Isa::channel_vector_accumulators`]; for every
     /// image, `plane0 + rows[r] + kx_steps[kx] + positions ≤ padded` and
     /// `gyt0 + (positions − 1)·cop + cv·16 ≤ gyt_len`.
-    #[allow(clippy::too_many_arguments)] // a GEMM tile: operands and their strides
     pub(super) unsafe fn channel_vector_tile(
         self,
-        (cv, kw, nr): (usize, usize, usize),
-        chunk: &ChunkPlanes<'_>,
-        grid: &PositionGrid,
-        plane0: usize,
-        gyt0: usize,
-        rows: &[usize],
-        kx_steps: &[usize],
+        size: [usize; 3],
+        t: &ChannelVectorTile<'_>,
         acc: &mut [[f32; LANES]; 24],
     ) {
-        // Unit column steps (stride 1) become constant displacements: one pointer per row
-        // instead of one per tap, which the 24-tap tiles need to stay in registers.
-        let unit = kx_steps.iter().enumerate().all(|(kx, &s)| s == kx);
-        let at = (plane0, gyt0);
         // SAFETY: forwarded from the caller.
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => avx512::channel_vector_tile(
-                    cv, kw, nr, unit, chunk, grid, at, rows, kx_steps, acc,
-                ),
+                Isa::Avx512 => avx512::channel_vector_tile(size, t, acc),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => avx2::channel_vector_tile(
-                    cv, kw, nr, unit, chunk, grid, at, rows, kx_steps, acc,
-                ),
+                Isa::Avx2 => avx2::channel_vector_tile(size, t, acc),
             }
         }
     }
@@ -178,7 +147,7 @@ impl Isa {
     /// # Safety
     /// The CPU has this extension; `src` holds `cog·oh·ow` floats, `dst` `oh·row·cop`; `cop` is
     /// a multiple of 16 and at least `cog`; `row ≥ ow`.
-    pub(crate) unsafe fn transpose_group(
+    pub(super) unsafe fn transpose_group(
         self,
         src: &[f32],
         [oh, ow, row]: [usize; 3],
@@ -198,6 +167,42 @@ impl Isa {
     }
 }
 
+/// What a forward tile reads: the planes from its first position, its taps' offsets into
+/// them, the packed weights from its first tap and channel (`w_stride` apart per tap), the
+/// distance between its output rows, and whether it adds to what the output holds.
+pub(super) struct ForwardTile<'a> {
+    pub(super) x: &'a [f32],
+    pub(super) offs: &'a [usize],
+    pub(super) w: &'a [f32],
+    pub(super) w_stride: usize,
+    pub(super) out_stride: usize,
+    pub(super) accumulate: bool,
+}
+
+/// What a lane-sum weight-gradient tile reads: the chunk, the flat positions per channel, the
+/// group's first plane, its taps' offsets, its first output channel's gradient row and the
+/// taps per output channel (the output's row length).
+pub(super) struct LaneSumTile<'a> {
+    pub(super) chunk: &'a ChunkPlanes<'a>,
+    pub(super) flat: usize,
+    pub(super) plane0: usize,
+    pub(super) offs: &'a [usize],
+    pub(super) co_row: usize,
+    pub(super) taps: usize,
+}
+
+/// What a channel-vector weight-gradient tile reads: the chunk, its positions, the group's
+/// first plane and first transposed-gradient column, its kernel rows' starts and the column
+/// steps within a row.
+pub(super) struct ChannelVectorTile<'a> {
+    pub(super) chunk: &'a ChunkPlanes<'a>,
+    pub(super) grid: &'a PositionGrid,
+    pub(super) plane0: usize,
+    pub(super) gyt0: usize,
+    pub(super) rows: &'a [usize],
+    pub(super) kx_steps: &'a [usize],
+}
+
 /// Generates one extension's entry points: each compiled with its `#[target_feature]`s and
 /// matching the requested size against the instances listed.
 macro_rules! isa_tiles {
@@ -209,107 +214,62 @@ macro_rules! isa_tiles {
         channel_vectors: $(($cc:literal, $ck:literal: $($cr:literal)*))*;
     ) => {
         $(#[$doc])*
-        #[allow(clippy::too_many_arguments)] // GEMM tiles: operands and their strides
         mod $isa {
-            use super::{ChunkPlanes, LANES, PositionGrid};
+            use super::{ChannelVectorTile, ForwardTile, LANES, LaneSumTile};
 
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn forward_tile(
-                cb: usize,
-                nv: usize,
-                x: &[f32],
-                offs: &[usize],
-                w: (&[f32], usize),
-                out: &mut [f32],
-                out_stride: usize,
-                accumulate: bool,
-            ) {
+            pub(super) unsafe fn forward_tile(size: [usize; 2], t: &ForwardTile<'_>, out: &mut [f32]) {
                 // SAFETY: forwarded from the caller.
                 unsafe {
-                    match (cb, nv) {
-                        $($(($fc, $fv) => forward::<$fc, $fv>(x, offs, w, out, out_stride, accumulate),)*)*
-                        _ => unreachable!("forward tile {cb}×{nv} not instantiated"),
+                    match size {
+                        $($([$fc, $fv] => forward::<$fc, $fv>(t, out),)*)*
+                        _ => unreachable!("forward tile {size:?} not instantiated"),
                     }
                 }
             }
 
             #[target_feature(enable = $features)]
             #[inline(never)]
-            unsafe fn forward<const CB: usize, const NV: usize>(
-                x: &[f32],
-                offs: &[usize],
-                w: (&[f32], usize),
-                out: &mut [f32],
-                out_stride: usize,
-                accumulate: bool,
-            ) {
+            unsafe fn forward<const CB: usize, const NV: usize>(t: &ForwardTile<'_>, out: &mut [f32]) {
                 // SAFETY: this function has the extension; the rest is the caller's contract.
-                unsafe {
-                    super::forward::<super::$vector, CB, NV>(x, offs, w, out, out_stride, accumulate)
-                }
+                unsafe { super::forward::<super::$vector, CB, NV>(t, out) }
             }
 
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn lane_sum_tile(
-                cb: usize,
-                nt: usize,
-                chunk: &ChunkPlanes<'_>,
-                flat: usize,
-                plane0: usize,
-                offs: &[usize],
-                co_row: usize,
-                out: &mut [f32],
-                taps: usize,
-            ) {
+            pub(super) unsafe fn lane_sum_tile(size: [usize; 2], t: &LaneSumTile<'_>, out: &mut [f32]) {
                 // SAFETY: forwarded from the caller.
                 unsafe {
-                    match (cb, nt) {
-                        $($(($lc, $lt) => lane_sums::<$lc, $lt>(chunk, flat, plane0, offs, co_row, out, taps),)*)*
-                        _ => unreachable!("lane-sum tile {cb}×{nt} not instantiated"),
+                    match size {
+                        $($([$lc, $lt] => lane_sums::<$lc, $lt>(t, out),)*)*
+                        _ => unreachable!("lane-sum tile {size:?} not instantiated"),
                     }
                 }
             }
 
             #[target_feature(enable = $features)]
             #[inline(never)]
-            unsafe fn lane_sums<const CB: usize, const NT: usize>(
-                chunk: &ChunkPlanes<'_>,
-                flat: usize,
-                plane0: usize,
-                offs: &[usize],
-                co_row: usize,
-                out: &mut [f32],
-                taps: usize,
-            ) {
+            unsafe fn lane_sums<const CB: usize, const NT: usize>(t: &LaneSumTile<'_>, out: &mut [f32]) {
                 // SAFETY: this function has the extension; the rest is the caller's contract.
-                unsafe {
-                    super::lane_sums::<super::$vector, CB, NT>(chunk, flat, plane0, offs, co_row, out, taps)
-                }
+                unsafe { super::lane_sums::<super::$vector, CB, NT>(t, out) }
             }
 
             #[target_feature(enable = $features)]
             pub(super) unsafe fn channel_vector_tile(
-                cv: usize,
-                kw: usize,
-                nr: usize,
-                unit: bool,
-                chunk: &ChunkPlanes<'_>,
-                grid: &PositionGrid,
-                at: (usize, usize),
-                rows: &[usize],
-                kx_steps: &[usize],
+                size: [usize; 3],
+                t: &ChannelVectorTile<'_>,
                 acc: &mut [[f32; LANES]; 24],
             ) {
+                // Unit column steps (stride 1) become constant displacements: one pointer per
+                // row instead of one per tap, which the 24-tap tiles need to stay in registers.
+                let unit = t.kx_steps.iter().enumerate().all(|(kx, &s)| s == kx);
                 // SAFETY: forwarded from the caller.
                 unsafe {
-                    match (cv, kw, nr, unit) {
+                    match (size, unit) {
                         $($(
-                            ($cc, $ck, $cr, true) => channel_vectors::<$cc, $ck, $cr, true>(
-                                chunk, grid, at, rows, kx_steps, acc),
-                            ($cc, $ck, $cr, false) => channel_vectors::<$cc, $ck, $cr, false>(
-                                chunk, grid, at, rows, kx_steps, acc),
+                            ([$cc, $ck, $cr], true) => channel_vectors::<$cc, $ck, $cr, true>(t, acc),
+                            ([$cc, $ck, $cr], false) => channel_vectors::<$cc, $ck, $cr, false>(t, acc),
                         )*)*
-                        _ => unreachable!("channel-vector tile {cv} × {nr} rows of {kw} not instantiated"),
+                        _ => unreachable!("channel-vector tile {size:?} not instantiated"),
                     }
                 }
             }
@@ -322,19 +282,11 @@ macro_rules! isa_tiles {
                 const NR: usize,
                 const UNIT: bool,
             >(
-                chunk: &ChunkPlanes<'_>,
-                grid: &PositionGrid,
-                at: (usize, usize),
-                rows: &[usize],
-                kx_steps: &[usize],
+                t: &ChannelVectorTile<'_>,
                 acc: &mut [[f32; LANES]; 24],
             ) {
                 // SAFETY: this function has the extension; the rest is the caller's contract.
-                unsafe {
-                    super::channel_vectors::<super::$vector, CV, KW, NR, UNIT>(
-                        chunk, grid, at, rows, kx_steps, acc,
-                    )
-                }
+                unsafe { super::channel_vectors::<super::$vector, CV, KW, NR, UNIT>(t, acc) }
             }
 
             #[target_feature(enable = $features)]
@@ -374,13 +326,17 @@ isa_tiles! {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn forward<V: F32x16, const CB: usize, const NV: usize>(
-    x: &[f32],
-    offs: &[usize],
-    (w, w_stride): (&[f32], usize),
+    t: &ForwardTile<'_>,
     out: &mut [f32],
-    out_stride: usize,
-    accumulate: bool,
 ) {
+    let &ForwardTile {
+        x,
+        offs,
+        w,
+        w_stride,
+        out_stride,
+        accumulate,
+    } = t;
     debug_assert!(offs.iter().all(|&o| o + NV * LANES <= x.len()));
     debug_assert!(offs.is_empty() || w.len() >= (offs.len() - 1) * w_stride + CB);
     debug_assert!(out.len() >= (CB - 1) * out_stride + NV * LANES);
@@ -417,14 +373,17 @@ unsafe fn forward<V: F32x16, const CB: usize, const NV: usize>(
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn lane_sums<V: F32x16, const CB: usize, const NT: usize>(
-    chunk: &ChunkPlanes<'_>,
-    flat: usize,
-    plane0: usize,
-    offs: &[usize],
-    co_row: usize,
+    t: &LaneSumTile<'_>,
     out: &mut [f32],
-    taps: usize,
 ) {
+    let &LaneSumTile {
+        chunk,
+        flat,
+        plane0,
+        offs,
+        co_row,
+        taps,
+    } = t;
     debug_assert!(offs.len() == NT);
     debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
     debug_assert!(chunk.gys.len() >= chunk.images * chunk.gy_len);
@@ -470,13 +429,17 @@ unsafe fn channel_vectors<
     const NR: usize,
     const UNIT: bool,
 >(
-    chunk: &ChunkPlanes<'_>,
-    grid: &PositionGrid,
-    (plane0, gyt0): (usize, usize),
-    rows: &[usize],
-    kx_steps: &[usize],
+    t: &ChannelVectorTile<'_>,
     acc: &mut [[f32; LANES]; 24],
 ) {
+    let &ChannelVectorTile {
+        chunk,
+        grid,
+        plane0,
+        gyt0,
+        rows,
+        kx_steps,
+    } = t;
     let (positions, cop) = (grid.positions, grid.cop);
     debug_assert!(rows.len() == NR && kx_steps.len() == KW && CV * NR * KW <= acc.len());
     debug_assert!(chunk.xpads.len() >= chunk.images * chunk.padded);
