@@ -46,7 +46,7 @@ pub use ops::adaptive_avg_pool2d::{
 };
 pub use ops::batch_norm2d::{
     BatchNorm2dGeometry, BatchNorm2dHostKernels, BatchNorm2dKernels, BatchNorm2dSpec,
-    BatchNormGrads, BatchNormOutput, BatchNormSaved,
+    BatchNormGrads, BatchNormOutput, BatchNormSaved, ReluGate,
 };
 pub use ops::cat::{CatGeometry, CatHostKernels, CatKernels, CatSpec};
 pub use ops::conv2d::{Conv2dGeometry, Conv2dGrads, Conv2dHostKernels, Conv2dKernels, Conv2dSpec};

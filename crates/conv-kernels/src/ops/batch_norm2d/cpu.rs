@@ -5,8 +5,8 @@
 //! vector extension it has (`simd_dispatch`); the same operations in the same order on every
 //! CPU.
 
-use super::BatchNorm2dHostKernels;
 use super::spec::BatchNorm2dGeometry;
+use super::{BatchNorm2dHostKernels, ReluGate};
 use crate::cpu::reduce::lane_sum;
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use crate::ops::activation::cpu::epilogue;
@@ -70,12 +70,40 @@ fn lane_squared_deviations_portable(p: &[f32], mu: f32) -> [f32; 8] {
     acc
 }
 
-/// `(Σ gy, Σ gy · (x − mu))` over one plane: 8 f32 lanes each, the tail in f64.
-fn gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> (f64, f64) {
-    let (a, ax) = lane_gradient_sums(xp, gp, mu);
+/// A fused ReLU's gate for one channel: `gy` counts where `(x − mu) · scale + shift > 0`.
+#[derive(Clone, Copy)]
+struct ChannelGate {
+    scale: f32,
+    shift: f32,
+}
+
+impl ChannelGate {
+    fn of(gate: Option<ReluGate<'_>>, ch: usize) -> Option<Self> {
+        gate.map(|g| Self {
+            scale: g.scale[ch],
+            shift: g.shift[ch],
+        })
+    }
+
+    /// `d` where the ReLU passed `v`, else zero (the same operations as the forward pass's
+    /// pre-activation value, so the same decision).
+    #[inline(always)]
+    fn apply(gate: Option<Self>, v: f32, mu: f32, d: f32) -> f32 {
+        match gate {
+            Some(g) if !((v - mu) * g.scale + g.shift > 0.0) => 0.0,
+            _ => d,
+        }
+    }
+}
+
+/// `(Σ gy, Σ gy · (x − mu))` over one plane, `gy` through `gate`: 8 f32 lanes each, the tail in
+/// f64.
+fn gradient_sums(xp: &[f32], gp: &[f32], mu: f32, gate: Option<ChannelGate>) -> (f64, f64) {
+    let (a, ax) = lane_gradient_sums(xp, gp, mu, gate);
     let whole = xp.len().min(gp.len()) / 8 * 8;
     let (mut s, mut sx) = (0f64, 0f64);
     for (&v, &d) in xp[whole..].iter().zip(&gp[whole..]) {
+        let d = ChannelGate::apply(gate, v, mu, d);
         s += f64::from(d);
         sx += f64::from(d * (v - mu));
     }
@@ -85,23 +113,40 @@ fn gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> (f64, f64) {
 }
 
 /// The eight f32 lanes of `Σ gy` and `Σ gy · (x − mu)` over the whole groups of eight of a
-/// plane: AVX where the CPU has it (the compiler left the portable loop scalar, three times
-/// the cost of a normalising pass), the same operations per lane either way.
-fn lane_gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f32; 8]) {
+/// plane, `gy` through `gate`: AVX where the CPU has it (the compiler left the portable loop
+/// scalar, three times the cost of a normalising pass), the same operations per lane either
+/// way.
+fn lane_gradient_sums(
+    xp: &[f32],
+    gp: &[f32],
+    mu: f32,
+    gate: Option<ChannelGate>,
+) -> ([f32; 8], [f32; 8]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: AVX was detected at run time.
-        return unsafe { avx::lane_gradient_sums(xp, gp, mu) };
+        return unsafe {
+            match gate {
+                None => avx::lane_gradient_sums::<false>(xp, gp, mu, [0.0; 2]),
+                Some(g) => avx::lane_gradient_sums::<true>(xp, gp, mu, [g.scale, g.shift]),
+            }
+        };
     }
-    lane_gradient_sums_portable(xp, gp, mu)
+    lane_gradient_sums_portable(xp, gp, mu, gate)
 }
 
-fn lane_gradient_sums_portable(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f32; 8]) {
+fn lane_gradient_sums_portable(
+    xp: &[f32],
+    gp: &[f32],
+    mu: f32,
+    gate: Option<ChannelGate>,
+) -> ([f32; 8], [f32; 8]) {
     let (mut a, mut ax) = ([0f32; 8], [0f32; 8]);
     for (xc, gc) in xp.chunks_exact(8).zip(gp.chunks_exact(8)) {
         for k in 0..8 {
-            a[k] += gc[k];
-            ax[k] += gc[k] * (xc[k] - mu);
+            let d = ChannelGate::apply(gate, xc[k], mu, gc[k]);
+            a[k] += d;
+            ax[k] += d * (xc[k] - mu);
         }
     }
     (a, ax)
@@ -110,8 +155,8 @@ fn lane_gradient_sums_portable(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps, _mm256_sub_ps,
+        __m256, _CMP_GT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_cmp_ps, _mm256_loadu_ps,
+        _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps,
     };
 
     /// See [`super::lane_squared_deviations`]: a multiply then an add, as the portable loop.
@@ -127,16 +172,29 @@ mod avx {
     }
 
     /// See [`super::lane_gradient_sums`]: a multiply then an add, no fused multiply-add, as
-    /// the portable loop.
+    /// the portable loop; `GATED` keeps `gy` only where `(x − mu) · scale + shift > 0`
+    /// (`gate = [scale, shift]`, ignored otherwise).
     #[target_feature(enable = "avx")]
-    pub(super) fn lane_gradient_sums(xp: &[f32], gp: &[f32], mu: f32) -> ([f32; 8], [f32; 8]) {
+    pub(super) fn lane_gradient_sums<const GATED: bool>(
+        xp: &[f32],
+        gp: &[f32],
+        mu: f32,
+        gate: [f32; 2],
+    ) -> ([f32; 8], [f32; 8]) {
         let (mut a, mut ax) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let m = _mm256_set1_ps(mu);
+        let (scale, shift) = (_mm256_set1_ps(gate[0]), _mm256_set1_ps(gate[1]));
         for (xc, gc) in xp.chunks_exact(8).zip(gp.chunks_exact(8)) {
             // SAFETY: both chunks hold eight floats.
-            let (x, g) = unsafe { (_mm256_loadu_ps(xc.as_ptr()), _mm256_loadu_ps(gc.as_ptr())) };
+            let (x, mut g) =
+                unsafe { (_mm256_loadu_ps(xc.as_ptr()), _mm256_loadu_ps(gc.as_ptr())) };
+            let centred = _mm256_sub_ps(x, m);
+            if GATED {
+                let z = _mm256_add_ps(_mm256_mul_ps(centred, scale), shift);
+                g = _mm256_and_ps(g, _mm256_cmp_ps::<_CMP_GT_OQ>(z, _mm256_setzero_ps()));
+            }
             a = _mm256_add_ps(a, g);
-            ax = _mm256_add_ps(ax, _mm256_mul_ps(g, _mm256_sub_ps(x, m)));
+            ax = _mm256_add_ps(ax, _mm256_mul_ps(g, centred));
         }
         (to_array(a), to_array(ax))
     }
@@ -164,15 +222,38 @@ fn normalize_plane_generic(x: &[f32], m: f32, a: f32, b: f32, o: &mut [f32]) {
 }
 
 simd_dispatch!(
-    /// `o = a · gy + b · (x − m) + k` over one plane.
-    fn input_grad_plane(gy: &[f32], x: &[f32], m: f32, coef: [f32; 3], o: &mut [f32]) => input_grad_plane_generic
+    /// `o = a · gy + b · (x − m) + k` over one plane, `gy` through `gate`.
+    fn input_grad_plane(gy: &[f32], x: &[f32], m: f32, gate: Option<ChannelGate>, coef: [f32; 3], o: &mut [f32]) => input_grad_plane_generic
 );
 
 #[inline(always)]
-fn input_grad_plane_generic(gy: &[f32], x: &[f32], m: f32, coef: [f32; 3], o: &mut [f32]) {
+fn input_grad_plane_generic(
+    gy: &[f32],
+    x: &[f32],
+    m: f32,
+    gate: Option<ChannelGate>,
+    coef: [f32; 3],
+    o: &mut [f32],
+) {
     let [a, b, k] = coef;
-    for ((o, &d), &v) in o.iter_mut().zip(gy).zip(x) {
-        *o = a * d + b * (v - m) + k;
+    // One loop per case, each vectorised.
+    match gate {
+        None => {
+            for ((o, &d), &v) in o.iter_mut().zip(gy).zip(x) {
+                *o = a * d + b * (v - m) + k;
+            }
+        }
+        Some(gt) => {
+            for ((o, &d), &v) in o.iter_mut().zip(gy).zip(x) {
+                let c = v - m;
+                let d = if c * gt.scale + gt.shift > 0.0 {
+                    d
+                } else {
+                    0.0
+                };
+                *o = a * d + b * c + k;
+            }
+        }
     }
 }
 
@@ -215,6 +296,7 @@ impl BatchNorm2dHostKernels for CpuBackend {
         grad_y: &[f32],
         mean: &[f32],
         invstd: &[f32],
+        gate: Option<ReluGate<'_>>,
         sum_gy: &mut [f32],
         sum_gy_xhat: &mut [f32],
     ) {
@@ -223,10 +305,10 @@ impl BatchNorm2dHostKernels for CpuBackend {
             .zip(sum_gy_xhat.par_iter_mut())
             .enumerate()
             .for_each(|(ch, (so, sxo))| {
-                let mu = mean[ch];
+                let (mu, gate) = (mean[ch], ChannelGate::of(gate, ch));
                 let (mut s, mut sx) = (0f64, 0f64);
                 for (xp, gp) in planes(g, x, ch).zip(planes(g, grad_y, ch)) {
-                    let (ps, psx) = gradient_sums(xp, gp, mu);
+                    let (ps, psx) = gradient_sums(xp, gp, mu, gate);
                     s += ps;
                     sx += psx;
                 }
@@ -241,14 +323,22 @@ impl BatchNorm2dHostKernels for CpuBackend {
         x: &[f32],
         grad_y: &[f32],
         mean: &[f32],
+        gate: Option<ReluGate<'_>>,
         coef: &[f32],
         grad_x: &mut [f32],
     ) {
         let c = g.c;
         per_plane(g, grad_x, |ch, start, o| {
             let k = [coef[ch], coef[c + ch], coef[2 * c + ch]];
-            let n = o.len();
-            input_grad_plane(&grad_y[start..][..n], &x[start..][..n], mean[ch], k, o);
+            let (n, gate) = (o.len(), ChannelGate::of(gate, ch));
+            input_grad_plane(
+                &grad_y[start..][..n],
+                &x[start..][..n],
+                mean[ch],
+                gate,
+                k,
+                o,
+            );
         });
     }
 }
@@ -270,13 +360,20 @@ mod tests {
         for len in [0, 7, 8, 9, 64, 100, 203] {
             let (xp, gp, mu) = (&x[..len], &g[..len], 0.37);
             let lanes = |v: [f32; 8]| v.map(f32::to_bits);
-            let (a, ax) = lane_gradient_sums(xp, gp, mu);
-            let (pa, pax) = lane_gradient_sums_portable(xp, gp, mu);
-            assert_eq!(
-                (lanes(a), lanes(ax)),
-                (lanes(pa), lanes(pax)),
-                "length {len}"
-            );
+            let gate = ChannelGate {
+                scale: 0.8,
+                shift: -0.1,
+            };
+            for gate in [None, Some(gate)] {
+                let (a, ax) = lane_gradient_sums(xp, gp, mu, gate);
+                let (pa, pax) = lane_gradient_sums_portable(xp, gp, mu, gate);
+                assert_eq!(
+                    (lanes(a), lanes(ax)),
+                    (lanes(pa), lanes(pax)),
+                    "length {len}, gated {}",
+                    gate.is_some()
+                );
+            }
             assert_eq!(
                 lanes(lane_squared_deviations(xp, mu)),
                 lanes(lane_squared_deviations_portable(xp, mu)),

@@ -124,6 +124,7 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
                 mean: vec(mean)?,
                 invstd: vec(invstd)?,
                 output: None,
+                shift: None,
             },
         })
     }

@@ -20,7 +20,7 @@ pub use spec::{BatchNorm2dGeometry, BatchNorm2dSpec};
 
 use crate::device::{DeviceTensor, same_shape};
 use crate::error::{Result, spec_err};
-use crate::{Device, GradsWanted};
+use crate::{Activation, Device, GradsWanted};
 use tensor::Shape;
 
 /// What a forward pass keeps for its backward pass: per-channel mean and `1 / sqrt(var + eps)`
@@ -36,6 +36,11 @@ pub struct BatchNormSaved {
     /// activation: its derivative is taken from it. Set by [`Device::batch_norm2d`]; backends
     /// leave it `None`.
     pub output: Option<DeviceTensor>,
+    /// The shift (the layer's bias, `[c]`) the output was made with when the spec fuses a ReLU:
+    /// with it a host backend recomputes where the ReLU passed its input, `(x − mean) · weight
+    /// · invstd + shift > 0`, bit for bit as the forward pass did, instead of a pass over the
+    /// output. Set by [`Device::batch_norm2d`]; backends leave it `None`.
+    pub shift: Option<DeviceTensor>,
 }
 
 /// The result of a batch-norm forward pass.
@@ -80,6 +85,43 @@ pub trait BatchNorm2dKernels {
         saved: &BatchNormSaved,
         wanted: GradsWanted,
     ) -> Result<BatchNormGrads>;
+    /// Backward of batch norm with a fused ReLU whose gate (where the forward output was
+    /// positive) the backend folds into its own passes, recomputed from `x` and `shift`:
+    /// `Some` from backends that do (host ones: one pass over the output and a written
+    /// gradient fewer), `None` from the others, whose caller then takes the ReLU's derivative
+    /// from the saved output first.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm2d_relu_backward(
+        &self,
+        _g: &BatchNorm2dGeometry,
+        _x: &DeviceTensor,
+        _weight: &DeviceTensor,
+        _grad_y: &DeviceTensor,
+        _saved: &BatchNormSaved,
+        _shift: &DeviceTensor,
+        _wanted: GradsWanted,
+    ) -> Result<Option<BatchNormGrads>> {
+        Ok(None)
+    }
+}
+
+/// Where a fused ReLU passed the gradient: element `x` of channel `c` counts when
+/// `(x − mean[c]) · scale[c] + shift[c] > 0`, the forward pass's pre-activation value computed
+/// by the same operations (so the same bits).
+#[derive(Clone, Copy, Debug)]
+pub struct ReluGate<'a> {
+    /// Per-channel scale, `weight · invstd`.
+    pub scale: &'a [f32],
+    /// Per-channel shift, the layer's bias.
+    pub shift: &'a [f32],
+}
+
+impl ReluGate<'_> {
+    /// Whether the ReLU passed element `v` of channel `ch` (centred by `mean`).
+    #[inline(always)]
+    pub fn passes(&self, ch: usize, v: f32, mean: f32) -> bool {
+        (v - mean) * self.scale[ch] + self.shift[ch] > 0.0
+    }
 }
 
 /// Batch norm over host slices: the passes over the `n * c * h * w` elements. The per-channel
@@ -99,7 +141,8 @@ pub trait BatchNorm2dHostKernels {
         bias: &[f32],
         y: &mut [f32],
     );
-    /// Per-channel `Σ grad_y` and `Σ grad_y * (x - mean) * invstd`.
+    /// Per-channel `Σ grad_y` and `Σ grad_y * (x - mean) * invstd`, `grad_y` taken as zero
+    /// where `gate` (a fused ReLU) did not pass.
     #[allow(clippy::too_many_arguments)]
     fn backward_sums(
         &self,
@@ -108,17 +151,20 @@ pub trait BatchNorm2dHostKernels {
         grad_y: &[f32],
         mean: &[f32],
         invstd: &[f32],
+        gate: Option<ReluGate<'_>>,
         sum_gy: &mut [f32],
         sum_gy_xhat: &mut [f32],
     );
     /// `grad_x = a[c] * grad_y + b[c] * (x - mean[c]) + k[c]` with `coef = [a; b; k]`
-    /// (see [`backward_coefficients`]).
+    /// (see [`backward_coefficients`]), `grad_y` taken as zero where `gate` did not pass.
+    #[allow(clippy::too_many_arguments)]
     fn backward_input(
         &self,
         g: &BatchNorm2dGeometry,
         x: &[f32],
         grad_y: &[f32],
         mean: &[f32],
+        gate: Option<ReluGate<'_>>,
         coef: &[f32],
         grad_x: &mut [f32],
     );
@@ -213,6 +259,7 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
                 mean: host_vec(g.c, mean)?,
                 invstd: host_vec(g.c, invstd)?,
                 output: None,
+                shift: None,
             },
         })
     }
@@ -226,27 +273,64 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
         saved: &BatchNormSaved,
         wanted: GradsWanted,
     ) -> Result<BatchNormGrads> {
-        const OP: &str = "batch_norm2d_backward";
-        let (xs, gy) = (x.host(OP)?, grad_y.host(OP)?);
-        let (mean, invstd) = (saved.mean.host(OP)?, saved.invstd.host(OP)?);
-        let (mut sg, mut sgx) = (vec![0f32; g.c], vec![0f32; g.c]);
-        if g.spec.training || wanted.weight || wanted.bias {
-            self.backward_sums(g, xs, gy, mean, invstd, &mut sg, &mut sgx);
-        }
-        let input = if wanted.input {
-            let coef = backward_coefficients(g, weight.host(OP)?, invstd, &sg, &sgx);
-            let (shape, mut gx) = DeviceTensor::host_output(x.dims())?;
-            self.backward_input(g, xs, gy, mean, &coef, &mut gx);
-            Some(DeviceTensor::from_host(shape, gx))
-        } else {
-            None
-        };
-        Ok(BatchNormGrads {
-            input,
-            weight: wanted.weight.then(|| host_vec(g.c, sgx)).transpose()?,
-            bias: wanted.bias.then(|| host_vec(g.c, sg)).transpose()?,
-        })
+        host_backward(self, g, x, weight, grad_y, saved, None, wanted)
     }
+
+    fn batch_norm2d_relu_backward(
+        &self,
+        g: &BatchNorm2dGeometry,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        grad_y: &DeviceTensor,
+        saved: &BatchNormSaved,
+        shift: &DeviceTensor,
+        wanted: GradsWanted,
+    ) -> Result<Option<BatchNormGrads>> {
+        host_backward(self, g, x, weight, grad_y, saved, Some(shift), wanted).map(Some)
+    }
+}
+
+/// The backward passes over host slices, through a fused ReLU's gate when `shift` is given.
+#[allow(clippy::too_many_arguments)]
+fn host_backward<K: BatchNorm2dHostKernels>(
+    k: &K,
+    g: &BatchNorm2dGeometry,
+    x: &DeviceTensor,
+    weight: &DeviceTensor,
+    grad_y: &DeviceTensor,
+    saved: &BatchNormSaved,
+    shift: Option<&DeviceTensor>,
+    wanted: GradsWanted,
+) -> Result<BatchNormGrads> {
+    const OP: &str = "batch_norm2d_backward";
+    let (xs, gy, w) = (x.host(OP)?, grad_y.host(OP)?, weight.host(OP)?);
+    let (mean, invstd) = (saved.mean.host(OP)?, saved.invstd.host(OP)?);
+    // The forward pass's scale, by the same operation.
+    let scale: Vec<f32> = w.iter().zip(invstd).map(|(w, i)| w * i).collect();
+    let gate = match shift {
+        Some(s) => Some(ReluGate {
+            scale: &scale,
+            shift: s.host(OP)?,
+        }),
+        None => None,
+    };
+    let (mut sg, mut sgx) = (vec![0f32; g.c], vec![0f32; g.c]);
+    if g.spec.training || wanted.weight || wanted.bias {
+        k.backward_sums(g, xs, gy, mean, invstd, gate, &mut sg, &mut sgx);
+    }
+    let input = if wanted.input {
+        let coef = backward_coefficients(g, w, invstd, &sg, &sgx);
+        let (shape, mut gx) = DeviceTensor::host_output(x.dims())?;
+        k.backward_input(g, xs, gy, mean, gate, &coef, &mut gx);
+        Some(DeviceTensor::from_host(shape, gx))
+    } else {
+        None
+    };
+    Ok(BatchNormGrads {
+        input,
+        weight: wanted.weight.then(|| host_vec(g.c, sgx)).transpose()?,
+        bias: wanted.bias.then(|| host_vec(g.c, sg)).transpose()?,
+    })
 }
 
 impl Device {
@@ -275,6 +359,7 @@ impl Device {
             self.backend()
                 .batch_norm2d(&g, x, weight, bias, running_mean, running_var)?;
         out.saved.output = spec.activation.map(|_| out.output.clone());
+        out.saved.shift = (spec.activation == Some(Activation::Relu)).then(|| bias.clone());
         Ok(out)
     }
 
@@ -317,6 +402,15 @@ impl Device {
                 Some((act, y))
             }
         };
+        if let (Some((Activation::Relu, _)), Some(shift)) = (activation, &saved.shift) {
+            same_shape(OP, "saved shift", weight.shape(), shift.shape())?;
+            let fused = self
+                .backend()
+                .batch_norm2d_relu_backward(&g, x, weight, grad_y, saved, shift, wanted)?;
+            if let Some(grads) = fused {
+                return Ok(grads);
+            }
+        }
         // The activation's derivative first, as for conv and linear layers.
         let pre = self.pre_activation_grad(grad_y, activation, false)?;
         let grad_y = pre.grad.as_ref().unwrap_or(grad_y);

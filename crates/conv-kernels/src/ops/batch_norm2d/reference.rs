@@ -1,7 +1,7 @@
 //! Reference batch norm: every per-channel sum in f64, two passes for the variance.
 
-use super::BatchNorm2dHostKernels;
 use super::spec::BatchNorm2dGeometry;
+use super::{BatchNorm2dHostKernels, ReluGate};
 use crate::reference::Reference;
 
 /// The values of channel `ch`, batch by batch.
@@ -44,6 +44,7 @@ impl BatchNorm2dHostKernels for Reference {
         grad_y: &[f32],
         mean: &[f32],
         invstd: &[f32],
+        gate: Option<ReluGate<'_>>,
         sum_gy: &mut [f32],
         sum_gy_xhat: &mut [f32],
     ) {
@@ -51,6 +52,8 @@ impl BatchNorm2dHostKernels for Reference {
             let (mu, is) = (f64::from(mean[ch]), f64::from(invstd[ch]));
             let (mut s, mut sx) = (0f64, 0f64);
             for (v, d) in channel(g, x, ch).zip(channel(g, grad_y, ch)) {
+                let passed = gate.is_none_or(|gt| gt.passes(ch, v as f32, mean[ch]));
+                let d = if passed { d } else { 0.0 };
                 s += d;
                 sx += d * (v - mu) * is;
             }
@@ -65,13 +68,16 @@ impl BatchNorm2dHostKernels for Reference {
         x: &[f32],
         grad_y: &[f32],
         mean: &[f32],
+        gate: Option<ReluGate<'_>>,
         coef: &[f32],
         grad_x: &mut [f32],
     ) {
         let c = g.c;
         for (i, o) in grad_x.iter_mut().enumerate() {
             let ch = (i / g.hw) % c;
-            *o = coef[ch] * grad_y[i] + coef[c + ch] * (x[i] - mean[ch]) + coef[2 * c + ch];
+            let passed = gate.is_none_or(|gt| gt.passes(ch, x[i], mean[ch]));
+            let d = if passed { grad_y[i] } else { 0.0 };
+            *o = coef[ch] * d + coef[c + ch] * (x[i] - mean[ch]) + coef[2 * c + ch];
         }
     }
 }
