@@ -90,8 +90,9 @@ impl ChannelGate {
     #[inline(always)]
     fn apply(gate: Option<Self>, v: f32, mu: f32, d: f32) -> f32 {
         match gate {
-            Some(g) if !((v - mu) * g.scale + g.shift > 0.0) => 0.0,
-            _ => d,
+            Some(g) if (v - mu) * g.scale + g.shift > 0.0 => d,
+            Some(_) => 0.0,
+            None => d,
         }
     }
 }
