@@ -180,6 +180,9 @@ fn backward_input(
     if implicit_gemm::input_grad_applies(g) {
         return implicit_gemm::backward_input(pool, g, grad_y, w, grad_x);
     }
+    if implicit_gemm::strided_input_grad_applies(g) {
+        return implicit_gemm::backward_input_strided(pool, g, grad_y, w, grad_x);
+    }
     let b = images_per_task(g, TASK_COLS);
     grad_x
         .par_chunks_mut(b * img_in)

@@ -16,7 +16,8 @@
 //! `padded[s·i + a][s·j + b]`: tap `(ky, kx)` of output `(oy, ox)` is then
 //! `phase(ky mod s, kx mod s)[oy + ky / s][ox + kx / s]`, a window at a fixed offset again, so
 //! strided convolutions run the same tiles (only the phases some tap reads are stored: one for
-//! a 1×1 kernel). Their input gradient stays on im2col + GEMM.
+//! a 1×1 kernel). Their input gradient runs as one stride-1 correlation per phase of the input
+//! (`strided_input_grad.rs`).
 //! - Forward: register tiles of up to 8 output channels (6 on AVX2) × 1–4 vectors of 16
 //!   positions, one broadcast weight per channel and one load per vector for each tap.
 //! - Input gradient: at stride 1 it is the same correlation run on the output gradient padded
@@ -43,7 +44,10 @@ use crate::ops::activation::cpu::epilogue;
 use crate::{Activation, Conv2dGeometry};
 use rayon::prelude::*;
 
+mod strided_input_grad;
 mod tiles;
+
+pub(crate) use strided_input_grad::{backward_input_strided, strided_input_grad_applies};
 
 use tiles::{ChannelVectorTile, ForwardTile, LaneSumTile};
 
