@@ -186,6 +186,15 @@ impl DeviceTensor {
         }
     }
 
+    /// Whether another tensor shares these host data, so that writing them in place would copy
+    /// them first (false on a GPU).
+    pub(crate) fn is_shared(&self) -> bool {
+        match &self.storage {
+            Storage::Host(v) => Arc::strong_count(v) > 1 || Arc::weak_count(v) > 0,
+            Storage::Gpu(..) => false,
+        }
+    }
+
     /// Mutable host data (copied first when another tensor shares it).
     pub(crate) fn host_mut(&mut self, op: &'static str) -> Result<&mut [f32]> {
         let loc = self.location();

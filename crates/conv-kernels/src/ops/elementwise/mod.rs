@@ -51,6 +51,13 @@ impl<K: ElementwiseHostKernels> ElementwiseKernels for K {
 
     fn add_assign(&self, acc: &mut DeviceTensor, x: &DeviceTensor) -> Result<()> {
         const OP: &str = "add_assign";
+        if acc.is_shared() {
+            // The sum into a new tensor in one pass, rather than copying the shared buffer
+            // (what writing it in place needs) and then adding: a residual block hands the
+            // same gradient to both of its branches.
+            *acc = ElementwiseKernels::add(self, acc, x)?;
+            return Ok(());
+        }
         self.axpy(1.0, x.host(OP)?, acc.host_mut(OP)?);
         Ok(())
     }
