@@ -6,6 +6,7 @@
 //   scale = weight * invstd.
 // - normalize: y = act((x - mean) * scale + bias), one invocation per element; act the fused
 //   activation (activation_fn.wgsl, prepended by the host; the identity when ACT = 3).
+//   normalize_residual adds a residual before the activation: y = act(... + residual).
 // - backward_sums: one workgroup per channel: grad_bias = Σ grad_y, grad_weight = Σ grad_y * x̂,
 //   and the input-gradient coefficients coef = [a; b; k] (a = w * invstd; training:
 //   b = -a * invstd * grad_weight / m, k = -a * grad_bias / m; eval: b = k = 0).
@@ -34,6 +35,7 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> gbias: array<f32>;
 @group(0) @binding(12) var<storage, read_write> gweight: array<f32>;
 @group(0) @binding(13) var<storage, read_write> coef: array<f32>;
+@group(0) @binding(14) var<storage, read> residual: array<f32>;
 
 var<workgroup> part: array<f32, 64>;
 
@@ -95,6 +97,15 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     if (i >= p.total) { return; }
     let ch = (i / HW) % C;
     out[i] = act((x[i] - mean[ch]) * scale[ch] + bias[ch]);
+}
+
+@compute @workgroup_size(256)
+fn normalize_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) li: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + li;
+    if (i >= p.total) { return; }
+    let ch = (i / HW) % C;
+    out[i] = act((x[i] - mean[ch]) * scale[ch] + bias[ch] + residual[i]);
 }
 
 @compute @workgroup_size(64)

@@ -167,6 +167,45 @@ fn batch_norm2d(dev: &Device) -> R {
 }
 test_device!(batch_norm2d);
 
+fn batch_norm2d_residual(dev: &Device) -> R {
+    let settings = [
+        (true, None),
+        (false, Some(Activation::Tanh)),
+        (true, Some(Activation::Tanh)),
+    ];
+    for (training, activation) in settings {
+        let spec = BatchNorm2dSpec {
+            training,
+            activation,
+            ..BatchNorm2dSpec::default()
+        };
+        // Fresh running statistics per evaluation: training updates them in place.
+        let stats = || -> autograd::Result<_> {
+            Ok((
+                dev.upload(&Tensor::from_vec(&[2], vec![0.1, -0.2])?)?,
+                dev.upload(&Tensor::from_vec(&[2], vec![0.8, 1.5])?)?,
+            ))
+        };
+        let ins = [
+            randn(&[3, 2, 3, 2], 33),
+            randn(&[2], 34),
+            randn(&[2], 35),
+            randn(&[3, 2, 3, 2], 36),
+        ];
+        check(dev, &ins, |v| {
+            let (mut rm, mut rv) = stats()?;
+            v[0].batch_norm2d_residual(&v[1], &v[2], &mut rm, &mut rv, &v[3], &spec)
+        })?;
+        // The input as its own residual (an identity shortcut): its gradient adds both paths.
+        check(dev, &ins[..3], |v| {
+            let (mut rm, mut rv) = stats()?;
+            v[0].batch_norm2d_residual(&v[1], &v[2], &mut rm, &mut rv, &v[0], &spec)
+        })?;
+    }
+    Ok(())
+}
+test_device!(batch_norm2d_residual);
+
 fn adaptive_avg_pool2d(dev: &Device) -> R {
     let spec = AdaptiveAvgPool2dSpec::new(2, 3);
     check(dev, &[randn(&[2, 2, 5, 4], 26)], |v| {

@@ -361,3 +361,81 @@ fn fused_activation_backward_without_the_saved_output_is_an_error(dev: &Device) 
     Ok(())
 }
 test_device!(fused_activation_backward_without_the_saved_output_is_an_error);
+
+/// `batch_norm2d_residual` is batch norm, then the residual added, then the activation: equal
+/// to the three ops one after the other (bit for bit on the host backends, where the same
+/// operations run in the same order), training and eval, with and without an activation; the
+/// running statistics are updated as by plain batch norm.
+fn residual_fused_equals_batch_norm_add_then_activation(dev: &Device) -> TestResult {
+    let case = BnCase::random([3, 4, 5, 6], 0.1, 1.0, 41)?;
+    let residual = Tensor::randn(&[3, 4, 5, 6], &mut SeededRng::new(42))?;
+    for act in [None, Some(Activation::Relu), Some(Activation::Tanh)] {
+        for training in [true, false] {
+            let spec = BatchNorm2dSpec {
+                training,
+                activation: act,
+                ..BatchNorm2dSpec::default()
+            };
+            let plain = BatchNorm2dSpec {
+                activation: None,
+                ..spec
+            };
+            let (x, w, b, r) = (
+                dev.upload(&case.x)?,
+                dev.upload(&case.w)?,
+                dev.upload(&case.b)?,
+                dev.upload(&residual)?,
+            );
+            let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+            let fused = dev.batch_norm2d_residual(&x, &w, &b, &mut rm, &mut rv, &r, &spec)?;
+            let (mut rm2, mut rv2) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+            let parts = dev.batch_norm2d(&x, &w, &b, &mut rm2, &mut rv2, &plain)?;
+            let mut expected = dev.add(&parts.output, &r)?;
+            if let Some(a) = act {
+                expected = dev.activation(&expected, a)?;
+            }
+            let what = format!("{act:?}, training {training}");
+            let (got, want) = (fused.output.to_host()?, expected.to_host()?);
+            if dev.is_gpu() {
+                for (g, e) in got.data().iter().zip(want.data()) {
+                    assert!(
+                        (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "{what}: {g} vs {e}"
+                    );
+                }
+            } else {
+                assert_eq!(got.data(), want.data(), "y, {what}");
+            }
+            assert_eq!(
+                rv.to_host()?.data(),
+                rv2.to_host()?.data(),
+                "running_var, {what}"
+            );
+            // The saved state feeds the plain backward (the activation's derivative is the
+            // caller's): no ReLU gate to recompute without the residual.
+            assert!(fused.saved.shift.is_none(), "{what}");
+        }
+    }
+    Ok(())
+}
+test_device!(residual_fused_equals_batch_norm_add_then_activation);
+
+/// A residual of another shape is an error naming the op, not a panic.
+fn residual_of_another_shape_is_an_error(dev: &Device) -> TestResult {
+    let case = BnCase::random([2, 3, 2, 2], 0.0, 1.0, 43)?;
+    let (x, w, b) = (
+        dev.upload(&case.x)?,
+        dev.upload(&case.w)?,
+        dev.upload(&case.b)?,
+    );
+    let r = dev.upload(&Tensor::zeros(&[2, 3, 2, 3])?)?;
+    let (mut rm, mut rv) = (dev.upload(&case.rm)?, dev.upload(&case.rv)?);
+    let spec = BatchNorm2dSpec::default();
+    let err = dev
+        .batch_norm2d_residual(&x, &w, &b, &mut rm, &mut rv, &r, &spec)
+        .unwrap_err();
+    assert!(err.to_string().contains("batch_norm2d_residual"), "{err}");
+    assert!(err.to_string().contains("residual"), "{err}");
+    Ok(())
+}
+test_device!(residual_of_another_shape_is_an_error);

@@ -51,6 +51,26 @@ impl BatchNorm2d {
 
     /// `act(self(x))` with `act` fused into the batch norm's output (`None`: plain batch norm).
     pub fn forward_with(&self, x: &Var, act: Option<Activation>) -> Result<Var> {
+        self.forward_inner(x, None, act)
+    }
+
+    /// `act(self(x) + residual)` in one pass over the output (a residual block's
+    /// `relu(bn2(conv2(y)) + shortcut)`); `residual` has `x`'s shape.
+    pub fn forward_residual(
+        &self,
+        x: &Var,
+        residual: &Var,
+        act: Option<Activation>,
+    ) -> Result<Var> {
+        self.forward_inner(x, Some(residual), act)
+    }
+
+    fn forward_inner(
+        &self,
+        x: &Var,
+        residual: Option<&Var>,
+        act: Option<Activation>,
+    ) -> Result<Var> {
         let tape = x.tape();
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
         let spec = BatchNorm2dSpec {
@@ -59,8 +79,10 @@ impl BatchNorm2d {
             ..self.spec
         };
         let y = self.running_mean.update(|rm| {
-            self.running_var
-                .update(|rv| x.batch_norm2d(&w, &b, rm, rv, &spec))
+            self.running_var.update(|rv| match residual {
+                Some(r) => x.batch_norm2d_residual(&w, &b, rm, rv, r, &spec),
+                None => x.batch_norm2d(&w, &b, rm, rv, &spec),
+            })
         })???;
         if spec.training {
             let n = self.num_batches_tracked.get_i64()?;

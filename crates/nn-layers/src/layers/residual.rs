@@ -64,12 +64,13 @@ impl Module for Residual {
         let y = self
             .bn1
             .forward_with(&self.conv1.forward(x)?, Some(Activation::Relu))?;
-        let y = self.bn2.forward(&self.conv2.forward(&y)?)?;
         let shortcut = match &self.conv3 {
             Some(c) => c.forward(x)?,
             None => x.clone(),
         };
-        Ok(y.add(&shortcut)?.relu()?)
+        // `relu(bn2(conv2(y)) + shortcut)`, the sum and the ReLU fused into bn2's output.
+        self.bn2
+            .forward_residual(&self.conv2.forward(&y)?, &shortcut, Some(Activation::Relu))
     }
 
     fn visit(&self, v: &mut dyn ModuleVisitor) {

@@ -211,14 +211,24 @@ mod avx {
 }
 
 simd_dispatch!(
-    /// `o = (x − m) · a + b` over one plane.
-    fn normalize_plane(x: &[f32], m: f32, a: f32, b: f32, o: &mut [f32]) => normalize_plane_generic
+    /// `o = (x − m) · a + b (+ r)` over one plane.
+    fn normalize_plane(x: &[f32], m: f32, a: f32, b: f32, r: Option<&[f32]>, o: &mut [f32]) => normalize_plane_generic
 );
 
 #[inline(always)]
-fn normalize_plane_generic(x: &[f32], m: f32, a: f32, b: f32, o: &mut [f32]) {
-    for (o, &v) in o.iter_mut().zip(x) {
-        *o = (v - m) * a + b;
+fn normalize_plane_generic(x: &[f32], m: f32, a: f32, b: f32, r: Option<&[f32]>, o: &mut [f32]) {
+    // One loop per case, each vectorised.
+    match r {
+        None => {
+            for (o, &v) in o.iter_mut().zip(x) {
+                *o = (v - m) * a + b;
+            }
+        }
+        Some(r) => {
+            for ((o, &v), &rv) in o.iter_mut().zip(x).zip(r) {
+                *o = (v - m) * a + b + rv;
+            }
+        }
     }
 }
 
@@ -282,10 +292,12 @@ impl BatchNorm2dHostKernels for CpuBackend {
         mean: &[f32],
         scale: &[f32],
         bias: &[f32],
+        residual: Option<&[f32]>,
         y: &mut [f32],
     ) {
         per_plane(g, y, |ch, start, o| {
-            normalize_plane(&x[start..][..o.len()], mean[ch], scale[ch], bias[ch], o);
+            let (n, r) = (o.len(), residual.map(|r| &r[start..][..o.len()]));
+            normalize_plane(&x[start..][..n], mean[ch], scale[ch], bias[ch], r, o);
             epilogue(g.spec.activation, o);
         });
     }

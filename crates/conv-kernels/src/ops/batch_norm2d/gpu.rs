@@ -81,6 +81,7 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
         bias: &DeviceTensor,
         running_mean: &mut DeviceTensor,
         running_var: &mut DeviceTensor,
+        residual: Option<&DeviceTensor>,
     ) -> Result<BatchNormOutput> {
         const OP: &str = "batch_norm2d";
         let xb = x.gpu(self, OP)?;
@@ -108,13 +109,15 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
         }
         let y = self.alloc(OP, x.numel())?;
         let bb = bias.gpu(self, OP)?;
-        run(
-            self,
-            g,
-            "normalize",
-            false,
-            &[(1, xb), (5, &mean), (7, &scale), (8, bb), (9, &y)],
-        )?;
+        let mut bindings = vec![(1, xb), (5, &mean), (7, &scale), (8, bb), (9, &y)];
+        let entry = match residual {
+            Some(r) => {
+                bindings.push((14, r.gpu(self, OP)?));
+                "normalize_residual"
+            }
+            None => "normalize",
+        };
+        run(self, g, entry, false, &bindings)?;
         let vec = |b: GpuBuffer| -> Result<DeviceTensor> {
             Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.c])?, b))
         };

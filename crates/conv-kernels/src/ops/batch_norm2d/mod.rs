@@ -65,7 +65,9 @@ pub struct BatchNormGrads {
 
 /// Batch norm over checked geometries, on one backend's tensors.
 pub trait BatchNorm2dKernels {
-    /// Forward; in training mode the running statistics are updated in place.
+    /// Forward, `residual` (same shape as `x`) added before the fused activation when given;
+    /// in training mode the running statistics are updated in place.
+    #[allow(clippy::too_many_arguments)]
     fn batch_norm2d(
         &self,
         g: &BatchNorm2dGeometry,
@@ -74,6 +76,7 @@ pub trait BatchNorm2dKernels {
         bias: &DeviceTensor,
         running_mean: &mut DeviceTensor,
         running_var: &mut DeviceTensor,
+        residual: Option<&DeviceTensor>,
     ) -> Result<BatchNormOutput>;
     /// Backward from the forward pass's input and saved statistics.
     fn batch_norm2d_backward(
@@ -130,8 +133,9 @@ impl ReluGate<'_> {
 pub trait BatchNorm2dHostKernels {
     /// Per-channel mean and biased variance (two passes).
     fn channel_stats(&self, g: &BatchNorm2dGeometry, x: &[f32], mean: &mut [f32], var: &mut [f32]);
-    /// `y = act((x - mean[c]) * scale[c] + bias[c])`, `act` the spec's fused activation (the
-    /// identity without one).
+    /// `y = act((x - mean[c]) * scale[c] + bias[c] (+ residual))`, `act` the spec's fused
+    /// activation (the identity without one), `residual` (as long as `x`) added when given.
+    #[allow(clippy::too_many_arguments)]
     fn normalize(
         &self,
         g: &BatchNorm2dGeometry,
@@ -139,6 +143,7 @@ pub trait BatchNorm2dHostKernels {
         mean: &[f32],
         scale: &[f32],
         bias: &[f32],
+        residual: Option<&[f32]>,
         y: &mut [f32],
     );
     /// Per-channel `Σ grad_y` and `Σ grad_y * (x - mean) * invstd`, `grad_y` taken as zero
@@ -229,9 +234,11 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
         bias: &DeviceTensor,
         running_mean: &mut DeviceTensor,
         running_var: &mut DeviceTensor,
+        residual: Option<&DeviceTensor>,
     ) -> Result<BatchNormOutput> {
         const OP: &str = "batch_norm2d";
         let xs = x.host(OP)?;
+        let residual = residual.map(|r| r.host(OP)).transpose()?;
         let (mean, var) = if g.spec.training {
             let (mut mean, mut var) = (vec![0f32; g.c], vec![0f32; g.c]);
             self.channel_stats(g, xs, &mut mean, &mut var);
@@ -252,7 +259,7 @@ impl<K: BatchNorm2dHostKernels> BatchNorm2dKernels for K {
             .map(|(w, i)| w * i)
             .collect();
         let (shape, mut y) = DeviceTensor::host_output(x.dims())?;
-        self.normalize(g, xs, &mean, &scale, bias.host(OP)?, &mut y);
+        self.normalize(g, xs, &mean, &scale, bias.host(OP)?, residual, &mut y);
         Ok(BatchNormOutput {
             output: DeviceTensor::from_host(shape, y),
             saved: BatchNormSaved {
@@ -346,6 +353,53 @@ impl Device {
         running_var: &mut DeviceTensor,
         spec: &BatchNorm2dSpec,
     ) -> Result<BatchNormOutput> {
+        self.batch_norm2d_inner(x, weight, bias, running_mean, running_var, None, spec)
+    }
+
+    /// `act(batch_norm2d(x) + residual)` in one pass over the output (a residual block's
+    /// `relu(bn2(conv2(y)) + shortcut)`: the normalised values, their sum with the shortcut and
+    /// the activation are never stored apart); `residual` has `x`'s shape. Its backward is
+    /// [`Device::batch_norm2d_backward`] with the activation's derivative taken first: the
+    /// residual's gradient is that pre-activation gradient.
+    #[allow(clippy::too_many_arguments)] // batch norm's six operands and the residual
+    pub fn batch_norm2d_residual(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: &DeviceTensor,
+        running_mean: &mut DeviceTensor,
+        running_var: &mut DeviceTensor,
+        residual: &DeviceTensor,
+        spec: &BatchNorm2dSpec,
+    ) -> Result<BatchNormOutput> {
+        same_shape(
+            "batch_norm2d_residual",
+            "residual",
+            x.shape(),
+            residual.shape(),
+        )?;
+        self.batch_norm2d_inner(
+            x,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            Some(residual),
+            spec,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm2d_inner(
+        &self,
+        x: &DeviceTensor,
+        weight: &DeviceTensor,
+        bias: &DeviceTensor,
+        running_mean: &mut DeviceTensor,
+        running_var: &mut DeviceTensor,
+        residual: Option<&DeviceTensor>,
+        spec: &BatchNorm2dSpec,
+    ) -> Result<BatchNormOutput> {
         let g = spec.check(
             x.shape(),
             &[
@@ -355,11 +409,19 @@ impl Device {
                 ("running_var", running_var.shape()),
             ],
         )?;
-        let mut out =
-            self.backend()
-                .batch_norm2d(&g, x, weight, bias, running_mean, running_var)?;
+        let mut out = self.backend().batch_norm2d(
+            &g,
+            x,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            residual,
+        )?;
         out.saved.output = spec.activation.map(|_| out.output.clone());
-        out.saved.shift = (spec.activation == Some(Activation::Relu)).then(|| bias.clone());
+        // The ReLU's gate can be recomputed from `x` alone only without a residual.
+        out.saved.shift =
+            (spec.activation == Some(Activation::Relu) && residual.is_none()).then(|| bias.clone());
         Ok(out)
     }
 

@@ -28,11 +28,15 @@ impl BatchNorm2dHostKernels for Reference {
         mean: &[f32],
         scale: &[f32],
         bias: &[f32],
+        residual: Option<&[f32]>,
         y: &mut [f32],
     ) {
         for (i, (o, &v)) in y.iter_mut().zip(x).enumerate() {
             let ch = (i / g.hw) % g.c;
-            let z = (v - mean[ch]) * scale[ch] + bias[ch];
+            let mut z = (v - mean[ch]) * scale[ch] + bias[ch];
+            if let Some(r) = residual {
+                z += r[i];
+            }
             *o = g.spec.activation.map_or(z, |a| a.apply(z));
         }
     }
