@@ -25,7 +25,8 @@ struct PhaseAxis {
     /// Kernel rows reaching it, `ky₀, ky₀ + s, ...` below `k` (0 when none does).
     taps: usize,
     /// Padding of the stride-1 correlation over the output gradient, `taps − 1 − d`; `None`
-    /// where it would be negative (padding beyond `k − 1`... a crop this kernel does not do).
+    /// where it would be negative: the correlation would have to crop the output gradient,
+    /// which these tiles do not (such convolutions keep im2col + GEMM).
     pad: Option<usize>,
     /// Input rows of the phase, `⌈(h − a) / s⌉`.
     len: usize,
