@@ -3,8 +3,14 @@
 //! Sums are taken per fixed-size chunk (independent of the thread count) with several f32
 //! lanes, and the chunks are added in order in f64: deterministic and accurate.
 
-/// Sum of a slice with 16 independent f32 lanes (vectorises), finished in f64.
-pub(crate) fn lane_sum(x: &[f32]) -> f64 {
+simd_dispatch!(
+    /// Sum of a slice with 16 independent f32 lanes (one AVX-512 register where the CPU has
+    /// it: the same per-lane additions whatever the width), finished in f64 in lane order.
+    pub(crate) fn lane_sum(x: &[f32]) -> f64 => lane_sum_generic
+);
+
+#[inline(always)]
+fn lane_sum_generic(x: &[f32]) -> f64 {
     let mut acc = [0f32; 16];
     let mut chunks = x.chunks_exact(16);
     for c in &mut chunks {
