@@ -6,7 +6,7 @@
 //! CPU.
 
 use super::spec::BatchNorm2dGeometry;
-use super::{BatchNorm2dHostKernels, ReluGate};
+use super::{BatchNorm2dHostKernels, ChannelGate, ReluGate};
 use crate::cpu::reduce::lane_sum;
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use crate::ops::activation::cpu::epilogue;
@@ -70,33 +70,6 @@ fn lane_squared_deviations_portable(p: &[f32], mu: f32) -> [f32; 8] {
     acc
 }
 
-/// A fused ReLU's gate for one channel: `gy` counts where `(x − mu) · scale + shift > 0`.
-#[derive(Clone, Copy)]
-struct ChannelGate {
-    scale: f32,
-    shift: f32,
-}
-
-impl ChannelGate {
-    fn of(gate: Option<ReluGate<'_>>, ch: usize) -> Option<Self> {
-        gate.map(|g| Self {
-            scale: g.scale[ch],
-            shift: g.shift[ch],
-        })
-    }
-
-    /// `d` where the ReLU passed `v`, else zero (the same operations as the forward pass's
-    /// pre-activation value, so the same decision).
-    #[inline(always)]
-    fn apply(gate: Option<Self>, v: f32, mu: f32, d: f32) -> f32 {
-        match gate {
-            Some(g) if (v - mu) * g.scale + g.shift > 0.0 => d,
-            Some(_) => 0.0,
-            None => d,
-        }
-    }
-}
-
 /// `(Σ gy, Σ gy · (x − mu))` over one plane, `gy` through `gate`: 8 f32 lanes each, the tail in
 /// f64.
 fn gradient_sums(xp: &[f32], gp: &[f32], mu: f32, gate: Option<ChannelGate>) -> (f64, f64) {
@@ -129,7 +102,7 @@ fn lane_gradient_sums(
         return unsafe {
             match gate {
                 None => avx::lane_gradient_sums::<false>(xp, gp, mu, [0.0; 2]),
-                Some(g) => avx::lane_gradient_sums::<true>(xp, gp, mu, [g.scale, g.shift]),
+                Some(g) => avx::lane_gradient_sums::<true>(xp, gp, mu, g.scale_shift()),
             }
         };
     }
@@ -256,13 +229,8 @@ fn input_grad_plane_generic(
         }
         Some(gt) => {
             for ((o, &d), &v) in o.iter_mut().zip(gy).zip(x) {
-                let c = v - m;
-                let d = if c * gt.scale + gt.shift > 0.0 {
-                    d
-                } else {
-                    0.0
-                };
-                *o = a * d + b * c + k;
+                let d = if gt.passes(v, m) { d } else { 0.0 };
+                *o = a * d + b * (v - m) + k;
             }
         }
     }
@@ -318,7 +286,7 @@ impl BatchNorm2dHostKernels for CpuBackend {
             .zip(sum_gy_xhat.par_iter_mut())
             .enumerate()
             .for_each(|(ch, (so, sxo))| {
-                let (mu, gate) = (mean[ch], ChannelGate::of(gate, ch));
+                let (mu, gate) = (mean[ch], gate.map(|g| g.channel(ch)));
                 let (mut s, mut sx) = (0f64, 0f64);
                 for (xp, gp) in planes(g, x, ch).zip(planes(g, grad_y, ch)) {
                     let (ps, psx) = gradient_sums(xp, gp, mu, gate);
@@ -343,7 +311,7 @@ impl BatchNorm2dHostKernels for CpuBackend {
         let c = g.c;
         per_plane(g, grad_x, |ch, start, o| {
             let k = [coef[ch], coef[c + ch], coef[2 * c + ch]];
-            let (n, gate) = (o.len(), ChannelGate::of(gate, ch));
+            let (n, gate) = (o.len(), gate.map(|g| g.channel(ch)));
             input_grad_plane(
                 &grad_y[start..][..n],
                 &x[start..][..n],
@@ -373,10 +341,11 @@ mod tests {
         for len in [0, 7, 8, 9, 64, 100, 203] {
             let (xp, gp, mu) = (&x[..len], &g[..len], 0.37);
             let lanes = |v: [f32; 8]| v.map(f32::to_bits);
-            let gate = ChannelGate {
-                scale: 0.8,
-                shift: -0.1,
-            };
+            let gate = ReluGate {
+                scale: &[0.8],
+                shift: &[-0.1],
+            }
+            .channel(0);
             for gate in [None, Some(gate)] {
                 let (a, ax) = lane_gradient_sums(xp, gp, mu, gate);
                 let (pa, pax) = lane_gradient_sums_portable(xp, gp, mu, gate);

@@ -123,7 +123,45 @@ impl ReluGate<'_> {
     /// Whether the ReLU passed element `v` of channel `ch` (centred by `mean`).
     #[inline(always)]
     pub fn passes(&self, ch: usize, v: f32, mean: f32) -> bool {
-        (v - mean) * self.scale[ch] + self.shift[ch] > 0.0
+        self.channel(ch).passes(v, mean)
+    }
+
+    /// The gate of channel `ch` alone, for a loop over its values.
+    pub(crate) fn channel(&self, ch: usize) -> ChannelGate {
+        ChannelGate {
+            scale: self.scale[ch],
+            shift: self.shift[ch],
+        }
+    }
+}
+
+/// One channel's [`ReluGate`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChannelGate {
+    scale: f32,
+    shift: f32,
+}
+
+impl ChannelGate {
+    /// Whether the ReLU passed `v` (centred by `mean`): the forward pass's pre-activation
+    /// value `(v − mean) · scale + shift`, by the same operations, is positive.
+    #[inline(always)]
+    pub(crate) fn passes(self, v: f32, mean: f32) -> bool {
+        (v - mean) * self.scale + self.shift > 0.0
+    }
+
+    /// `d` where `gate` passed `v`, else zero; `d` without a gate.
+    #[inline(always)]
+    pub(crate) fn apply(gate: Option<Self>, v: f32, mean: f32, d: f32) -> f32 {
+        match gate {
+            Some(g) if !g.passes(v, mean) => 0.0,
+            _ => d,
+        }
+    }
+
+    /// Its scale and shift, for vector code that tests the same condition.
+    pub(crate) fn scale_shift(self) -> [f32; 2] {
+        [self.scale, self.shift]
     }
 }
 

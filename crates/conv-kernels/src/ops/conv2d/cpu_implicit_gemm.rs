@@ -431,24 +431,60 @@ impl PackedKernel {
 
     /// The input gradient's kernel: output channel `ci` of group `grp` takes, at tap
     /// `(co, ky, kx)`, the forward weight `w[grp·cog + co, ci, kh − 1 − ky, kw − 1 − kx]`.
-    /// Built by loops over the forward weight, not an index computed per tap (its divisions
-    /// cost a 64-channel 3×3 conv's input gradient a fifth of its time).
     fn input_grad(g: &Conv2dGeometry, c: &Correlation, w: &[f32]) -> Self {
+        let all = |k| KernelTaps {
+            first: 0,
+            count: k,
+            step: 1,
+        };
+        Self::flipped(g, c, all(g.kh), all(g.kw), w)
+    }
+
+    /// A kernel of the forward weight's rows and columns `rows`, `cols` read backwards, its
+    /// channel axes swapped: output channel `ci` of group `grp` takes, at tap `(co, u, v)`, the
+    /// weight `w[grp·cog + co, ci, rows.at(count − 1 − u), cols.at(count − 1 − v)]` (the
+    /// input gradient's, and at stride `s` one input phase's). Built by loops over the weight,
+    /// not an index computed per tap (its divisions cost a 64-channel 3×3 conv's input
+    /// gradient a fifth of its time).
+    fn flipped(
+        g: &Conv2dGeometry,
+        c: &Correlation,
+        rows: KernelTaps,
+        cols: KernelTaps,
+        w: &[f32],
+    ) -> Self {
         let (fwd_cig, fwd_cog, kk) = (g.c_in_per_group(), g.c_out_per_group(), g.kh * g.kw);
         let taps = c.taps();
+        let per_channel = rows.count * cols.count;
         let mut dense = vec![0.0f32; c.c_out * taps];
         for (fwd_co, filter) in w.chunks_exact(fwd_cig * kk).enumerate() {
             let (grp, co) = (fwd_co / fwd_cog, fwd_co % fwd_cog);
             for (ci, window) in filter.chunks_exact(kk).enumerate() {
-                let row = &mut dense[(grp * fwd_cig + ci) * taps + co * kk..][..kk];
-                // Tap `(ky, kx)` takes the weight at `(kh − 1 − ky, kw − 1 − kx)`: the window
-                // read backwards.
-                for (d, &v) in row.iter_mut().zip(window.iter().rev()) {
-                    *d = v;
+                let row = &mut dense[(grp * fwd_cig + ci) * taps + co * per_channel..];
+                for u in 0..rows.count {
+                    let ky = rows.at(rows.count - 1 - u);
+                    for v in 0..cols.count {
+                        row[u * cols.count + v] = window[ky * g.kw + cols.at(cols.count - 1 - v)];
+                    }
                 }
             }
         }
         Self::new(c, &dense)
+    }
+}
+
+/// Kernel rows (or columns) `first, first + step, ...`, `count` of them.
+#[derive(Clone, Copy, Debug)]
+struct KernelTaps {
+    first: usize,
+    count: usize,
+    step: usize,
+}
+
+impl KernelTaps {
+    /// The `i`-th of them.
+    fn at(&self, i: usize) -> usize {
+        self.first + self.step * i
     }
 }
 

@@ -12,7 +12,7 @@
 //! gets zeros. For 3×3 at stride 2 the four phases run 1×1, 1×2, 2×1 and 2×2 kernels: the
 //! nine taps, none wasted.
 
-use super::{Correlation, MAX_FLAT, PackedKernel, applies, correlate_image, pad_image};
+use super::{Correlation, KernelTaps, MAX_FLAT, PackedKernel, applies, correlate_image, pad_image};
 use crate::Conv2dGeometry;
 use crate::cpu::scratch::ScratchPool;
 use rayon::prelude::*;
@@ -111,9 +111,9 @@ pub(crate) fn strided_input_grad_applies(g: &Conv2dGeometry) -> bool {
         })
 }
 
-/// The kernel of a phase's correlation: output channel `ci` (of group `grp`) takes, at tap
-/// `(co, u, v)`, the forward weight at kernel row `ky₀ + s_y·(T_y − 1 − u)` and column
-/// `kx₀ + s_x·(T_x − 1 − v)`.
+/// The kernel of a phase's correlation: the kernel rows and columns that reach it, read
+/// backwards (tap `(co, u, v)` takes kernel row `ky₀ + s_y·(T_y − 1 − u)` and column
+/// `kx₀ + s_x·(T_x − 1 − v)`).
 fn phase_kernel(
     g: &Conv2dGeometry,
     c: &Correlation,
@@ -121,24 +121,13 @@ fn phase_kernel(
     cols: &PhaseAxis,
     w: &[f32],
 ) -> PackedKernel {
-    let (fwd_cig, fwd_cog) = (g.c_in_per_group(), g.c_out_per_group());
     let [sy, sx] = g.spec.stride;
-    let (taps, kk) = (c.taps(), g.kh * g.kw);
-    let mut dense = vec![0.0f32; c.c_out * taps];
-    for (fwd_co, filter) in w.chunks_exact(fwd_cig * kk).enumerate() {
-        let (grp, co) = (fwd_co / fwd_cog, fwd_co % fwd_cog);
-        for (ci, window) in filter.chunks_exact(kk).enumerate() {
-            let row = &mut dense[(grp * fwd_cig + ci) * taps + co * rows.taps * cols.taps..];
-            for u in 0..rows.taps {
-                let ky = rows.first_tap + sy * (rows.taps - 1 - u);
-                for v in 0..cols.taps {
-                    let kx = cols.first_tap + sx * (cols.taps - 1 - v);
-                    row[u * cols.taps + v] = window[ky * g.kw + kx];
-                }
-            }
-        }
-    }
-    PackedKernel::new(c, &dense)
+    let taps = |a: &PhaseAxis, step| KernelTaps {
+        first: a.first_tap,
+        count: a.taps,
+        step,
+    };
+    PackedKernel::flipped(g, c, taps(rows, sy), taps(cols, sx), w)
 }
 
 /// `grad_x` from `grad_y` and the weight when [`strided_input_grad_applies`].
