@@ -8,11 +8,20 @@
 // Invocations 0..total0 compute product 0 and total0..total0+total1 product 1 (total1 = 0 for a
 // single product, whose buffers are then bound to both slots). The bias and the fused activation
 // ACT (activation_fn.wgsl, prepended to this file; the identity when ACT = 3) apply to product 0.
-// The transposes are flags in `trans` (bit 0: A0, 1: B0, 2: A1, 3: B1); they only pick index
-// strides outside the k loop.
 //
-// The host prepends RM, RN (block sizes) and expands the `//#unroll` blocks, so the accumulators
-// stay in registers.
+// Two ways to stream k, chosen by the host per launch:
+// - scalar (S1 = 1, V4 = 0): one f32 per load; the transposes are flags in `trans` (bit 0: A0,
+//   1: B0, 2: A1, 3: B1) that only pick index strides outside the k loop;
+// - whole vec4s (V4 = 1, S1 = 0): when every product's k is a multiple of 4, and so are m where
+//   A is stored transposed ([k, m]) and n where B is not ([k, n]), each load is a vec4 along the
+//   stored rows: four k steps of one row of op(A) (A as stored) or of one column of op(B)
+//   (B transposed), else four rows of op(A) or columns of op(B) at one k step. The transposes
+//   are then the constant TRANS (the bits of `trans`), so each load's shape is fixed.
+//   llvmpipe makes every storage access lane by lane, a vec4 costing about one f32, so this
+//   loads a quarter as often; the multiply-adds are the same, in the same order.
+//
+// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS
+// and expands the `//#unroll` blocks, so the accumulators stay in registers.
 
 struct Params {
     m0u: u32, n0u: u32, k0u: u32, nblk0u: u32,
@@ -29,6 +38,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read> a1u: array<f32>;
 @group(0) @binding(6) var<storage, read> b1u: array<f32>;
 @group(0) @binding(7) var<storage, read_write> c1u: array<f32>;
+// The same operands in vec4s (V4 = 1; bound instead of 1, 2, 5, 6).
+@group(0) @binding(8) var<storage, read> a0uv: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> b0uv: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> a1uv: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read> b1uv: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -39,38 +53,103 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let m = p.m$q;
         let n = p.n$q;
         let k = p.k$q;
-        let ta = (p.trans >> (2u * $q)) & 1u;
-        let tb = (p.trans >> (2u * $q + 1u)) & 1u;
         let col0 = (t % p.nblk$q) * RN;
         let row0 = (t / p.nblk$q) * RM;
-        // Element (i, kk) of op(A) is a[ia[i] + kk * sa]; element (kk, j) of op(B) is
-        // b[ib[j] + kk * sb].
-        var ia: array<u32, RM>;
-        var ib: array<u32, RN>;
-        //#unroll i RM
-        ia[$i] = select(min(row0 + $i, m - 1u) * k, min(row0 + $i, m - 1u), ta == 1u);
-        //#end
-        //#unroll j RN
-        ib[$j] = select(min(col0 + $j, n - 1u), min(col0 + $j, n - 1u) * k, tb == 1u);
-        //#end
-        let sa = select(1u, m, ta == 1u);
-        let sb = select(n, 1u, tb == 1u);
         var acc: array<f32, RM * RN>;
-        for (var kk = 0u; kk < k; kk++) {
-            var av: array<f32, RM>;
-            var bv: array<f32, RN>;
+        //#unroll s S1
+        {
+            let ta = (p.trans >> (2u * $q)) & 1u;
+            let tb = (p.trans >> (2u * $q + 1u)) & 1u;
+            // Element (i, kk) of op(A) is a[ia[i] + kk * sa]; element (kk, j) of op(B) is
+            // b[ib[j] + kk * sb].
+            var ia: array<u32, RM>;
+            var ib: array<u32, RN>;
             //#unroll i RM
-            av[$i] = a$q[ia[$i] + kk * sa];
+            ia[$i] = select(min(row0 + $i, m - 1u) * k, min(row0 + $i, m - 1u), ta == 1u);
             //#end
             //#unroll j RN
-            bv[$j] = b$q[ib[$j] + kk * sb];
+            ib[$j] = select(min(col0 + $j, n - 1u), min(col0 + $j, n - 1u) * k, tb == 1u);
             //#end
-            //#unroll i RM
-            //#unroll j RN
-            acc[$i * RN + $j] += av[$i] * bv[$j];
-            //#end
-            //#end
+            let sa = select(1u, m, ta == 1u);
+            let sb = select(n, 1u, tb == 1u);
+            for (var kk = 0u; kk < k; kk++) {
+                var av: array<f32, RM>;
+                var bv: array<f32, RN>;
+                //#unroll i RM
+                av[$i] = a$q[ia[$i] + kk * sa];
+                //#end
+                //#unroll j RN
+                bv[$j] = b$q[ib[$j] + kk * sb];
+                //#end
+                //#unroll i RM
+                //#unroll j RN
+                acc[$i * RN + $j] += av[$i] * bv[$j];
+                //#end
+                //#end
+            }
         }
+        //#end
+        //#unroll v V4
+        {
+            // av[4i + r] = op(A)[row0 + i, 4k4 + r], bv[4j + r] = op(B)[4k4 + r, col0 + j].
+            // Rows and columns past the edge read the last whole vec4 (never stored). ia[i]: the
+            // vec4 where row i of A starts (A as stored), or, for i < RM4, the vec4 of rows
+            // 4i..4i+3 within a stored row of A (A transposed); ib likewise for B's columns.
+            let ta = (TRANS >> (2u * $q)) & 1u;
+            let tb = (TRANS >> (2u * $q + 1u)) & 1u;
+            var ia: array<u32, RM>;
+            var ib: array<u32, RN>;
+            //#unroll i RM
+            ia[$i] = select(min(row0 + $i, m - 1u) * k / 4u, min(row0 + 4u * $i, m - 4u) / 4u,
+                            ta == 1u);
+            //#end
+            //#unroll j RN
+            ib[$j] = select(min(col0 + 4u * $j, n - 4u) / 4u, min(col0 + $j, n - 1u) * k / 4u,
+                            tb == 1u);
+            //#end
+            for (var k4 = 0u; k4 < k / 4u; k4++) {
+                var av: array<f32, RM * 4u>;
+                var bv: array<f32, RN * 4u>;
+                if (ta == 0u) {
+                    //#unroll i RM
+                    let va$i = a$qv[ia[$i] + k4];
+                    av[4u * $i] = va$i.x; av[4u * $i + 1u] = va$i.y;
+                    av[4u * $i + 2u] = va$i.z; av[4u * $i + 3u] = va$i.w;
+                    //#end
+                } else {
+                    //#unroll r 4
+                    //#unroll i RM4
+                    let va$r$i = a$qv[(4u * k4 + $r) * (m / 4u) + ia[$i]];
+                    av[16u * $i + $r] = va$r$i.x; av[16u * $i + 4u + $r] = va$r$i.y;
+                    av[16u * $i + 8u + $r] = va$r$i.z; av[16u * $i + 12u + $r] = va$r$i.w;
+                    //#end
+                    //#end
+                }
+                if (tb == 1u) {
+                    //#unroll j RN
+                    let vb$j = b$qv[ib[$j] + k4];
+                    bv[4u * $j] = vb$j.x; bv[4u * $j + 1u] = vb$j.y;
+                    bv[4u * $j + 2u] = vb$j.z; bv[4u * $j + 3u] = vb$j.w;
+                    //#end
+                } else {
+                    //#unroll r 4
+                    //#unroll j RN4
+                    let vb$r$j = b$qv[(4u * k4 + $r) * (n / 4u) + ib[$j]];
+                    bv[16u * $j + $r] = vb$r$j.x; bv[16u * $j + 4u + $r] = vb$r$j.y;
+                    bv[16u * $j + 8u + $r] = vb$r$j.z; bv[16u * $j + 12u + $r] = vb$r$j.w;
+                    //#end
+                    //#end
+                }
+                //#unroll r 4
+                //#unroll i RM
+                //#unroll j RN
+                acc[$i * RN + $j] += av[4u * $i + $r] * bv[4u * $j + $r];
+                //#end
+                //#end
+                //#end
+            }
+        }
+        //#end
         //#unroll i RM
         if (row0 + $i < m) {
             //#unroll j RN

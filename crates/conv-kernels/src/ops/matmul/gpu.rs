@@ -1,5 +1,6 @@
 //! Matrix product with optional transposes and bias (`shaders/matmul.wgsl`): barrier-free
-//! register blocking, 8 × 8 or 8 × 16 per invocation.
+//! register blocking, 8 × 8 or 8 × 16 per invocation, loading whole vec4s where the shapes
+//! allow.
 
 use super::{MatmulKernels, MatmulOperands, gpu_tiled};
 use crate::device::DeviceTensor;
@@ -28,6 +29,13 @@ static SHADER: Shader = Shader {
 /// `work` is the launch's largest product's multiply-adds.
 fn pick_block(work: usize) -> (usize, usize) {
     if work >= 1 << 22 { (8, 16) } else { (8, 8) }
+}
+
+/// Whether a product can stream k in whole vec4s: k a multiple of 4, and so the stored rows of
+/// A (`[k, m]` when transposed) and of B (`[k, n]` when not), every vec4 then lying inside one
+/// row of both operands.
+fn whole_vec4s(g: &MatmulGeometry) -> bool {
+    g.k % 4 == 0 && (!g.spec.trans_a || g.m % 4 == 0) && (g.spec.trans_b || g.n % 4 == 0)
 }
 
 /// One product of a launch: its checked geometry, operands and output.
@@ -77,18 +85,35 @@ fn launch(
     ];
     // A single product binds its buffers to the second slot too (an empty range there).
     let s = second.unwrap_or(first);
+    let vec4 = whole_vec4s(first.g) && whole_vec4s(s.g);
+    // The vec4 loads take the transposes as a constant; the scalar ones as a parameter.
+    let trans_const = if vec4 { trans as usize } else { 0 };
+    let (a_at, b_at) = if vec4 {
+        ([8, 10], [9, 11])
+    } else {
+        ([1, 5], [2, 6])
+    };
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "matmul",
-        consts: consts(&[("RM", block.0), ("RN", block.1), act_const(act)]),
+        consts: consts(&[
+            ("RM", block.0),
+            ("RN", block.1),
+            ("RM4", block.0 / 4),
+            ("RN4", block.1 / 4),
+            ("V4", usize::from(vec4)),
+            ("S1", usize::from(!vec4)),
+            ("TRANS", trans_const),
+            act_const(act),
+        ]),
         params: &params,
         bindings: &[
-            (1, first.a),
-            (2, first.b),
+            (a_at[0], first.a),
+            (b_at[0], first.b),
             (3, bias.unwrap_or(first.a)),
             (4, first.c),
-            (5, s.a),
-            (6, s.b),
+            (a_at[1], s.a),
+            (b_at[1], s.b),
             (7, s.c),
         ],
         invocations: (total0 + total1) as u64,
