@@ -22,6 +22,16 @@
 //           column ox0 - PWA (PWA = PW rounded up to 4), element s at seg[s + SEGOFF],
 //           SEGOFF = PWA - PW, and PXV = PX / 4 vec4s of y (grad_y). Otherwise PXS = PX and
 //           SEGS = SEG scalar accesses (PXV = SEGV = SEGOFF = 0); SEGN is the segment's length.
+//   unaligned vec4 rows (ROWU = 1, where the vec4 rows above do not apply): a contiguous run of
+//           a row (x's segment of SEG, the weight gradient's PX values of grad_y, the input
+//           gradient's SEGB values of grad_y, stride 1) is read as the whole vec4s that cover
+//           it, SEGUV and PXUV of them (the run's length + 3, over 4, rounded up; SEGB = SEG
+//           at stride 1), and shifted
+//           into place by the run's start modulo 4 (three selects per value, far cheaper on
+//           llvmpipe than a load per value). Vec4 bindings cover their buffer rounded up to
+//           whole vec4s; values past a row's end are masked to zero like the padding. GS and
+//           SEGBS count the scalar loads of the weight gradient's grad_y and the input
+//           gradient's segment: PX and SEGB, or 0 when vec4s are read.
 // and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
 // private array below is indexed by constants and lives in registers.
 
@@ -50,6 +60,44 @@ fn weight(i: u32) -> f32 {
     return in1[i];
 }
 
+// Value `sh` (0..3) of four consecutive ones: the run's value after shifting by sh.
+fn shifted(v0: f32, v1: f32, v2: f32, v3: f32, sh: u32) -> f32 {
+    return select(select(v0, v1, sh == 1u), select(v2, v3, sh == 3u), sh >= 2u);
+}
+
+// The SEGUV whole vec4s of in0 from the one holding element `start` (which may lie before the
+// buffer: the clamped vec4s then only feed masked values), flattened.
+fn covering_vec4s_in0(start: i32) -> array<f32, SEGUV * 4u> {
+    var buf: array<f32, SEGUV * 4u>;
+    let last = i32(arrayLength(&in0v)) - 1;
+    //#unroll t SEGUV
+    {
+        let v = in0v[clamp((start >> 2u) + i32($t), 0, last)];
+        buf[4u * $t] = v.x;
+        buf[4u * $t + 1u] = v.y;
+        buf[4u * $t + 2u] = v.z;
+        buf[4u * $t + 3u] = v.w;
+    }
+    //#end
+    return buf;
+}
+
+// The PXUV whole vec4s of in1 from the one holding element `start`, flattened.
+fn covering_vec4s_in1(start: u32) -> array<f32, PXUV * 4u> {
+    var buf: array<f32, PXUV * 4u>;
+    let last = arrayLength(&in1v) - 1u;
+    //#unroll t PXUV
+    {
+        let v = in1v[min(start / 4u + $t, last)];
+        buf[4u * $t] = v.x;
+        buf[4u * $t + 1u] = v.y;
+        buf[4u * $t + 2u] = v.z;
+        buf[4u * $t + 3u] = v.w;
+    }
+    //#end
+    return buf;
+}
+
 // The row segment of x that PX outputs from column ox0 read: columns ox0*SW - PW .. + SEG of
 // the row starting at `row` (zero outside it, and everywhere when !row_ok), element s at
 // [s + SEGOFF]. Scalar loads, or with vec4 rows SEGV vec4s from column ox0 - PWA.
@@ -61,6 +109,20 @@ fn input_segment(row: u32, row_ok: bool, ox0: u32) -> array<f32, SEGN> {
         let ix = ix0 + i32($s);
         let ok = row_ok && ix >= 0 && ix < i32(p.w);
         seg[$s] = select(0.0, in0[row + u32(select(0, ix, ok))], ok);
+    }
+    //#end
+    //#unroll u ROWU
+    {
+        let buf = covering_vec4s_in0(i32(row) + ix0);
+        let sh = u32((i32(row) + ix0) & 3);
+        //#unroll s SEG
+        {
+            let ix = ix0 + i32($s);
+            let ok = row_ok && ix >= 0 && ix < i32(p.w);
+            let v = shifted(buf[$s], buf[$s + 1u], buf[$s + 2u], buf[$s + 3u], sh);
+            seg[$s] = select(0.0, v, ok);
+        }
+        //#end
     }
     //#end
     //#unroll v SEGV
@@ -193,11 +255,24 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                 // grad_y row segment covering every (q, kx): ox = ix0 + q + PW - kx*DW.
                 var seg: array<f32, SEGB>;
                 let base = i32(ix0 + PW) - i32((KW - 1u) * DW);
-                //#unroll s SEGB
+                //#unroll s SEGBS
                 {
                     let ox = base + i32($s);
                     let ok = ox >= 0 && ox < i32(p.ow);
                     seg[$s] = select(0.0, in0[row + u32(select(0, ox, ok))], ok);
+                }
+                //#end
+                //#unroll u ROWU
+                {
+                    let buf = covering_vec4s_in0(i32(row) + base);
+                    let sh = u32((i32(row) + base) & 3);
+                    //#unroll s SEGB
+                    {
+                        let ox = base + i32($s);
+                        let v = shifted(buf[$s], buf[$s + 1u], buf[$s + 2u], buf[$s + 3u], sh);
+                        seg[$s] = select(0.0, v, ox >= 0 && ox < i32(p.ow));
+                    }
+                    //#end
                 }
                 //#end
                 //#unroll j COB
@@ -334,10 +409,22 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                 //#unroll j COB
                 {
                     let grow = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
-                    //#unroll q PXS
+                    //#unroll q GS
                     {
                         let ok = ox0 + $q < p.ow;
                         g[$j * PX + $q] = select(0.0, in1[grow + select(0u, ox0 + $q, ok)], ok);
+                    }
+                    //#end
+                    //#unroll u ROWU
+                    {
+                        let buf = covering_vec4s_in1(grow + ox0);
+                        let sh = (grow + ox0) & 3u;
+                        //#unroll q PX
+                        {
+                            let v = shifted(buf[$q], buf[$q + 1u], buf[$q + 2u], buf[$q + 3u], sh);
+                            g[$j * PX + $q] = select(0.0, v, ox0 + $q < p.ow);
+                        }
+                        //#end
                     }
                     //#end
                     //#unroll v PXV

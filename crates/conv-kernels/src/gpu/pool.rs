@@ -184,12 +184,19 @@ impl GpuBuffer {
             .expect("a GpuBuffer holds its buffer until dropped")
     }
 
-    /// The whole used range as a binding resource.
+    /// Whether [`Self::binding`] covers the last elements with whole vec4s.
+    pub(crate) fn binds_whole_vec4s(&self) -> bool {
+        self.bytes.next_multiple_of(16) <= self.class
+    }
+
+    /// The whole used range, rounded up to whole vec4s where the size class allows (it does
+    /// below the largest buffer), as a binding resource: a kernel reading the buffer as vec4s
+    /// reaches its last elements; what lies past them is never used as data.
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: self.raw(),
             offset: 0,
-            size: std::num::NonZeroU64::new(self.bytes),
+            size: std::num::NonZeroU64::new(self.bytes.next_multiple_of(16).min(self.class)),
         })
     }
 

@@ -50,22 +50,22 @@ fn pick_row_px(width: usize, uniform_weight: bool) -> usize {
     width.div_ceil(blocks).max(1)
 }
 
-/// The forward's channels and positions per invocation, and whether it reads and writes its
-/// rows in vec4s: with the weight as a uniform broadcast and rows of whole vec4s, the row in as
-/// few blocks of at most 28 as it takes, each a multiple of 4 (llvmpipe, seed LeNet's conv1,
+/// The forward's channels and positions per invocation: with the weight as a uniform
+/// broadcast and rows of whole vec4s ([`vec4_rows`]), the row in as few blocks of at most 28 as
+/// it takes, each a multiple of 4 (llvmpipe, seed LeNet's conv1,
 /// alternating: 14 positions 4.5-4.7 ms, 28 in vec4s 3.8 ms; vec4 blocks of 8 or 4 measured
-/// slower than 14 scalar ones); otherwise [`pick_row_px`]'s blocks read one f32 at a time.
-fn forward_blocks(g: &Conv2dGeometry, uniform_weight: bool) -> (usize, usize, bool) {
+/// slower than 14 scalar ones); otherwise [`pick_row_px`]'s blocks.
+fn forward_blocks(g: &Conv2dGeometry, uniform_weight: bool) -> (usize, usize) {
     const MOST: usize = 28;
     let cob = pick_cob(g.c_out_per_group());
     if uniform_weight {
         let blocks = g.ow.div_ceil(MOST).max(1);
         let px = g.ow.div_ceil(blocks).next_multiple_of(4);
         if vec4_rows(g, px) {
-            return (cob, px, true);
+            return (cob, px);
         }
     }
-    (cob, pick_row_px(g.ow, uniform_weight), false)
+    (cob, pick_row_px(g.ow, uniform_weight))
 }
 
 /// Channels per invocation: all of them up to 8.
@@ -99,6 +99,37 @@ fn vec4_rows(g: &Conv2dGeometry, px: usize) -> bool {
         && g.w.is_multiple_of(4)
 }
 
+/// How a kernel reads (and the forward writes) runs of a row (conv2d.wgsl's "vec4 rows" and
+/// "unaligned vec4 rows").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowReads {
+    /// One f32 per access.
+    Scalar,
+    /// Whole vec4s of rows that are whole vec4s ([`vec4_rows`]), stores too.
+    AlignedVec4s,
+    /// The whole vec4s covering each run, shifted into place; scalar stores.
+    CoveringVec4s,
+}
+
+impl RowReads {
+    /// Aligned vec4s where [`vec4_rows`] allows, covering vec4s where every buffer read in runs
+    /// binds whole vec4s (all but the largest do), scalars otherwise.
+    fn vec4s(g: &Conv2dGeometry, px: usize, runs_of: &[&GpuBuffer]) -> Self {
+        if vec4_rows(g, px) {
+            Self::AlignedVec4s
+        } else if runs_of.iter().all(|b| b.binds_whole_vec4s()) {
+            Self::CoveringVec4s
+        } else {
+            Self::Scalar
+        }
+    }
+}
+
+/// Whole vec4s covering a run of `len` values starting anywhere in a vec4.
+fn covering_vec4s(len: usize) -> usize {
+    (len + 3).div_ceil(4)
+}
+
 fn spec(
     g: &Conv2dGeometry,
     cob: usize,
@@ -106,20 +137,34 @@ fn spec(
     act: Option<Activation>,
     weight_vec4s: Option<usize>,
     weight_grad_rows: usize,
-    rows_in_vec4s: bool,
+    reads: RowReads,
 ) -> crate::gpu::Consts {
     let s = g.spec;
     let seg = (px - 1) * s.stride[1] + (g.kw - 1) * s.dilation[1] + 1;
     let segb = px + (g.kw - 1) * s.dilation[1];
-    // How rows are read: [PXS, PXV, SEGS, SEGV, SEGN, SEGOFF, PWA].
-    let reads = if rows_in_vec4s {
-        let pwa = s.padding[1].next_multiple_of(4);
-        let segv = (pwa - s.padding[1] + seg - 1) / 4 + 1;
-        [0, px / 4, 0, segv, 4 * segv, pwa - s.padding[1], pwa]
-    } else {
-        [px, 0, seg, 0, seg, 0, 0]
+    let names = [
+        "PXS", "PXV", "SEGS", "SEGV", "SEGN", "SEGOFF", "PWA", "ROWU", "GS", "SEGBS",
+    ];
+    let reads = match reads {
+        RowReads::Scalar => [px, 0, seg, 0, seg, 0, 0, 0, px, segb],
+        RowReads::AlignedVec4s => {
+            let pwa = s.padding[1].next_multiple_of(4);
+            let segv = (pwa - s.padding[1] + seg - 1) / 4 + 1;
+            [
+                0,
+                px / 4,
+                0,
+                segv,
+                4 * segv,
+                pwa - s.padding[1],
+                pwa,
+                0,
+                0,
+                segb,
+            ]
+        }
+        RowReads::CoveringVec4s => [px, 0, 0, 0, seg, 0, 0, 1, 0, 0],
     };
-    let names = ["PXS", "PXV", "SEGS", "SEGV", "SEGN", "SEGOFF", "PWA"];
     let mut c = consts(&[
         ("SEG", seg),
         ("SEGB", segb),
@@ -138,6 +183,8 @@ fn spec(
         ("KYB", weight_grad_rows),
         ("KYBLOCKS", g.kh.div_ceil(weight_grad_rows)),
         ("COBKYBKW", cob * weight_grad_rows * g.kw),
+        ("SEGUV", covering_vec4s(seg)),
+        ("PXUV", covering_vec4s(px)),
         act_const(act),
     ]);
     c.extend(names.into_iter().zip(reads));
@@ -204,16 +251,21 @@ fn forward(
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
     let uniform = uniform_weight(ctx, g);
-    let (cob, px, vec4) = forward_blocks(g, uniform.is_some());
+    let (cob, px) = forward_blocks(g, uniform.is_some());
+    let reads = RowReads::vec4s(g, px, &[x]);
     let xblocks = ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
     let total = n * oh * xblocks;
     let b = bias.unwrap_or(weight);
-    let (x_at, y_at) = if vec4 { (6, 8) } else { (1, 4) };
+    let (x_at, y_at) = match reads {
+        RowReads::AlignedVec4s => (6, 8),
+        RowReads::CoveringVec4s => (6, 4),
+        RowReads::Scalar => (1, 4),
+    };
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px, act, uniform, 1, vec4),
+        consts: spec(g, cob, px, act, uniform, 1, reads),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
         bindings: &[(x_at, x), (2, weight), (3, b), (y_at, &y), (5, weight)],
         invocations: block_invocations(cblocks, total),
@@ -238,12 +290,25 @@ fn backward_input(
     let xblocks = g.w.div_ceil(px);
     let cblocks = g.spec.groups * g.c_in_per_group().div_ceil(cob);
     let total = g.n * g.h * xblocks;
+    // Only the stride-1 path reads grad_y's rows as runs.
+    let covering = g.spec.stride[1] == 1 && grad_y.binds_whole_vec4s();
+    let reads = if covering {
+        RowReads::CoveringVec4s
+    } else {
+        RowReads::Scalar
+    };
+    let covering_reads = [(1, grad_y), (2, weight), (4, &gx), (5, weight), (6, grad_y)];
+    let scalar_reads = [(1, grad_y), (2, weight), (4, &gx), (5, weight)];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px, None, uniform, 1, false),
+        consts: spec(g, cob, px, None, uniform, 1, reads),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
-        bindings: &[(1, grad_y), (2, weight), (4, &gx), (5, weight)],
+        bindings: if covering {
+            &covering_reads
+        } else {
+            &scalar_reads
+        },
         invocations: block_invocations(cblocks, total),
         workgroup: 64,
     })?;
@@ -273,7 +338,7 @@ fn backward_weight_partials(
         pick_px(g.ow),
         pick_weight_grad_rows(g),
     );
-    let vec4 = vec4_rows(g, px);
+    let reads = RowReads::vec4s(g, px, &[x, grad_y]);
     let xblocks = g.ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
     let per = cblocks * g.c_in_per_group() * g.kh.div_ceil(rows);
@@ -299,9 +364,13 @@ fn backward_weight_partials(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
-        consts: spec(g, cob, px, None, None, rows, vec4),
+        consts: spec(g, cob, px, None, None, rows, reads),
         params: &params,
-        bindings: if vec4 { &vec4_reads } else { &f32_reads },
+        bindings: if reads == RowReads::Scalar {
+            &f32_reads
+        } else {
+            &vec4_reads
+        },
         invocations: bias_end as u64,
         workgroup: 64,
     })?;
