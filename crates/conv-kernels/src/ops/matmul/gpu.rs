@@ -35,7 +35,9 @@ fn pick_block(work: usize) -> (usize, usize) {
 /// A (`[k, m]` when transposed) and of B (`[k, n]` when not), every vec4 then lying inside one
 /// row of both operands.
 fn whole_vec4s(g: &MatmulGeometry) -> bool {
-    g.k % 4 == 0 && (!g.spec.trans_a || g.m % 4 == 0) && (g.spec.trans_b || g.n % 4 == 0)
+    g.k.is_multiple_of(4)
+        && (!g.spec.trans_a || g.m.is_multiple_of(4))
+        && (g.spec.trans_b || g.n.is_multiple_of(4))
 }
 
 /// One product of a launch: its checked geometry, operands and output.
