@@ -212,6 +212,7 @@ macro_rules! isa_tiles {
         forward: $(($fc:literal: $($fv:literal)*))*;
         lane_sums: $(($lc:literal: $($lt:literal)*))*;
         channel_vectors: $(($cc:literal, $ck:literal: $($cr:literal)*))*;
+        channel_vector_position_pairs: $pairs:literal;
     ) => {
         $(#[$doc])*
         mod $isa {
@@ -266,8 +267,8 @@ macro_rules! isa_tiles {
                 unsafe {
                     match (size, unit) {
                         $($(
-                            ([$cc, $ck, $cr], true) => channel_vectors::<$cc, $ck, $cr, true>(t, acc),
-                            ([$cc, $ck, $cr], false) => channel_vectors::<$cc, $ck, $cr, false>(t, acc),
+                            ([$cc, $ck, $cr], true) => channel_vectors::<$cc, $ck, $cr, true, $pairs>(t, acc),
+                            ([$cc, $ck, $cr], false) => channel_vectors::<$cc, $ck, $cr, false, false>(t, acc),
                         )*)*
                         _ => unreachable!("channel-vector tile {size:?} not instantiated"),
                     }
@@ -281,12 +282,13 @@ macro_rules! isa_tiles {
                 const KW: usize,
                 const NR: usize,
                 const UNIT: bool,
+                const PAIRS: bool,
             >(
                 t: &ChannelVectorTile<'_>,
                 acc: &mut [[f32; LANES]; 24],
             ) {
                 // SAFETY: this function has the extension; the rest is the caller's contract.
-                unsafe { super::channel_vectors::<super::$vector, CV, KW, NR, UNIT>(t, acc) }
+                unsafe { super::channel_vectors::<super::$vector, CV, KW, NR, UNIT, PAIRS>(t, acc) }
             }
 
             #[target_feature(enable = $features)]
@@ -312,6 +314,7 @@ isa_tiles! {
         (7: 1 2 3) (8: 1 2 3);
     lane_sums: (1: 1 2 3 4 5 6) (2: 1 2 3 4 5 6) (3: 1 2 3 4 5 6) (4: 1 2 3 4 5 6);
     channel_vectors: (1, 3: 1 2 3 4 5 6 7 8) (2, 3: 1 2 3 4) (1, 5: 1 2 3 4) (2, 5: 1 2);
+    channel_vector_position_pairs: true;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -321,6 +324,7 @@ isa_tiles! {
     forward: (1: 1 2 3 4) (2: 1 2 3) (3: 1 2) (4: 1) (5: 1) (6: 1);
     lane_sums: (1: 1 2) (2: 1 2) (3: 1 2);
     channel_vectors: (1, 3: 1 2) (1, 5: 1);
+    channel_vector_position_pairs: false;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -428,6 +432,7 @@ unsafe fn channel_vectors<
     const KW: usize,
     const NR: usize,
     const UNIT: bool,
+    const PAIRS: bool,
 >(
     t: &ChannelVectorTile<'_>,
     acc: &mut [[f32; LANES]; 24],
@@ -466,7 +471,34 @@ unsafe fn channel_vectors<
                 }
             }
             let mut gp = chunk.gys.as_ptr().add(img * chunk.gy_len + gyt0);
-            for p in 0..positions {
+            let mut first = 0;
+            if UNIT && PAIRS {
+                // Positions p and p + 1 together: their taps of a kernel row read the KW + 1
+                // values x[p..=p + KW], each broadcast once for both (KW + 1 broadcasts for
+                // 2·KW products instead of 2·KW). Each sum still takes p before p + 1.
+                while first + 2 <= positions {
+                    let (mut g0, mut g1) = ([V::zero(); CV], [V::zero(); CV]);
+                    for v in 0..CV {
+                        g0[v] = V::load(gp.add(v * LANES));
+                        g1[v] = V::load(gp.add(cop + v * LANES));
+                    }
+                    gp = gp.add(2 * cop);
+                    for (r, tr) in taps.iter().enumerate() {
+                        let mut xb = [V::zero(); MAX_KW + 1];
+                        for (j, b) in xb.iter_mut().enumerate().take(KW + 1) {
+                            *b = V::splat(*tr[0].add(first + j));
+                        }
+                        for (av, (&v0, &v1)) in a.iter_mut().zip(g0.iter().zip(&g1)) {
+                            for kx in 0..KW {
+                                av[r][kx] = v0.mul_add(xb[kx], av[r][kx]);
+                                av[r][kx] = v1.mul_add(xb[kx + 1], av[r][kx]);
+                            }
+                        }
+                    }
+                    first += 2;
+                }
+            }
+            for p in first..positions {
                 let mut g = [V::zero(); CV];
                 for (v, gv) in g.iter_mut().enumerate() {
                     *gv = V::load(gp.add(v * LANES));
@@ -492,6 +524,9 @@ unsafe fn channel_vectors<
         }
     }
 }
+
+/// Kernel width of a channel-vector tile at most (the instances are 3 and 5 wide).
+const MAX_KW: usize = 5;
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
