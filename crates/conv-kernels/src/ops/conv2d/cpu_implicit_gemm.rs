@@ -25,8 +25,10 @@
 //! - Weight gradient, kernels 3 or 5 wide with at least 8 output channels per group (every
 //!   3×3 and 5×5 conv of the shipped models): the output gradient is transposed to channels
 //!   innermost (one 16-channel gather per position), and tiles of one or two 16-channel vectors
-//!   × up to 24 taps (one vector × 6 on AVX2) (whole kernel rows, one pointer per row) take one broadcast input value per
-//!   tap and position: 24 independent sums in registers, no horizontal sums.
+//!   × up to 24 taps (one vector × 6 on AVX2) (whole kernel rows, one pointer per row) take
+//!   one broadcast input value per tap and position: 24 independent sums in registers, no
+//!   horizontal sums. On AVX-512 at stride 1 they take positions in pairs, each of a kernel
+//!   row's `kw + 1` input values broadcast once for both positions.
 //! - Other weight gradients (1×1 kernels, narrow groups): tiles of 4 output channels × 6 taps
 //!   (3 × 2 on AVX2) with 16 lane partial sums each, reduced by a fixed instruction sequence.
 //! - Both sum over a fixed chunk of images, the chunks summed in order: the same result

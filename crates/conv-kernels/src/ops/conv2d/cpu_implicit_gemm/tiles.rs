@@ -324,6 +324,8 @@ isa_tiles! {
     forward: (1: 1 2 3 4) (2: 1 2 3) (3: 1 2) (4: 1) (5: 1) (6: 1);
     lane_sums: (1: 1 2) (2: 1 2) (3: 1 2);
     channel_vectors: (1, 3: 1 2) (1, 5: 1);
+    // Pairs need 4 more broadcast registers than AVX2 has free: they spill (`conv_rate` with
+    // FOVEA_CPU_ISA=avx2, 3×3 stride-1 weight gradients 3.7-4.7 ms -> 6.8-8.3 ms).
     channel_vector_position_pairs: false;
 }
 
