@@ -347,12 +347,20 @@ fn pool2d_activation_backward_refuses_bad_input() -> TestResult {
     Ok(())
 }
 
-/// 2×2 windows at stride 2 over rows of every width up to 40 (one and several 16-lane steps,
-/// odd widths with a dropped column), with NaNs and ties: the same maxima and the same winning
-/// offsets as the reference (first maximum in scan order, NaN propagates), and both means.
-fn pool2d_2x2_rows_with_nans_and_ties_match_reference(dev: &Device) -> TestResult {
+/// Unpadded windows (2×2 at stride 2, the CPU's row kernels; 3×3 at strides 2 and 1 and 2×3 at
+/// stride (1, 3), its row-at-a-time selects) over rows of every width up to 40 (one and several
+/// 16-lane steps, widths with dropped columns), with NaNs and ties: the same maxima and the same
+/// winning offsets as the reference (first maximum in scan order, NaN propagates), and both means.
+fn pool2d_unpadded_rows_with_nans_and_ties_match_reference(dev: &Device) -> TestResult {
     let mut rng = SeededRng::new(7);
-    for w in 2..=40 {
+    let windows = [
+        ([2, 2], [2, 2]),
+        ([3, 3], [2, 2]),
+        ([3, 3], [1, 1]),
+        ([2, 3], [1, 3]),
+    ];
+    let cases = (2..=40).flat_map(|w| windows.map(|k| (w, k)));
+    for (w, (kernel, stride)) in cases.filter(|&(w, (k, _))| k[1] <= w) {
         let (n, c, h) = (2, 2, 5);
         let mut x = randn(&[n, c, h, w], &mut rng);
         for (i, v) in x.data_mut().iter_mut().enumerate() {
@@ -365,11 +373,12 @@ fn pool2d_2x2_rows_with_nans_and_ties_match_reference(dev: &Device) -> TestResul
         for kind in [PoolKind::Max, PoolKind::Avg] {
             let spec = Pool2dSpec {
                 kind,
-                kernel: [2, 2],
-                stride: [2, 2],
+                kernel,
+                stride,
                 padding: [0, 0],
             };
-            let gy = randn(&[n, c, h / 2, w / 2], &mut rng);
+            let out = |i: usize| (if i == 0 { h } else { w } - kernel[i]) / stride[i] + 1;
+            let gy = randn(&[n, c, out(0), out(1)], &mut rng);
             let want = pool2d(&Device::Reference, &x, &gy, &spec)?;
             let got = pool2d(dev, &x, &gy, &spec)?;
             let same = |a: &Tensor, b: &Tensor| {
@@ -379,19 +388,23 @@ fn pool2d_2x2_rows_with_nans_and_ties_match_reference(dev: &Device) -> TestResul
             };
             if !same(&got.y, &want.y) || got.argmax != want.argmax {
                 return Err(format!(
-                    "{kind:?} pool, width {w}, on {}: differs from the reference",
+                    "{kind:?} pool {kernel:?}/{stride:?}, width {w}, on {}: differs from the \
+                     reference",
                     dev.name()
                 )
                 .into());
             }
             if !same(&got.grad_x, &want.grad_x) {
-                return Err(format!("{kind:?} pool gradient, width {w}, on {}", dev.name()).into());
+                let name = dev.name();
+                return Err(
+                    format!("{kind:?} pool {kernel:?} gradient, width {w}, on {name}").into(),
+                );
             }
         }
     }
     Ok(())
 }
-test_device!(pool2d_2x2_rows_with_nans_and_ties_match_reference: cpu);
+test_device!(pool2d_unpadded_rows_with_nans_and_ties_match_reference: cpu);
 
 fn matmul_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in matmul_case())| {
