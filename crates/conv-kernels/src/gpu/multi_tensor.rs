@@ -11,16 +11,18 @@ pub(crate) struct GroupLaunch<'a, const N: usize> {
     pub(crate) bindings: Vec<(u32, &'a GpuBuffer)>,
     /// Where each slot's index range ends (the shader's `end0u`, `end1u`, …).
     pub(crate) ends: [u32; N],
-    /// Elements of all tensors: the launch's invocations.
+    /// Units of all tensors: the launch's invocations.
     pub(crate) total: usize,
 }
 
 /// The launch over `tensors` (at most `N`, the shader's slots, each its buffers in binding
-/// order, the first of them sized as the tensor). Slots past the last repeat the first tensor's
-/// buffers with empty ranges. `None` when `tensors` is empty.
+/// order, the first of them sized as the tensor), its ranges counted in units of `unit`
+/// elements (1, or 4 for kernels reading vec4s: each tensor's count rounded up). Slots past the
+/// last repeat the first tensor's buffers with empty ranges. `None` when `tensors` is empty.
 pub(crate) fn group_bindings<'a, const N: usize>(
     tensors: &[Vec<&'a GpuBuffer>],
     stride: u32,
+    unit: usize,
 ) -> Option<GroupLaunch<'a, N>> {
     let first = tensors.first()?;
     let mut ends = [0u32; N];
@@ -29,7 +31,7 @@ pub(crate) fn group_bindings<'a, const N: usize>(
     for (k, slot) in ends.iter_mut().enumerate() {
         let buffers = tensors.get(k).unwrap_or(first);
         if k < tensors.len() {
-            end += buffers.first().map_or(0, |b| b.len);
+            end += buffers.first().map_or(0, |b| b.len.div_ceil(unit));
         }
         *slot = w(end);
         let base = 1 + stride * k as u32;

@@ -86,7 +86,7 @@ fn adam_group(
         bindings,
         ends,
         total: end,
-    }) = group_bindings(&tensors, BUFFERS_PER_TENSOR as u32)
+    }) = group_bindings(&tensors, BUFFERS_PER_TENSOR as u32, 1)
     else {
         return Ok(());
     };

@@ -13,7 +13,20 @@ use std::sync::Arc;
 
 static SHADER: Shader = Shader {
     name: "sgd.wgsl",
-    source: include_str!("../../../shaders/sgd.wgsl"),
+    source: concat!(
+        "alias E = f32;\n",
+        include_str!("../../../shaders/sgd.wgsl")
+    ),
+    uniform_bindings: &[],
+};
+
+/// The same kernels over vec4s, for multi-tensor launches whose buffers all bind whole vec4s.
+static SHADER_VEC4: Shader = Shader {
+    name: "sgd.wgsl (vec4)",
+    source: concat!(
+        "alias E = vec4<f32>;\n",
+        include_str!("../../../shaders/sgd.wgsl")
+    ),
     uniform_bindings: &[],
 };
 
@@ -80,12 +93,19 @@ fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) ->
         buffers.extend(momentum);
         tensors.push(buffers);
     }
+    // vec4s where every buffer's binding reaches its last elements in whole vec4s.
+    let vec4 = tensors.iter().flatten().all(|b| b.binds_whole_vec4s());
+    let (shader, unit) = if vec4 {
+        (&SHADER_VEC4, 4)
+    } else {
+        (&SHADER, 1)
+    };
     // Three bindings per slot (parameter, gradient, momentum buffer) in sgd.wgsl.
     let Some(GroupLaunch {
         bindings,
         ends,
         total: end,
-    }) = group_bindings(&tensors, 3)
+    }) = group_bindings(&tensors, 3, unit)
     else {
         return Ok(());
     };
@@ -96,7 +116,7 @@ fn sgd_group(ctx: &GpuContext, cfg: &SgdConfig, group: &mut [SgdTensors<'_>]) ->
         "sgd_plain_multi"
     };
     ctx.dispatch(Dispatch {
-        shader: &SHADER,
+        shader,
         entry,
         consts: Vec::new(),
         params: &params,
