@@ -34,9 +34,12 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 // The activation's output (backward with ACT != 3; bound to grad_y otherwise and not read).
 @group(0) @binding(7) var<storage, read> act_y: array<f32>;
 
-// The same tensors as gx and act_y, in vec4s (the *4 kernels below).
+// The same tensors as gx and act_y, in vec4s (the *4 kernels below) and vec2s (pool_bwd_rows
+// with VW = 2).
 @group(0) @binding(8) var<storage, read_write> gx4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read> act_y4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> gx2: array<vec2<f32>>;
+@group(0) @binding(12) var<storage, read> act_y2: array<vec2<f32>>;
 // The forward's x, in vec4s (pool_fwd4).
 @group(0) @binding(10) var<storage, read> x4: array<vec4<f32>>;
 
@@ -174,17 +177,18 @@ fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 // avg_bwd and max_bwd for non-overlapping windows (TILED) over rows whose width is a multiple
-// of 4 and windows whose width divides 4: four inputs of a row per invocation, read and written
-// as one vec4, and the NWIN = 4 / KW windows they fall in read once each (on SIMD adapters such
-// as llvmpipe a storage access costs per lane, about the same for a vec4 as for one f32).
-// MAXP = 1 for max pooling (amax_in bound), 0 for average. p.total counts vec4s here. Each
-// element gets what the one-element kernels give it, by the same operations.
+// of VW (4 or 2) and windows whose width divides VW: VW inputs of a row per invocation, read
+// and written as one vec4 (V4 = 1) or vec2 (V2 = 1), and the NWIN = VW / KW windows they fall
+// in read once each (on SIMD adapters such as llvmpipe a storage access costs per lane, about
+// the same for a vector as for one f32). MAXP = 1 for max pooling (amax_in bound), 0 for
+// average. p.total counts vectors here. Each element gets what the one-element kernels give
+// it, by the same operations.
 @compute @workgroup_size(64)
-fn pool_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) li: u32) {
+fn pool_bwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
     let t = flat_id(wid, nwg, li);
     if (t >= p.total) { return; }
-    let e = t * 4u;
+    let e = t * VW;
     let ix = e % IW;
     let iy = (e / IW) % IH;
     let plane = e / (IW * IH);
@@ -207,8 +211,8 @@ fn pool_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
     //#end
     // The window of element j; min: NWIN is 1 in the specialisations that do not run this.
-    var g: vec4<f32>;
-    //#unroll j 4
+    var g: array<f32, VW>;
+    //#unroll j VW
     {
         let w = min($j / KW, NWIN - 1u);
         if (MAXP == 1u) {
@@ -218,15 +222,31 @@ fn pool_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         }
     }
     //#end
-    if (ACT == 3u) {
-        gx4[t] = g;
-    } else {
-        let y = act_y4[t];
-        gx4[t] = g * vec4<f32>(dact(y.x), dact(y.y), dact(y.z), dact(y.w));
+    //#unroll v V4
+    {
+        let gv = vec4<f32>(g[0], g[1], g[2], g[3]);
+        if (ACT == 3u) {
+            gx4[t] = gv;
+        } else {
+            let y = act_y4[t];
+            gx4[t] = gv * vec4<f32>(dact(y.x), dact(y.y), dact(y.z), dact(y.w));
+        }
     }
+    //#end
+    //#unroll v V2
+    {
+        let gv = vec2<f32>(g[0], g[1]);
+        if (ACT == 3u) {
+            gx2[t] = gv;
+        } else {
+            let y = act_y2[t];
+            gx2[t] = gv * vec2<f32>(dact(y.x), dact(y.y));
+        }
+    }
+    //#end
 }
 
-// avg_fwd and max_fwd under the conditions of pool_bwd4: one invocation per four input columns
+// avg_fwd and max_fwd under the conditions of pool_bwd_rows at VW = 4: one invocation per four input columns
 // of an output row, reading the KH input rows' vec4s once and writing the NWIN windows they
 // hold, each by the same operations in the same order as the one-output kernels.
 // p.total counts (plane, output row, group of four columns) here.

@@ -34,20 +34,36 @@ fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
         ("IW", g.w),
         ("OH", g.oh),
         ("OW", g.ow),
-        ("NWIN", if rows_in_vec4s(g) { 4 / s.kernel[1] } else { 1 }),
+        ("NWIN", row_vector(g).map_or(1, |vw| vw / s.kernel[1])),
+        ("VW", row_vector(g).unwrap_or(4)),
+        ("V4", usize::from(row_vector(g) == Some(4))),
+        ("V2", usize::from(row_vector(g) == Some(2))),
         ("MAXP", usize::from(s.kind == PoolKind::Max)),
         act_const(act),
     ])
 }
 
-/// Whether backward can take the input four elements at a time (`pool_bwd4`): non-overlapping,
-/// unpadded windows whose width divides 4, rows a multiple of 4.
-fn rows_in_vec4s(g: &Pool2dGeometry) -> bool {
+/// Whether rows can be taken `vw` elements at a time: non-overlapping, unpadded windows whose
+/// width divides `vw`, rows a multiple of `vw`.
+fn rows_in_vectors(g: &Pool2dGeometry, vw: usize) -> bool {
     let s = g.spec;
     s.stride == s.kernel
         && s.padding == [0, 0]
-        && 4usize.is_multiple_of(s.kernel[1])
-        && g.w.is_multiple_of(4)
+        && vw.is_multiple_of(s.kernel[1])
+        && g.w.is_multiple_of(vw)
+}
+
+/// Whether the forward can take the input four elements at a time (`pool_fwd4`).
+fn rows_in_vec4s(g: &Pool2dGeometry) -> bool {
+    rows_in_vectors(g, 4)
+}
+
+/// The elements of a row backward takes at a time (`pool_bwd_rows`): 4 where
+/// [`rows_in_vec4s`], else 2 where rows are pairs (seed LeNet's pool2, 10 wide: on llvmpipe
+/// both pooling backwards of a profiled seed step against its conv weight gradients,
+/// alternating, 0.33-0.36 -> 0.26-0.28), else none (one element per invocation).
+fn row_vector(g: &Pool2dGeometry) -> Option<usize> {
+    [4, 2].into_iter().find(|&vw| rows_in_vectors(g, vw))
 }
 
 /// Pooled output and, for max pooling, the arg-max offsets.
@@ -124,17 +140,18 @@ fn backward(
         _ => ("avg_bwd", grad_y),
     };
     let act_y = through.map_or(grad_y, |(_, y)| y);
-    if rows_in_vec4s(g) {
+    if let Some(vw) = row_vector(g) {
         let mut params = params;
-        params[5] = w(total / 4);
+        params[5] = w(total / vw);
+        let (gx_at, act_at) = if vw == 4 { (8, 9) } else { (11, 12) };
         ctx.dispatch(Dispatch {
             shader: &SHADER,
-            entry: "pool_bwd4",
+            entry: "pool_bwd_rows",
             consts: spec(g, through.map(|(act, _)| act)),
             params: &params,
             // Average pooling binds grad_y in the unread arg-max slot.
-            bindings: &[(4, grad_y), (5, a), (8, &gx), (9, act_y)],
-            invocations: (total / 4) as u64,
+            bindings: &[(4, grad_y), (5, a), (gx_at, &gx), (act_at, act_y)],
+            invocations: (total / vw) as u64,
             workgroup: 64,
         })?;
         return Ok(gx);
