@@ -6,7 +6,7 @@
 //   scale = weight * invstd.
 // - normalize: y = act((x - mean) * scale + bias), one invocation per element; act the fused
 //   activation (activation_fn.wgsl, prepended by the host; the identity when ACT = 3).
-//   normalize_residual adds a residual before the activation: y = act(... + residual).
+//   With RESIDUAL = 1 it adds a residual before the activation: y = act(... + residual).
 // - backward_sums: one workgroup per channel: grad_bias = Σ grad_y, grad_weight = Σ grad_y * x̂,
 //   and the input-gradient coefficients coef = [a; b; k] (a = w * invstd; training:
 //   b = -a * invstd * grad_weight / m, k = -a * grad_bias / m; eval: b = k = 0).
@@ -14,7 +14,7 @@
 // Sums are tree reductions in workgroup memory in a fixed order: deterministic, no atomics.
 //
 // The host prepends the specialisation constants (u32): C channels, HW plane size, TRAINING (0/1),
-// ACT the fused activation.
+// ACT the fused activation, RESIDUAL (0/1: normalize reads the residual, binding 14).
 
 struct Params {
     total: u32, m: u32, eps: f32, momentum: f32,
@@ -96,16 +96,11 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let i = (wid.y * nwg.x + wid.x) * 256u + li;
     if (i >= p.total) { return; }
     let ch = (i / HW) % C;
-    out[i] = act((x[i] - mean[ch]) * scale[ch] + bias[ch]);
-}
-
-@compute @workgroup_size(256)
-fn normalize_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                      @builtin(local_invocation_index) li: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + li;
-    if (i >= p.total) { return; }
-    let ch = (i / HW) % C;
-    out[i] = act((x[i] - mean[ch]) * scale[ch] + bias[ch] + residual[i]);
+    var v = (x[i] - mean[ch]) * scale[ch] + bias[ch];
+    //#unroll r RESIDUAL
+    v += residual[i];
+    //#end
+    out[i] = act(v);
 }
 
 @compute @workgroup_size(64)

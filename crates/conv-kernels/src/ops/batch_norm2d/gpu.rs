@@ -21,11 +21,13 @@ static SHADER: Shader = Shader {
     uniform_bindings: &[],
 };
 
-fn spec_consts(g: &BatchNorm2dGeometry) -> Consts {
+/// The shader's constants; `residual`: `normalize` adds the residual (binding 14).
+fn spec_consts(g: &BatchNorm2dGeometry, residual: bool) -> Consts {
     consts(&[
         ("C", g.c),
         ("HW", g.hw),
         ("TRAINING", usize::from(g.spec.training)),
+        ("RESIDUAL", usize::from(residual)),
         act_const(g.spec.activation),
     ])
 }
@@ -45,12 +47,14 @@ fn params(g: &BatchNorm2dGeometry) -> [u32; 8] {
     ]
 }
 
-/// One dispatch of `entry`: per channel (one workgroup of 64 each) or per element.
+/// One dispatch of `entry`: per channel (one workgroup of 64 each) or per element; `residual`
+/// as in [`spec_consts`].
 fn run(
     ctx: &GpuContext,
     g: &BatchNorm2dGeometry,
     entry: &'static str,
     per_channel: bool,
+    residual: bool,
     bindings: &[(u32, &GpuBuffer)],
 ) -> Result<()> {
     let (invocations, workgroup) = if per_channel {
@@ -64,7 +68,7 @@ fn run(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry,
-        consts: spec_consts(g),
+        consts: spec_consts(g, residual),
         params: &params(g),
         bindings,
         invocations,
@@ -105,19 +109,15 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
                 (6, &invstd),
                 (7, &scale),
             ];
-            run(self, g, "stats", true, &b)?;
+            run(self, g, "stats", true, false, &b)?;
         }
         let y = self.alloc(OP, x.numel())?;
         let bb = bias.gpu(self, OP)?;
         let mut bindings = vec![(1, xb), (5, &mean), (7, &scale), (8, bb), (9, &y)];
-        let entry = match residual {
-            Some(r) => {
-                bindings.push((14, r.gpu(self, OP)?));
-                "normalize_residual"
-            }
-            None => "normalize",
-        };
-        run(self, g, entry, false, &bindings)?;
+        if let Some(r) = residual {
+            bindings.push((14, r.gpu(self, OP)?));
+        }
+        run(self, g, "normalize", false, residual.is_some(), &bindings)?;
         let vec = |b: GpuBuffer| -> Result<DeviceTensor> {
             Ok(DeviceTensor::from_gpu(self, Shape::new(&[g.c])?, b))
         };
@@ -163,11 +163,11 @@ impl BatchNorm2dKernels for Arc<GpuContext> {
             (12, &gw),
             (13, &coef),
         ];
-        run(self, g, "backward_sums", true, &sums)?;
+        run(self, g, "backward_sums", true, false, &sums)?;
         let input = if wanted.input {
             let gx = self.alloc(OP, x.numel())?;
             let b = [(1, xb), (10, gyb), (5, mb), (13, &coef), (9, &gx)];
-            run(self, g, "backward_input", false, &b)?;
+            run(self, g, "backward_input", false, false, &b)?;
             Some(DeviceTensor::from_gpu(self, x.shape().clone(), gx))
         } else {
             None

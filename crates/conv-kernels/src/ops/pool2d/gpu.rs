@@ -23,6 +23,7 @@ static SHADER: Shader = Shader {
 /// the forward and plain backward).
 fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
     let s = g.spec;
+    let vw = row_vector(g);
     consts(&[
         ("KH", s.kernel[0]),
         ("KW", s.kernel[1]),
@@ -34,10 +35,10 @@ fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
         ("IW", g.w),
         ("OH", g.oh),
         ("OW", g.ow),
-        ("NWIN", row_vector(g).map_or(1, |vw| vw / s.kernel[1])),
-        ("VW", row_vector(g).unwrap_or(4)),
-        ("V4", usize::from(row_vector(g) == Some(4))),
-        ("V2", usize::from(row_vector(g) == Some(2))),
+        ("NWIN", vw.map_or(1, |vw| vw / s.kernel[1])),
+        ("VW", vw.unwrap_or(4)),
+        ("V4", usize::from(vw == Some(4))),
+        ("V2", usize::from(vw == Some(2))),
         ("MAXP", usize::from(s.kind == PoolKind::Max)),
         act_const(act),
     ])
