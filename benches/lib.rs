@@ -52,8 +52,20 @@ pub fn synced<T>(dev: &Device, value: T) -> T {
 }
 
 /// One training step as `lenet train` runs it: forward on a fresh tape, cross-entropy,
-/// backward, the optimizer's step, and the loss and correct count read back (two scalars).
+/// backward, the optimizer's step, and the loss and correct count read back (two scalars), on
+/// the device's workers ([`Device::run_on_workers`]).
 pub fn app_step(
+    dev: &Device,
+    model: &dyn Module,
+    opt: &mut dyn Optimizer,
+    images: &Tensor,
+    labels: &[u32],
+) -> nn_layers::Result<f32> {
+    dev.run_on_workers(move || step_here(dev, model, opt, images, labels))
+}
+
+/// [`app_step`]'s body, on the calling thread.
+fn step_here(
     dev: &Device,
     model: &dyn Module,
     opt: &mut dyn Optimizer,

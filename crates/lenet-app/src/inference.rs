@@ -78,14 +78,17 @@ fn count_correct(
     let mut total = None;
     for batch in batches {
         let batch = batch?;
-        let tape = Tape::new(device);
-        let _guard = tape.no_grad();
-        let out = model
-            .forward(&tape.constant(batch.images))?
-            .cross_entropy(&batch.labels)?;
+        let correct = device.run_on_workers(|| -> anyhow::Result<_> {
+            let tape = Tape::new(device);
+            let _guard = tape.no_grad();
+            let out = model
+                .forward(&tape.constant(batch.images))?
+                .cross_entropy(&batch.labels)?;
+            Ok(out.correct)
+        })?;
         total = Some(match total {
-            None => out.correct,
-            Some(t) => device.add(&t, &out.correct)?,
+            None => correct,
+            Some(t) => device.add(&t, &correct)?,
         });
     }
     let correct = match total {

@@ -18,9 +18,10 @@ use tensor::{RngState, SeededRng};
 /// checkpoints, [`Module::train`]/[`Module::eval`], RNG state, parameter counts) is provided
 /// on top of `visit`; the provided methods are not meant to be overridden.
 ///
-/// Modules are `Send`: a model can be moved to another thread. State that a forward pass
-/// changes (buffers, generators, the training flag) uses interior mutability, so `forward`
-/// takes `&self`.
+/// Modules are `Send + Sync`: a model can be moved to another thread, and borrowed by one
+/// (a training step run on the CPU backend's workers, `Device::run_on_workers`). State that a
+/// forward pass changes (buffers, generators, the training flag) uses thread-safe interior
+/// mutability, so `forward` takes `&self`.
 ///
 /// A custom residual block (two convolutions and the skip connection), with its names,
 /// state dict and train/eval switching for free:
@@ -62,7 +63,7 @@ use tensor::{RngState, SeededRng};
 /// assert_eq!(block.forward(&x)?.dims(), [2, 4, 8, 8]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait Module: Send {
+pub trait Module: Send + Sync {
     /// The layer's kind as PyTorch names it (`Conv2d`, `Linear`, `Sigmoid`, ...).
     fn kind(&self) -> &'static str;
 

@@ -521,7 +521,7 @@ fn train_epoch(
         let lr = cfg.lr_at(progress.state.step, total_steps);
         let net = &mut *net;
         let optimizer = &mut *optimizer;
-        let (loss, ok) = workers.run(move || -> anyhow::Result<(f32, f32)> {
+        let step = move || -> anyhow::Result<(f32, f32)> {
             let tape = Tape::new(device);
             let x = tape.constant(batch.images);
             let out = net.forward(&x)?.cross_entropy(&batch.labels)?;
@@ -532,7 +532,8 @@ fn train_epoch(
                 anyhow::bail!("a step's read-back did not return its loss and correct count");
             };
             Ok((loss, ok))
-        })?;
+        };
+        let (loss, ok) = workers.run(move || device.run_on_workers(step))?;
         s.seconds += started.elapsed().as_secs_f64();
         if !loss.is_finite() {
             let ckpt = plan.dir.checkpoint();
