@@ -238,6 +238,17 @@ impl Correlation {
         self.c_in * self.planes_per_channel() * self.plane_stride()
     }
 
+    /// Whether an image laid out as `[c_in, h, w]` already is its padded planes: no padding,
+    /// stride 1 and planes of whole vectors with no reach past them (a 1×1 conv over planes of
+    /// 16·k positions, such as NiN's 1×1 convs at 28×28). The kernels then read the image in
+    /// place instead of copying it.
+    fn reads_image_in_place(&self) -> bool {
+        self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && self.plane_stride() == self.h * self.w
+            && self.padded_len() == self.c_in * self.h * self.w
+    }
+
     /// Offsets of a group's taps `(ci, ky, kx)` from its first plane, in the order of the
     /// weight's flattened `[cig, kh, kw]`: phase plane `(ky mod s_y, kx mod s_x)` of channel
     /// `ci`, row `ky / s_y`, column `kx / s_x`.
@@ -559,10 +570,14 @@ fn correlate(
     y.par_chunks_mut(img_out)
         .zip(x.par_chunks(img_in))
         .for_each(|(y_img, x_img)| {
-            let mut xpad = pool.take(c.padded_len());
             let mut flat = pool.take(c.c_out * c.flat());
-            pad_image(c, x_img, &mut xpad);
-            correlate_image(c, &xpad, &offs, k, &mut flat);
+            if c.reads_image_in_place() {
+                correlate_image(c, x_img, &offs, k, &mut flat);
+            } else {
+                let mut xpad = pool.take(c.padded_len());
+                pad_image(c, x_img, &mut xpad);
+                correlate_image(c, &xpad, &offs, k, &mut flat);
+            }
             unpad_output(c, &flat, bias, y_img);
             finish(y_img);
         });
@@ -637,6 +652,7 @@ fn backward_weight_by_channel_vectors(
         gy_len: gyt_len,
         positions: WG_CHAIN,
         per_image: c.oh * c.row(),
+        gy_in_place: false,
     };
     weight_grad_by_chunks(
         pool,
@@ -692,6 +708,9 @@ fn backward_weight_by_lane_sums(
         gy_len: c.c_out * c.flat(),
         positions: WG_POSITIONS,
         per_image: c.flat(),
+        // Rows without dropped columns in planes of whole vectors: the flat layout is the
+        // gradient's own.
+        gy_in_place: c.row() == c.ow && c.flat() == c.oh * c.ow,
     };
     weight_grad_by_chunks(
         pool,
@@ -706,11 +725,13 @@ fn backward_weight_by_lane_sums(
 }
 
 /// How a weight-gradient kernel cuts the batch into chunks: the length of one image's laid-out
-/// gradient, and the positions a chunk aims for (`per_image` each).
+/// gradient, the positions a chunk aims for (`per_image` each), and whether the gradient is
+/// already laid out (`lay_out` would copy it unchanged, so the kernel reads it in place).
 struct ChunkPlan {
     gy_len: usize,
     positions: usize,
     per_image: usize,
+    gy_in_place: bool,
 }
 
 /// Runs a weight-gradient kernel over fixed chunks of images in parallel: each chunk's images
@@ -739,22 +760,31 @@ fn weight_grad_by_chunks(
         .zip(grad_y.par_chunks(b * img_out))
         .map(|(xc, gyc)| {
             let nb = xc.len() / img_in;
-            let mut xpads = pool.take(nb * padded);
-            let mut gys = pool.take(nb * gy_len);
-            for ((x_img, xpad), (gy_img, gy)) in xc
-                .chunks_exact(img_in)
-                .zip(xpads.chunks_exact_mut(padded))
-                .zip(gyc.chunks_exact(img_out).zip(gys.chunks_exact_mut(gy_len)))
-            {
-                pad_image(c, x_img, xpad);
-                lay_out(c, gy_img, gy);
+            let in_place = c.reads_image_in_place();
+            let mut xpads = pool.take(if in_place { 0 } else { nb * padded });
+            let mut gys = pool.take(if plan.gy_in_place { 0 } else { nb * gy_len });
+            for i in 0..nb {
+                if !in_place {
+                    pad_image(
+                        c,
+                        &xc[i * img_in..][..img_in],
+                        &mut xpads[i * padded..][..padded],
+                    );
+                }
+                if !plan.gy_in_place {
+                    lay_out(
+                        c,
+                        &gyc[i * img_out..][..img_out],
+                        &mut gys[i * gy_len..][..gy_len],
+                    );
+                }
             }
             let mut partial = vec![0.0f32; grad_w.len()];
             let chunk = ChunkPlanes {
                 images: nb,
-                xpads: &xpads,
+                xpads: if in_place { xc } else { &xpads },
                 padded,
-                gys: &gys,
+                gys: if plan.gy_in_place { gyc } else { &gys },
                 gy_len,
             };
             sum_chunk(&chunk, &mut partial);
