@@ -10,7 +10,9 @@
 //! at a fixed offset, so the GEMM reads it in place instead of copying it (im2col, col2im and
 //! the GEMM's packing were 38 % of a resnet-small step). Positions with `ox ≥ ow` are computed
 //! and dropped: `kw − 1` extra columns per row (10 of 14 kept for LeNet's conv2, 28 of 30 for a
-//! padded 28×28 3×3 conv).
+//! padded 28×28 3×3 conv). Where the padded planes would be the image unchanged (no padding,
+//! stride 1, planes of whole vectors: NiN's 1×1 convs at 28×28) the kernels read the image in
+//! place.
 //!
 //! At stride `s > 1` the padded image is split into phase planes, plane `(a, b)` holding
 //! `padded[s·i + a][s·j + b]`: tap `(ky, kx)` of output `(oy, ox)` is then
