@@ -16,16 +16,19 @@
 //!
 //! let images = dev.upload(&Tensor::rand_uniform(&[8, 1, 28, 28], 0.0, 1.0, &mut rng)?)?;
 //! let labels = dev.upload_indices(&[0, 1, 2, 3, 4, 5, 6, 7])?;
-//! let tape = Tape::new(&dev);
-//! let logits = net.forward(&tape.constant(images))?;
-//! let out = loss::cross_entropy(&logits, &labels)?;
-//! let grads = out.loss.backward()?;
-//! opt.step(&grads)?;
-//! // One read-back for both scalars: on the GPU, one submission and one wait per step.
-//! let scalars = dev.read_scalars(&[out.loss.value(), &out.correct])?;
-//! let (loss, correct) = (scalars[0], scalars[1]);
+//! // On the CPU the step runs on a worker of rayon's pool, where each op's fork-join starts.
+//! let (loss, correct) = dev.run_on_workers(|| -> Result<(f32, f32), Box<dyn std::error::Error + Send + Sync>> {
+//!     let tape = Tape::new(&dev);
+//!     let logits = net.forward(&tape.constant(images))?;
+//!     let out = loss::cross_entropy(&logits, &labels)?;
+//!     let grads = out.loss.backward()?;
+//!     opt.step(&grads)?;
+//!     // One read-back for both scalars: on the GPU, one submission and one wait per step.
+//!     let scalars = dev.read_scalars(&[out.loss.value(), &out.correct])?;
+//!     Ok((scalars[0], scalars[1]))
+//! })?;
 //! assert!(loss > 0.0 && (0.0..=8.0).contains(&correct));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
 #![warn(missing_docs)]
