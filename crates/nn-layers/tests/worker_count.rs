@@ -63,6 +63,8 @@ fn a_cpu_step_does_not_depend_on_the_worker_count() {
         |d, r| resnet::resnet_small(d, r).unwrap();
     for (name, build, batch) in [
         ("seed", seed, 64),
+        // The app's batch: fc1's products (256 · 400 · 120) split over the pool by `gemm`.
+        ("seed at batch 256", seed, 256),
         ("modern", modern, 64),
         ("resnet", resnet, 16),
     ] {

@@ -1,18 +1,14 @@
-//! Safe, bounds-checked matrix products on top of the `gemm` and `matrixmultiply` crates.
+//! Safe, bounds-checked matrix products on top of the `gemm` crate.
 //!
 //! Every operand is a slice plus a [`Layout`] (rows, columns and element strides), so transposes
 //! are free. Extents are checked against the slice lengths before any unsafe call.
 //!
-//! Which crate runs a product (measured on LeNet's shapes, see the closing note of issue 3):
-//! - calls made from inside a rayon task ([`Threads::Single`]) always use `gemm` without
-//!   parallelism: `matrixmultiply`'s `threading` feature runs its own pool, which must not be
-//!   entered from rayon workers (it would oversubscribe the cores);
-//! - top-level calls ([`Threads::Parallel`]) use `matrixmultiply` for large products whose B
-//!   is stored row-major (fc1's backward: 0.19–0.24 ms vs 0.23–0.25 ms with `gemm`), and
-//!   `gemm` on rayon's pool otherwise: transposed B (fc1 forward, 0.25 ms vs 0.30–0.32 ms),
-//!   skinny products (fc3: 7 µs vs 11–16 µs) and small ones.
-//!
-//! `FOVEA_GEMM_ENGINE=gemm|matrixmultiply` forces one crate (for benchmarking).
+//! Calls made from inside a rayon task ([`Threads::Single`]) run on their thread only;
+//! top-level calls ([`Threads::Parallel`]) split the product over rayon's pool, the pool every
+//! other CPU kernel forks on. (`matrixmultiply`, which runs its own thread pool, once served
+//! LeNet's large row-major products: since training steps run on a rayon worker
+//! (`Device::run_on_workers`), its extra thread contended with rayon's idle one, and `gemm` on
+//! rayon measured 1.5–4 % faster for seed and modern LeNet steps.)
 
 /// Shape and element strides of a matrix stored in a slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,34 +63,6 @@ pub(crate) enum Threads {
     Parallel,
 }
 
-/// Which crate runs a top-level product.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Engine {
-    Gemm,
-    MatrixMultiply,
-}
-
-fn engine_for(m: usize, k: usize, n: usize, b_transposed: bool, threads: Threads) -> Engine {
-    static FORCED: std::sync::OnceLock<Option<Engine>> = std::sync::OnceLock::new();
-    let forced = FORCED.get_or_init(|| match std::env::var("FOVEA_GEMM_ENGINE").as_deref() {
-        Ok("gemm") => Some(Engine::Gemm),
-        Ok("matrixmultiply") => Some(Engine::MatrixMultiply),
-        _ => None,
-    });
-    match (forced, threads) {
-        (Some(Engine::Gemm), _) => return Engine::Gemm,
-        (Some(Engine::MatrixMultiply), Threads::Parallel) => return Engine::MatrixMultiply,
-        _ => {}
-    }
-    match threads {
-        Threads::Single => Engine::Gemm,
-        Threads::Parallel if !b_transposed && m.min(n) >= 16 && m * n * k >= 1 << 22 => {
-            Engine::MatrixMultiply
-        }
-        Threads::Parallel => Engine::Gemm,
-    }
-}
-
 /// `c = a · b`, or `c += a · b` when `accumulate`.
 ///
 /// # Panics
@@ -133,58 +101,33 @@ pub(crate) fn sgemm(
         }
         return;
     }
-    match engine_for(m, k, n, lb.rs < lb.cs, threads) {
-        Engine::Gemm => {
-            let par = match threads {
-                Threads::Single => gemm::Parallelism::None,
-                Threads::Parallel => gemm::Parallelism::Rayon(rayon::current_num_threads()),
-            };
-            // SAFETY: every view was checked above to stay inside its slice; `c` is borrowed
-            // mutably and cannot alias `a` or `b`.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    lc.cs as isize,
-                    lc.rs as isize,
-                    accumulate,
-                    a.as_ptr(),
-                    la.cs as isize,
-                    la.rs as isize,
-                    b.as_ptr(),
-                    lb.cs as isize,
-                    lb.rs as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    par,
-                )
-            }
-        }
-        Engine::MatrixMultiply => {
-            // SAFETY: as above.
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    a.as_ptr(),
-                    la.rs as isize,
-                    la.cs as isize,
-                    b.as_ptr(),
-                    lb.rs as isize,
-                    lb.cs as isize,
-                    if accumulate { 1.0 } else { 0.0 },
-                    c.as_mut_ptr(),
-                    lc.rs as isize,
-                    lc.cs as isize,
-                )
-            }
-        }
+    let par = match threads {
+        Threads::Single => gemm::Parallelism::None,
+        Threads::Parallel => gemm::Parallelism::Rayon(rayon::current_num_threads()),
+    };
+    // SAFETY: every view was checked above to stay inside its slice; `c` is borrowed mutably
+    // and cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            lc.cs as isize,
+            lc.rs as isize,
+            accumulate,
+            a.as_ptr(),
+            la.cs as isize,
+            la.rs as isize,
+            b.as_ptr(),
+            lb.cs as isize,
+            lb.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
     }
 }
