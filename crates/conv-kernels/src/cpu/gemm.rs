@@ -8,7 +8,7 @@
 //! other CPU kernel forks on. (`matrixmultiply`, which runs its own thread pool, once served
 //! LeNet's large row-major products: since training steps run on a rayon worker
 //! (`Device::run_on_workers`), its extra thread contended with rayon's idle one, and `gemm` on
-//! rayon measured 1.5–4 % faster for seed and modern LeNet steps.)
+//! rayon measured 1.5–4 % faster for seed LeNet steps.)
 
 /// Shape and element strides of a matrix stored in a slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The fast CPU backend's shared machinery: GEMM (delegated to maintained crates), scratch
+//! The fast CPU backend's shared machinery: GEMM (delegated to the `gemm` crate), scratch
 //! buffers, SIMD dispatch, in-order reductions and short-run copies. The op kernels themselves live in each op's
 //! folder (`ops/<op>/cpu.rs`) as implementations of the op's host-kernel trait for
 //! [`CpuBackend`].
