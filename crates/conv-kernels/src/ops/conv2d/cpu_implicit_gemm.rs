@@ -42,7 +42,7 @@
 use crate::cpu::f32x16::Isa;
 use crate::cpu::f32x16::LANES;
 use crate::cpu::reduce::add_in_order;
-use crate::cpu::scratch::ScratchPool;
+use crate::cpu::scratch::{Scratch, ScratchPool};
 use crate::cpu::short_runs::copy_run;
 use crate::ops::activation::cpu::epilogue;
 use crate::{Activation, Conv2dGeometry};
@@ -568,18 +568,15 @@ fn correlate(
     finish: impl Fn(&mut [f32]) + Sync,
 ) {
     let (img_in, img_out) = (c.c_in * c.h * c.w, c.c_out * c.oh * c.ow);
-    let offs = c.tap_offsets();
+    let (offs, in_place) = (c.tap_offsets(), c.reads_image_in_place());
     y.par_chunks_mut(img_out)
         .zip(x.par_chunks(img_in))
         .for_each(|(y_img, x_img)| {
             let mut flat = pool.take(c.c_out * c.flat());
-            if c.reads_image_in_place() {
-                correlate_image(c, x_img, &offs, k, &mut flat);
-            } else {
-                let mut xpad = pool.take(c.padded_len());
-                pad_image(c, x_img, &mut xpad);
-                correlate_image(c, &xpad, &offs, k, &mut flat);
-            }
+            let xpad = laid_out(pool, in_place, x_img, img_in, c.padded_len(), |s, d| {
+                pad_image(c, s, d)
+            });
+            correlate_image(c, xpad.as_deref().unwrap_or(x_img), &offs, k, &mut flat);
             unpad_output(c, &flat, bias, y_img);
             finish(y_img);
         });
@@ -737,7 +734,8 @@ struct ChunkPlan {
 }
 
 /// Runs a weight-gradient kernel over fixed chunks of images in parallel: each chunk's images
-/// padded (`pad_image`) and their gradients laid out by `lay_out`, `sum_chunk` writing the
+/// padded (`pad_image`) and their gradients laid out by `lay_out`, each read in place where
+/// that layout is its own ([`laid_out`]), `sum_chunk` writing the
 /// chunk's sums into a zeroed partial, the partials added in order. The chunk size depends on
 /// the shape only, never on the thread count, so the result does not either.
 #[allow(clippy::too_many_arguments)] // the two operands, the result, and the kernel's parts
@@ -757,36 +755,24 @@ fn weight_grad_by_chunks(
     let b = (plan.positions / plan.per_image.max(1))
         .min(by_bytes)
         .clamp(1, x.len() / img_in);
+    let x_in_place = c.reads_image_in_place();
     let partials: Vec<Vec<f32>> = x
         .par_chunks(b * img_in)
         .zip(grad_y.par_chunks(b * img_out))
         .map(|(xc, gyc)| {
             let nb = xc.len() / img_in;
-            let in_place = c.reads_image_in_place();
-            let mut xpads = pool.take(if in_place { 0 } else { nb * padded });
-            let mut gys = pool.take(if plan.gy_in_place { 0 } else { nb * gy_len });
-            for i in 0..nb {
-                if !in_place {
-                    pad_image(
-                        c,
-                        &xc[i * img_in..][..img_in],
-                        &mut xpads[i * padded..][..padded],
-                    );
-                }
-                if !plan.gy_in_place {
-                    lay_out(
-                        c,
-                        &gyc[i * img_out..][..img_out],
-                        &mut gys[i * gy_len..][..gy_len],
-                    );
-                }
-            }
+            let xpads = laid_out(pool, x_in_place, xc, img_in, padded, |s, d| {
+                pad_image(c, s, d)
+            });
+            let gys = laid_out(pool, plan.gy_in_place, gyc, img_out, gy_len, |s, d| {
+                lay_out(c, s, d)
+            });
             let mut partial = vec![0.0f32; grad_w.len()];
             let chunk = ChunkPlanes {
                 images: nb,
-                xpads: if in_place { xc } else { &xpads },
+                xpads: xpads.as_deref().unwrap_or(xc),
                 padded,
-                gys: if plan.gy_in_place { gyc } else { &gys },
+                gys: gys.as_deref().unwrap_or(gyc),
                 gy_len,
             };
             sum_chunk(&chunk, &mut partial);
@@ -794,6 +780,26 @@ fn weight_grad_by_chunks(
         })
         .collect();
     add_in_order(grad_w, &partials);
+}
+
+/// The images of `src` (`src_len` each) laid out by `lay` into a scratch buffer (`dst_len`
+/// each), or `None` when `in_place`: the layout would be `src` unchanged, so the kernel reads
+/// `src` itself.
+fn laid_out<'p>(
+    pool: &'p ScratchPool,
+    in_place: bool,
+    src: &[f32],
+    src_len: usize,
+    dst_len: usize,
+    lay: impl Fn(&[f32], &mut [f32]),
+) -> Option<Scratch<'p>> {
+    (!in_place).then(|| {
+        let mut buf = pool.take(src.len() / src_len * dst_len);
+        for (s, d) in src.chunks_exact(src_len).zip(buf.chunks_exact_mut(dst_len)) {
+            lay(s, d);
+        }
+        buf
+    })
 }
 
 /// Lays one image's output gradient (`[c_out, oh, ow]`) out channels-innermost per group,
