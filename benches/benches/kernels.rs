@@ -99,15 +99,21 @@ fn conv_benches(c: &mut Criterion) {
 }
 
 fn pool_benches(c: &mut Criterion) {
-    for (name, ch, hw) in [("pool1", 6, 28), ("pool2", 16, 10)] {
-        let spec = Pool2dSpec::new(PoolKind::Avg, 2, 2, 0);
+    let layers = [("pool1", 6, 28), ("pool2", 16, 10)];
+    let kinds = [(PoolKind::Avg, "avg"), (PoolKind::Max, "max")];
+    for ((name, ch, hw), (kind, kind_name)) in
+        layers.into_iter().flat_map(|l| kinds.map(|k| (l, k)))
+    {
+        let spec = Pool2dSpec::new(kind, 2, 2, 0);
         for pass in ["fwd", "bwd"] {
-            let mut group = c.benchmark_group(format!("avg{name}_{pass} [input elements/s]"));
+            let group_name = format!("{kind_name}{name}_{pass} [input elements/s]");
+            let mut group = c.benchmark_group(group_name);
             for (dev_name, dev) in bench_devices() {
                 let n = batch_for(&dev);
                 let mut rng = SeededRng::new(2);
                 let x = rand(&dev, &[n, ch, hw, hw], &mut rng);
                 let gy = rand(&dev, &[n, ch, hw / 2, hw / 2], &mut rng);
+                let argmax = dev.pool2d(&x, &spec).expect("pool").argmax;
                 group.throughput(Throughput::Elements((n * ch * hw * hw) as u64));
                 group.bench_function(BenchmarkId::new(dev_name, n), |bench| {
                     if pass == "fwd" {
@@ -116,7 +122,7 @@ fn pool_benches(c: &mut Criterion) {
                         bench.iter(|| {
                             black_box(synced(
                                 &dev,
-                                dev.pool2d_backward(&[n, ch, hw, hw], &gy, None, &spec)
+                                dev.pool2d_backward(&[n, ch, hw, hw], &gy, argmax.as_ref(), &spec)
                                     .expect("pool"),
                             ))
                         })

@@ -9,6 +9,7 @@ use conv_kernels::{
 };
 use fovea_test_support::against_reference::{
     activation_case_matches_reference, conv_case_matches_reference, matmul_case_matches_reference,
+    pool_case_matches_reference,
 };
 use fovea_test_support::cases::*;
 use fovea_test_support::ops::{
@@ -20,22 +21,6 @@ use tensor::{SeededRng, Tensor};
 
 fn fail(e: Box<dyn std::error::Error + Send + Sync>) -> TestCaseError {
     TestCaseError::fail(e.to_string())
-}
-
-fn pool_body(dev: &Device, c: &PoolCase) -> TestResult {
-    // Padding 0..=2, kept at most half the kernel (PyTorch's rule, checked by the spec).
-    let spec = c.spec();
-    let (x, gy) = c.inputs()?;
-    let want = pool2d(&Device::Reference, &x, &gy, &spec)?;
-    let got = pool2d(dev, &x, &gy, &spec)?;
-    // Max: the same element wins (exact); avg: up to 25 f32 adds vs f64 (rtol 1e-5, atol 1e-6).
-    check_close(dev, "pool2d y", &got.y, &want.y, 1e-5, 1e-6)?;
-    if got.argmax != want.argmax {
-        return Err(format!("pool2d argmax on {} differs from the reference", dev.name()).into());
-    }
-    // Overlapping windows add up to 25 contributions per input element.
-    check_close(dev, "pool2d grad_x", &got.grad_x, &want.grad_x, 1e-5, 1e-6)?;
-    Ok(())
 }
 
 fn linear_body(dev: &Device, c: &LinearCase) -> TestResult {
@@ -245,7 +230,7 @@ test_device!(conv2d_at_the_models_shapes_matches_reference: cpu, gpu);
 
 fn pool2d_matches_reference(dev: &Device) {
     proptest!(proptest_config(), |(c in pool_case())| {
-        pool_body(dev, &c).map_err(fail)?;
+        pool_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(pool2d_matches_reference: cpu, gpu);
@@ -317,7 +302,7 @@ fn lenet_pool_shapes_match_reference(dev: &Device) -> TestResult {
                 ties: act == Activation::Relu,
                 seed: hw as u64,
             };
-            pool_body(dev, &c)?;
+            pool_case_matches_reference(dev, &c)?;
             pool_activation_body(dev, &c, act)?;
         }
     }

@@ -2,9 +2,9 @@
 //! bodies shared by the property tests of every kernel variant (`fast_vs_reference`,
 //! `tiled_kernels`) and by `cargo xtask test-kernels`.
 
-use crate::cases::{ActivationCase, ConvCase, MatmulCase};
+use crate::cases::{ActivationCase, ConvCase, MatmulCase, PoolCase};
 use crate::check::{TestResult, check_close, max_abs};
-use crate::ops::{activation, activation_backward, conv2d, matmul};
+use crate::ops::{activation, activation_backward, conv2d, matmul, pool2d};
 use conv_kernels::Device;
 use tensor::Tensor;
 
@@ -81,4 +81,20 @@ pub fn activation_case_matches_reference(dev: &Device, c: &ActivationCase) -> Te
     let want_gx = activation_backward(&Device::Reference, &want, &gy, act)?;
     let got_gx = activation_backward(dev, &want, &gy, act)?;
     check_close(dev, "activation backward", &got_gx, &want_gx, 1e-6, 1e-7)
+}
+
+/// A pooling case (forward with its argmax, and backward) on `dev` against the reference.
+pub fn pool_case_matches_reference(dev: &Device, c: &PoolCase) -> TestResult {
+    // Padding 0..=2, kept at most half the kernel (PyTorch's rule, checked by the spec).
+    let spec = c.spec();
+    let (x, gy) = c.inputs()?;
+    let want = pool2d(&Device::Reference, &x, &gy, &spec)?;
+    let got = pool2d(dev, &x, &gy, &spec)?;
+    // Max: the same element wins (exact); avg: up to 25 f32 adds vs f64 (rtol 1e-5, atol 1e-6).
+    check_close(dev, "pool2d y", &got.y, &want.y, 1e-5, 1e-6)?;
+    if got.argmax != want.argmax {
+        return Err(format!("pool2d argmax on {} differs from the reference", dev.name()).into());
+    }
+    // Overlapping windows add up to 25 contributions per input element.
+    check_close(dev, "pool2d grad_x", &got.grad_x, &want.grad_x, 1e-5, 1e-6)
 }

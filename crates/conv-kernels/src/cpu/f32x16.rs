@@ -130,6 +130,18 @@ pub(crate) unsafe trait F32x16: Copy {
     /// unread).
     unsafe fn store_first(self, p: *mut f32, lanes: Self::Lanes);
 
+    /// The even and the odd lanes of the 32 values `self` (the first 16) then `hi`, each in
+    /// order: a row's 2×2 windows split into their left and right columns.
+    unsafe fn even_odd(self, hi: Self) -> (Self, Self);
+
+    /// `(best, at)` after scanning `v` (found at `t`): per lane, `v` and `t` where `v` beats
+    /// `self` (larger, or NaN over a non-NaN), else `self` and `at`. `at` and `t` carry u32
+    /// bits (positions), moved unchanged.
+    unsafe fn keep_first_max(self, at: Self, v: Self, t: Self) -> (Self, Self);
+
+    /// Each lane's bits read as a u32 plus `k` (wrapping), for positions carried in lanes.
+    unsafe fn add_bits(self, k: u32) -> Self;
+
     /// Prepares [`F32x16::gather`] of lanes `k < n` at `p + k·step` (`15·step` must fit i32).
     unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather;
 
@@ -244,6 +256,39 @@ unsafe impl F32x16 for Zmm {
     #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         unsafe { _mm512_reduce_add_ps(self.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn even_odd(self, hi: Self) -> (Self, Self) {
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            (
+                Self(_mm512_permutex2var_ps(self.0, even, hi.0)),
+                Self(_mm512_permutex2var_ps(self.0, odd, hi.0)),
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn keep_first_max(self, at: Self, v: Self, t: Self) -> (Self, Self) {
+        unsafe {
+            let nan_v = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v.0, v.0);
+            let nan_best = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(self.0, self.0);
+            let wins = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v.0, self.0) | (nan_v & !nan_best);
+            (
+                Self(_mm512_mask_blend_ps(wins, self.0, v.0)),
+                Self(_mm512_mask_blend_ps(wins, at.0, t.0)),
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn add_bits(self, k: u32) -> Self {
+        unsafe {
+            let sum = _mm512_add_epi32(_mm512_castps_si512(self.0), _mm512_set1_epi32(k as i32));
+            Self(_mm512_castsi512_ps(sum))
+        }
     }
 
     #[inline(always)]
@@ -435,6 +480,55 @@ unsafe impl F32x16 for YmmPair {
             let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
             let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
             _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn even_odd(self, hi: Self) -> (Self, Self) {
+        // Within each 128-bit half, a shuffle takes two lanes of each source; the 64-bit
+        // permute then puts the halves in order. (No closures or inner functions here: they
+        // would not inherit the caller's target features, and the intrinsics would become calls.)
+        unsafe {
+            let [a, b] = [self.0, hi.0];
+            let mut halves = [[_mm256_setzero_ps(); 2]; 2];
+            for (h, [lo, up]) in [a, b].into_iter().enumerate() {
+                let even = _mm256_castps_pd(_mm256_shuffle_ps::<0b10_00_10_00>(lo, up));
+                let odd = _mm256_castps_pd(_mm256_shuffle_ps::<0b11_01_11_01>(lo, up));
+                halves[0][h] = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(even));
+                halves[1][h] = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(odd));
+            }
+            (Self(halves[0]), Self(halves[1]))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn keep_first_max(self, at: Self, v: Self, t: Self) -> (Self, Self) {
+        unsafe {
+            let mut out = (self, at);
+            for h in 0..2 {
+                let (b, x) = (self.0[h], v.0[h]);
+                let nan_v = _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x);
+                let num_best = _mm256_cmp_ps::<_CMP_ORD_Q>(b, b);
+                let wins = _mm256_or_ps(
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(x, b),
+                    _mm256_and_ps(nan_v, num_best),
+                );
+                out.0.0[h] = _mm256_blendv_ps(b, x, wins);
+                out.1.0[h] = _mm256_blendv_ps(at.0[h], t.0[h], wins);
+            }
+            out
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn add_bits(self, k: u32) -> Self {
+        unsafe {
+            let k = _mm256_set1_epi32(k as i32);
+            let mut out = self;
+            for v in &mut out.0 {
+                *v = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(*v), k));
+            }
+            out
         }
     }
 

@@ -1,6 +1,6 @@
 //! Pooling forward and backward, parallel over planes, with a fast path for the 2×2 / stride 2
-//! / no-padding window LeNet uses (its forward rows in AVX-512 in `cpu_2x2` where the CPU has
-//! it), and max pooling over other unpadded windows a row at a time with branch-free selects.
+//! / no-padding window LeNet uses (its forward rows in `cpu_2x2`: max in AVX-512 or AVX2,
+//! average in AVX-512), and max pooling over other unpadded windows a row at a time with branch-free selects.
 
 use super::Pool2dHostKernels;
 use super::cpu_2x2;
@@ -68,7 +68,7 @@ simd_dispatch!(
 fn avg_plane_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
     let s = g.spec;
     if is_2x2_s2(g) {
-        let wide = cpu_2x2::available();
+        let wide = cpu_2x2::avg_available();
         for (oy, ys) in y.chunks_exact_mut(g.ow).enumerate().take(g.oh) {
             let r0 = &x[2 * oy * g.w..][..2 * g.ow];
             let r1 = &x[(2 * oy + 1) * g.w..][..2 * g.ow];
@@ -120,7 +120,7 @@ fn max_plane_2x2_s2_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax
     // Branch-free selects in scan order (the first maximum wins, NaN propagates), so the loop
     // vectorises: the branchy version was a fifth of a modern LeNet step.
     let w = g.w as u32;
-    let wide = cpu_2x2::available();
+    let wide = cpu_2x2::max_available();
     for (oy, (ys, am)) in y
         .chunks_exact_mut(g.ow)
         .zip(argmax.chunks_exact_mut(g.ow))
@@ -129,8 +129,8 @@ fn max_plane_2x2_s2_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax
     {
         let top = 2 * oy * g.w;
         let (r0, r1) = (&x[top..][..2 * g.ow], &x[top + g.w..][..2 * g.ow]);
-        if wide {
-            cpu_2x2::max_row(r0, r1, top as u32, w, ys, am);
+        if let Some(isa) = wide {
+            cpu_2x2::max_row(isa, r0, r1, [top as u32, w], ys, am);
             continue;
         }
         for (ox, ((o, a), (p, q))) in ys

@@ -3,7 +3,7 @@
 //! activation before the pooling in one pass (`Device::pool2d_activation_backward`).
 //!
 //! - [`spec`]: settings and validation into a [`Pool2dGeometry`].
-//! - `reference`, `cpu` (`cpu_2x2`: its AVX-512 rows of 2×2 windows), `gpu` (host code of
+//! - `reference`, `cpu` (`cpu_2x2`: its vector rows of 2×2 windows), `gpu` (host code of
 //!   `shaders/pool2d.wgsl`).
 //! - Tests: `tests/fast_vs_reference.rs` (the fused activation backward against its parts
 //!   too), `tests/finite_differences.rs`, `tests/golden.rs`, `tests/spec_errors.rs`, each per
