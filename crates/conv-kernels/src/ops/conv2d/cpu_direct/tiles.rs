@@ -21,7 +21,11 @@ fn accumulators(isa: Isa) -> usize {
 pub(super) fn max_channels(isa: Isa, nv: usize) -> usize {
     match isa {
         Isa::Avx512 => 6,
-        Isa::Avx2 => accumulators(isa) / nv.max(1),
+        // Rows of two vectors: 3 channels would need 12 accumulator registers, 4 for the row's
+        // inputs and more for the weights and products, past AVX2's 16: they spilled to the
+        // stack. 2 channels fit.
+        Isa::Avx2 if nv >= 2 => 2,
+        Isa::Avx2 => accumulators(isa),
     }
 }
 
