@@ -142,6 +142,10 @@ pub(crate) unsafe trait F32x16: Copy {
     /// Each lane's bits read as a u32 plus `k` (wrapping), for positions carried in lanes.
     unsafe fn add_bits(self, k: u32) -> Self;
 
+    /// Eight positions of 16 planes as 8 vectors: lane `l` of vector `i` is `p[l·stride + i]`
+    /// (every lane read). Transposes a gradient's channel planes to channels-innermost.
+    unsafe fn transpose_8(p: *const f32, stride: usize) -> [Self; 8];
+
     /// Prepares [`F32x16::gather`] of lanes `k < n` at `p + k·step` (`15·step` must fit i32).
     unsafe fn gather_plan(step: i32, n: usize) -> Self::Gather;
 
@@ -256,6 +260,23 @@ unsafe impl F32x16 for Zmm {
     #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         unsafe { _mm512_reduce_add_ps(self.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn transpose_8(p: *const f32, stride: usize) -> [Self; 8] {
+        // One gather per position (fast enough on the Intel CPUs that have AVX-512).
+        unsafe {
+            let step = i32::try_from(stride).expect("a plane of fewer than 2^31 / 16 values");
+            let index = _mm512_mullo_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32(step),
+            );
+            let mut out = [Self::zero(); 8];
+            for (i, v) in out.iter_mut().enumerate() {
+                *v = Self(_mm512_i32gather_ps::<4>(index, p.add(i).cast()));
+            }
+            out
+        }
     }
 
     #[inline(always)]
@@ -480,6 +501,39 @@ unsafe impl F32x16 for YmmPair {
             let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
             let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
             _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn transpose_8(p: *const f32, stride: usize) -> [Self; 8] {
+        // Two 8×8 transposes in registers (unpack, shuffle, swap of 128-bit halves): AVX2
+        // gathers load one lane at a time on AMD CPUs, four times slower here.
+        unsafe {
+            let mut out = [Self::zero(); 8];
+            for h in 0..2 {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (k, v) in r.iter_mut().enumerate() {
+                    *v = _mm256_loadu_ps(p.add((8 * h + k) * stride));
+                }
+                let mut t = [_mm256_setzero_ps(); 8];
+                for k in 0..4 {
+                    t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                    t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+                }
+                let mut q = [_mm256_setzero_ps(); 8];
+                for k in 0..2 {
+                    let (a, b) = (4 * k, 4 * k + 2);
+                    q[4 * k] = _mm256_shuffle_ps::<0x44>(t[a], t[b]);
+                    q[4 * k + 1] = _mm256_shuffle_ps::<0xEE>(t[a], t[b]);
+                    q[4 * k + 2] = _mm256_shuffle_ps::<0x44>(t[a + 1], t[b + 1]);
+                    q[4 * k + 3] = _mm256_shuffle_ps::<0xEE>(t[a + 1], t[b + 1]);
+                }
+                for i in 0..4 {
+                    out[i].0[h] = _mm256_permute2f128_ps::<0x20>(q[i], q[4 + i]);
+                    out[4 + i].0[h] = _mm256_permute2f128_ps::<0x31>(q[i], q[4 + i]);
+                }
+            }
+            out
         }
     }
 

@@ -142,7 +142,8 @@ impl Isa {
     }
 
     /// `dst[(oy·row + ox)·cop + cl] = src[cl·oh·ow + oy·ow + ox]` for `cl < cog`, zero for
-    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: one masked 16-channel gather per position.
+    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: eight positions of 16 channels transposed at
+    /// a time where they exist, else one masked 16-channel gather per position.
     ///
     /// # Safety
     /// The CPU has this extension; `src` holds `cog·oh·ow` floats, `dst` `oh·row·cop`; `cop` is
@@ -547,12 +548,24 @@ unsafe fn transpose_group<V: F32x16>(
     for c0 in (0..cop).step_by(LANES) {
         let n = cog.saturating_sub(c0).min(LANES);
         // SAFETY: the caller runs this with `V`'s extension; the gathered lanes `k < n` read
-        // `src[(c0 + k)·ohw + oy·ow + ox]` with `c0 + k < cog`, `ox < ow`; the store writes 16
-        // floats of row `oy·row + ox` at column `c0 ≤ cop − 16`.
+        // `src[(c0 + k)·ohw + oy·ow + ox]` with `c0 + k < cog`, `ox < ow`, and a transposed
+        // block (`n = 16`: `c0 + 16 ≤ cog`) reads those of `ox < first + 8 ≤ ow`; each store
+        // writes 16 floats of row `oy·row + ox` at column `c0 ≤ cop − 16`.
         unsafe {
             let plan = V::gather_plan(step, n);
             for oy in 0..oh {
-                for ox in 0..row {
+                // Whole groups of 16 channels: 8 positions at a time where a row has them.
+                let mut first = 0;
+                if n == LANES {
+                    while first + 8 <= ow {
+                        let block = V::transpose_8(sp.add(c0 * ohw + oy * ow + first), ohw);
+                        for (i, v) in block.iter().enumerate() {
+                            v.store(dp.add((oy * row + first + i) * cop + c0));
+                        }
+                        first += 8;
+                    }
+                }
+                for ox in first..row {
                     let v = if ox < ow && n > 0 {
                         V::gather(sp.add(c0 * ohw + oy * ow + ox), plan)
                     } else {
