@@ -193,7 +193,8 @@ unsafe fn avg_row_in<V: F32x16>(r0: &[f32], r1: &[f32], ys: &mut [f32]) {
 
 /// Stores the first `dst.len()` (at most 16) lanes of `v` in `dst`, whose elements are f32 or
 /// u32 (the lanes' bits): one full store, or a row's last few through a buffer. AVX2's masked
-/// stores are microcoded on AMD CPUs: with them the rows were slower than the scalar loop.
+/// stores were the hottest instructions of these rows under `perf` on an AMD EPYC (max pooling
+/// 8.6 % of a modern LeNet step with them, 7.8 % with this, 12.2 % with the scalar loop).
 ///
 /// # Safety
 /// The CPU has `V`'s extension.
