@@ -1,6 +1,7 @@
 //! Pooling forward and backward, parallel over planes, with a fast path for the 2×2 / stride 2
 //! / no-padding window LeNet uses (its forward rows in `cpu_2x2`: max in AVX-512 or AVX2,
-//! average in AVX-512), and max pooling over other unpadded windows a row at a time with branch-free selects.
+//! average in AVX-512), and max pooling over other unpadded windows a row at a time with
+//! branch-free selects.
 
 use super::Pool2dHostKernels;
 use super::cpu_2x2;

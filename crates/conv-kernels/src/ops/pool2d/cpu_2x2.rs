@@ -25,7 +25,7 @@ pub(super) fn avg_available() -> bool {
 
 /// Max pooling of one output row from input rows `r0` and `r1` (each at least `2·ys.len()`
 /// long), writing the maxima to `ys` and their plane offsets (`top` is `r0`'s offset in the
-/// plane, `w` the plane's width) to `argmax`. `isa` comes from [`max_available`].
+/// plane, `w` the plane's width) to `argmax`. `isa` comes from [`max_available`] (it is asserted).
 pub(super) fn max_row(
     isa: Isa,
     r0: &[f32],
@@ -39,7 +39,11 @@ pub(super) fn max_row(
         argmax.len() >= ys.len(),
         "2×2 pooling row: argmax shorter than the row"
     );
-    // SAFETY: `isa` was detected on this CPU; the lengths are checked above.
+    assert!(
+        max_available() == Some(isa),
+        "2×2 max rows: {isa:?} is not this CPU's extension"
+    );
+    // SAFETY: `isa` is this CPU's extension and the lengths are checked above.
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
