@@ -143,7 +143,8 @@ pub(crate) unsafe trait F32x16: Copy {
     unsafe fn add_bits(self, k: u32) -> Self;
 
     /// Eight positions of 16 planes as 8 vectors: lane `l` of vector `i` is `p[l·stride + i]`
-    /// (every lane read). Transposes a gradient's channel planes to channels-innermost.
+    /// (every lane read; `15·stride` must fit i32). Transposes a gradient's channel planes to
+    /// channels-innermost.
     unsafe fn transpose_8(p: *const f32, stride: usize) -> [Self; 8];
 
     /// Prepares [`F32x16::gather`] of lanes `k < n` at `p + k·step` (`15·step` must fit i32).
@@ -266,14 +267,10 @@ unsafe impl F32x16 for Zmm {
     unsafe fn transpose_8(p: *const f32, stride: usize) -> [Self; 8] {
         // One gather per position (fast enough on the Intel CPUs that have AVX-512).
         unsafe {
-            let step = i32::try_from(stride).expect("a plane of fewer than 2^31 / 16 values");
-            let index = _mm512_mullo_epi32(
-                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                _mm512_set1_epi32(step),
-            );
+            let plan = Self::gather_plan(stride as i32, LANES);
             let mut out = [Self::zero(); 8];
             for (i, v) in out.iter_mut().enumerate() {
-                *v = Self(_mm512_i32gather_ps::<4>(index, p.add(i).cast()));
+                *v = Self::gather(p.add(i), plan);
             }
             out
         }

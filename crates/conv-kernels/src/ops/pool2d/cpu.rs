@@ -130,8 +130,8 @@ fn max_plane_2x2_s2_generic(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax
     {
         let top = 2 * oy * g.w;
         let (r0, r1) = (&x[top..][..2 * g.ow], &x[top + g.w..][..2 * g.ow]);
-        if let Some(isa) = wide {
-            cpu_2x2::max_row(isa, r0, r1, [top as u32, w], ys, am);
+        if wide {
+            cpu_2x2::max_row(r0, r1, [top as u32, w], ys, am);
             continue;
         }
         for (ox, ((o, a), (p, q))) in ys

@@ -13,9 +13,9 @@ use crate::cpu::f32x16::{Isa, LANES};
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::short_runs::copy_run;
 
-/// The extension the max rows run in on this CPU, or `None` (`cpu` keeps its scalar loop).
-pub(super) fn max_available() -> Option<Isa> {
-    Isa::detected()
+/// Whether the max rows run on this CPU (AVX-512 or AVX2; elsewhere `cpu` keeps its loop).
+pub(super) fn max_available() -> bool {
+    Isa::detected().is_some()
 }
 
 /// Whether the average rows run on this CPU (AVX-512; elsewhere `cpu` keeps its loop).
@@ -25,9 +25,9 @@ pub(super) fn avg_available() -> bool {
 
 /// Max pooling of one output row from input rows `r0` and `r1` (each at least `2·ys.len()`
 /// long), writing the maxima to `ys` and their plane offsets (`top` is `r0`'s offset in the
-/// plane, `w` the plane's width) to `argmax`. `isa` comes from [`max_available`] (it is asserted).
+/// plane, `w` the plane's width) to `argmax`. Callers check [`max_available`] first (it is
+/// asserted).
 pub(super) fn max_row(
-    isa: Isa,
     r0: &[f32],
     r1: &[f32],
     [top, w]: [u32; 2],
@@ -39,10 +39,7 @@ pub(super) fn max_row(
         argmax.len() >= ys.len(),
         "2×2 pooling row: argmax shorter than the row"
     );
-    assert!(
-        max_available() == Some(isa),
-        "2×2 max rows: {isa:?} is not this CPU's extension"
-    );
+    let isa = Isa::detected().expect("2×2 max rows need AVX-512F or AVX2");
     // SAFETY: `isa` is this CPU's extension and the lengths are checked above.
     unsafe {
         match isa {
