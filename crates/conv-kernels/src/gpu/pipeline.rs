@@ -1,6 +1,7 @@
 //! Compute pipelines compiled once per (shader, entry point, specialisation) for the life of the
 //! context.
 
+use super::shader_source;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -35,8 +36,9 @@ impl PipelineCache {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// The pipeline for `shader::entry` specialised by `consts` (prepended as WGSL `const`s,
-    /// `//#unroll` blocks expanded), compiled on first use; compile errors come back as the compiler's message (the caller names the adapter and op).
+    /// The pipeline for `shader::entry` specialised by `consts` (the source built by
+    /// [`shader_source`]), compiled on first use; compile errors come back as the compiler's
+    /// message (the caller names the adapter and op).
     pub(crate) fn get(
         &self,
         device: &wgpu::Device,
@@ -45,12 +47,13 @@ impl PipelineCache {
         consts: &[(&'static str, usize)],
     ) -> Result<Arc<Pipeline>, String> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let decls = super::const_decls(consts);
+        let decls = shader_source::const_decls(consts);
         let key = (shader.name, entry, decls.clone());
         if let Some(p) = map.get(&key) {
             return Ok(Arc::clone(p));
         }
-        let body = super::expand_unrolls(shader.source, consts)
+        let entry_only = shader_source::only_entry_point(shader.source, entry);
+        let body = shader_source::expand_unrolls(&entry_only, consts)
             .map_err(|e| format!("{}: {e}", shader.name))?;
         let source = format!("{decls}\n{body}");
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
