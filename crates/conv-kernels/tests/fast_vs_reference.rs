@@ -1,7 +1,8 @@
 //! Property tests: every op, forward and backward, on the CPU and the GPU (each its own test)
 //! against the reference, over random shapes and settings (the strategies of
 //! `fovea_test_support::cases`, shared with `cargo xtask test-kernels`). `PROPTEST_CASES` sets
-//! the case count (32 by default). Tolerances are written next to each comparison.
+//! the case count (32 by default; 12 for the GPU's conv properties, whose every case compiles
+//! new pipelines). Tolerances are written next to each comparison.
 
 use conv_kernels::{
     Activation, AdamTensors, Conv2dSpec, Device, DeviceTensor, MatmulSpec, Pool2dSpec, PoolKind,
@@ -163,28 +164,28 @@ fn channel_sum_body(dev: &Device, c: &ChannelSumCase) -> TestResult {
 // strategies yield only cases the spec accepts (the rejections are tested in spec_errors).
 
 fn conv2d_matches_reference(dev: &Device) {
-    proptest!(proptest_config(), |(c in conv_case())| {
+    proptest!(proptest_config_compiling(dev), |(c in conv_case())| {
         conv_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(conv2d_matches_reference: cpu, gpu);
 
 fn conv2d_single_input_channel_matches_reference(dev: &Device) {
-    proptest!(proptest_config(), |(c in single_channel_conv_case())| {
+    proptest!(proptest_config_compiling(dev), |(c in single_channel_conv_case())| {
         conv_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(conv2d_single_input_channel_matches_reference: cpu, gpu);
 
 fn conv2d_stride_one_matches_reference(dev: &Device) {
-    proptest!(proptest_config(), |(c in stride_one_conv_case())| {
+    proptest!(proptest_config_compiling(dev), |(c in stride_one_conv_case())| {
         conv_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }
 test_device!(conv2d_stride_one_matches_reference: cpu, gpu);
 
 fn conv2d_strided_matches_reference(dev: &Device) {
-    proptest!(proptest_config(), |(c in strided_conv_case())| {
+    proptest!(proptest_config_compiling(dev), |(c in strided_conv_case())| {
         conv_case_matches_reference(dev, &c).map_err(fail)?;
     });
 }

@@ -5,7 +5,8 @@
 //! them, several weight-gradient chunks); and how contexts choose their kernels.
 //!
 //! Without an adapter the GPU tests print why and pass; with `FOVEA_REQUIRE_GPU=1` they fail.
-//! `PROPTEST_CASES` sets the case count (12 here by default: llvmpipe runs barriers slowly).
+//! `PROPTEST_CASES` sets the case count (12 by default: every case compiles new pipelines, and
+//! llvmpipe runs barriers slowly).
 
 use conv_kernels::{
     Activation, Conv2dSpec, Device, GpuContext, GpuKernels, GpuOptions, KernelError, MatmulSpec,
@@ -14,12 +15,12 @@ use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
 };
 use fovea_test_support::cases::{
-    ConvCase, MatmulCase, conv_case, matmul_case, proptest_config, single_channel_conv_case,
+    ConvCase, MatmulCase, conv_case, matmul_case, proptest_config_compiling,
+    single_channel_conv_case,
 };
 use fovea_test_support::ops::conv2d;
 use fovea_test_support::{TestResult, gpu_with_options};
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use std::sync::OnceLock;
 
 /// The options of a private context running `kernels`, software adapters allowed.
@@ -36,15 +37,6 @@ fn tiled_gpu() -> Option<Device> {
     static DEV: OnceLock<Option<Device>> = OnceLock::new();
     DEV.get_or_init(|| gpu_with_options(&options(GpuKernels::Tiled)))
         .clone()
-}
-
-/// The property-test settings: `PROPTEST_CASES` when set, else 12 cases.
-fn config() -> ProptestConfig {
-    let mut c = proptest_config();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        c.cases = 12;
-    }
-    c
 }
 
 fn fail(e: Box<dyn std::error::Error + Send + Sync>) -> TestCaseError {
@@ -88,7 +80,7 @@ fn auto_resolves_to_flat_on_llvmpipe_and_tiled_on_hardware() {
 #[test]
 fn tiled_matmul_matches_reference() {
     let Some(dev) = tiled_gpu() else { return };
-    proptest!(config(), |(c in matmul_case())| {
+    proptest!(proptest_config_compiling(&dev), |(c in matmul_case())| {
         matmul_case_matches_reference(&dev, &c).map_err(fail)?;
     });
 }
@@ -128,7 +120,7 @@ fn tiled_matmul_edge_sizes_match_reference() -> TestResult {
 #[test]
 fn tiled_conv2d_matches_reference() {
     let Some(dev) = tiled_gpu() else { return };
-    proptest!(config(), |(c in conv_case())| {
+    proptest!(proptest_config_compiling(&dev), |(c in conv_case())| {
         conv_case_matches_reference(&dev, &c).map_err(fail)?;
     });
 }
@@ -136,7 +128,7 @@ fn tiled_conv2d_matches_reference() {
 #[test]
 fn tiled_conv2d_single_input_channel_matches_reference() {
     let Some(dev) = tiled_gpu() else { return };
-    proptest!(config(), |(c in single_channel_conv_case())| {
+    proptest!(proptest_config_compiling(&dev), |(c in single_channel_conv_case())| {
         conv_case_matches_reference(&dev, &c).map_err(fail)?;
     });
 }

@@ -8,7 +8,7 @@
 
 use crate::check::{TestResult, randn, uniform};
 use conv_kernels::{
-    Activation, AdamConfig, Conv2dSpec, MatmulSpec, Pool2dSpec, PoolKind, SgdConfig,
+    Activation, AdamConfig, Conv2dSpec, Device, MatmulSpec, Pool2dSpec, PoolKind, SgdConfig,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -17,10 +17,22 @@ use tensor::{SeededRng, Shape, Tensor};
 
 /// Proptest settings: `PROPTEST_CASES` when set, else 32 cases so `cargo test` stays quick.
 pub fn proptest_config() -> ProptestConfig {
+    config_with_default_cases(32)
+}
+
+/// Proptest settings for a property whose every case compiles new GPU pipelines: a conv case
+/// specialises three kernels to its shape, about a second of llvmpipe's compiler and most of a
+/// GPU conv test's time. 12 cases on a GPU (32 elsewhere), so the suite keeps to its CI budget;
+/// `PROPTEST_CASES` overrides both, and `cargo xtask test-kernels` draws thousands.
+pub fn proptest_config_compiling(dev: &Device) -> ProptestConfig {
+    config_with_default_cases(if dev.is_gpu() { 12 } else { 32 })
+}
+
+fn config_with_default_cases(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
+        .unwrap_or(default);
     ProptestConfig {
         cases,
         max_global_rejects: 100_000,
