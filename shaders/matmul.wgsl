@@ -20,8 +20,9 @@
 //   llvmpipe makes every storage access lane by lane, a vec4 costing about one f32, so this
 //   loads a quarter as often; the multiply-adds are the same, in the same order.
 //
-// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS
-// and expands the `//#unroll` blocks, so the accumulators stay in registers.
+// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS, PRODUCTS
+// (1 or 2) and SECOND = PRODUCTS - 1, and expands the `//#unroll` blocks, so the accumulators
+// stay in registers.
 
 struct Params {
     m0u: u32, n0u: u32, k0u: u32, nblk0u: u32,
@@ -44,128 +45,139 @@ struct Params {
 @group(0) @binding(10) var<storage, read> a1uv: array<vec4<f32>>;
 @group(0) @binding(11) var<storage, read> b1uv: array<vec4<f32>>;
 
+// Each product is its own function (inlined by every compiler), and a single-product launch
+// (PRODUCTS = 1) has only the first: the WGSL front end's time grows with the square of a
+// function's expression count, and every specialisation is parsed afresh.
+//#unroll q PRODUCTS
+fn product$q(t: u32) {
+    let m = p.m$q;
+    let n = p.n$q;
+    let k = p.k$q;
+    let col0 = (t % p.nblk$q) * RN;
+    let row0 = (t / p.nblk$q) * RM;
+    var acc: array<f32, RM * RN>;
+    //#unroll s S1
+    {
+        let ta = (p.trans >> (2u * $q)) & 1u;
+        let tb = (p.trans >> (2u * $q + 1u)) & 1u;
+        // Element (i, kk) of op(A) is a[ia[i] + kk * sa]; element (kk, j) of op(B) is
+        // b[ib[j] + kk * sb].
+        var ia: array<u32, RM>;
+        var ib: array<u32, RN>;
+        //#unroll i RM
+        ia[$i] = select(min(row0 + $i, m - 1u) * k, min(row0 + $i, m - 1u), ta == 1u);
+        //#end
+        //#unroll j RN
+        ib[$j] = select(min(col0 + $j, n - 1u), min(col0 + $j, n - 1u) * k, tb == 1u);
+        //#end
+        let sa = select(1u, m, ta == 1u);
+        let sb = select(n, 1u, tb == 1u);
+        for (var kk = 0u; kk < k; kk++) {
+            var av: array<f32, RM>;
+            var bv: array<f32, RN>;
+            //#unroll i RM
+            av[$i] = a$q[ia[$i] + kk * sa];
+            //#end
+            //#unroll j RN
+            bv[$j] = b$q[ib[$j] + kk * sb];
+            //#end
+            //#unroll i RM
+            //#unroll j RN
+            acc[$i * RN + $j] += av[$i] * bv[$j];
+            //#end
+            //#end
+        }
+    }
+    //#end
+    //#unroll v V4
+    {
+        // av[4i + r] = op(A)[row0 + i, 4k4 + r], bv[4j + r] = op(B)[4k4 + r, col0 + j].
+        // Rows and columns past the edge read the last whole vec4 (never stored). ia[i]: the
+        // vec4 where row i of A starts (A as stored), or, for i < RM4, the vec4 of rows
+        // 4i..4i+3 within a stored row of A (A transposed); ib likewise for B's columns.
+        let ta = (TRANS >> (2u * $q)) & 1u;
+        let tb = (TRANS >> (2u * $q + 1u)) & 1u;
+        var ia: array<u32, RM>;
+        var ib: array<u32, RN>;
+        //#unroll i RM
+        ia[$i] = select(min(row0 + $i, m - 1u) * k / 4u, min(row0 + 4u * $i, m - 4u) / 4u,
+                        ta == 1u);
+        //#end
+        //#unroll j RN
+        ib[$j] = select(min(col0 + 4u * $j, n - 4u) / 4u, min(col0 + $j, n - 1u) * k / 4u,
+                        tb == 1u);
+        //#end
+        for (var k4 = 0u; k4 < k / 4u; k4++) {
+            var av: array<f32, RM * 4u>;
+            var bv: array<f32, RN * 4u>;
+            if (ta == 0u) {
+                //#unroll i RM
+                let va$i = a$qv[ia[$i] + k4];
+                av[4u * $i] = va$i.x; av[4u * $i + 1u] = va$i.y;
+                av[4u * $i + 2u] = va$i.z; av[4u * $i + 3u] = va$i.w;
+                //#end
+            } else {
+                //#unroll r 4
+                //#unroll i RM4
+                let va$r$i = a$qv[(4u * k4 + $r) * (m / 4u) + ia[$i]];
+                av[16u * $i + $r] = va$r$i.x; av[16u * $i + 4u + $r] = va$r$i.y;
+                av[16u * $i + 8u + $r] = va$r$i.z; av[16u * $i + 12u + $r] = va$r$i.w;
+                //#end
+                //#end
+            }
+            if (tb == 1u) {
+                //#unroll j RN
+                let vb$j = b$qv[ib[$j] + k4];
+                bv[4u * $j] = vb$j.x; bv[4u * $j + 1u] = vb$j.y;
+                bv[4u * $j + 2u] = vb$j.z; bv[4u * $j + 3u] = vb$j.w;
+                //#end
+            } else {
+                //#unroll r 4
+                //#unroll j RN4
+                let vb$r$j = b$qv[(4u * k4 + $r) * (n / 4u) + ib[$j]];
+                bv[16u * $j + $r] = vb$r$j.x; bv[16u * $j + 4u + $r] = vb$r$j.y;
+                bv[16u * $j + 8u + $r] = vb$r$j.z; bv[16u * $j + 12u + $r] = vb$r$j.w;
+                //#end
+                //#end
+            }
+            //#unroll r 4
+            //#unroll i RM
+            //#unroll j RN
+            acc[$i * RN + $j] += av[4u * $i + $r] * bv[4u * $j + $r];
+            //#end
+            //#end
+            //#end
+        }
+    }
+    //#end
+    //#unroll i RM
+    if (row0 + $i < m) {
+        //#unroll j RN
+        if (col0 + $j < n) {
+            var v = acc[$i * RN + $j];
+            if ($q == 0u) {
+                if (p.has_bias != 0u) { v += bias[col0 + $j]; }
+                v = act(v);
+            }
+            c$q[(row0 + $i) * n + col0 + $j] = v;
+        }
+        //#end
+    }
+    //#end
+}
+//#end
+
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    var t = (wid.y * nwg.x + wid.x) * 64u + li;
-    //#unroll q 2
-    if (t < p.total$q) {
-        let m = p.m$q;
-        let n = p.n$q;
-        let k = p.k$q;
-        let col0 = (t % p.nblk$q) * RN;
-        let row0 = (t / p.nblk$q) * RM;
-        var acc: array<f32, RM * RN>;
-        //#unroll s S1
-        {
-            let ta = (p.trans >> (2u * $q)) & 1u;
-            let tb = (p.trans >> (2u * $q + 1u)) & 1u;
-            // Element (i, kk) of op(A) is a[ia[i] + kk * sa]; element (kk, j) of op(B) is
-            // b[ib[j] + kk * sb].
-            var ia: array<u32, RM>;
-            var ib: array<u32, RN>;
-            //#unroll i RM
-            ia[$i] = select(min(row0 + $i, m - 1u) * k, min(row0 + $i, m - 1u), ta == 1u);
-            //#end
-            //#unroll j RN
-            ib[$j] = select(min(col0 + $j, n - 1u), min(col0 + $j, n - 1u) * k, tb == 1u);
-            //#end
-            let sa = select(1u, m, ta == 1u);
-            let sb = select(n, 1u, tb == 1u);
-            for (var kk = 0u; kk < k; kk++) {
-                var av: array<f32, RM>;
-                var bv: array<f32, RN>;
-                //#unroll i RM
-                av[$i] = a$q[ia[$i] + kk * sa];
-                //#end
-                //#unroll j RN
-                bv[$j] = b$q[ib[$j] + kk * sb];
-                //#end
-                //#unroll i RM
-                //#unroll j RN
-                acc[$i * RN + $j] += av[$i] * bv[$j];
-                //#end
-                //#end
-            }
-        }
-        //#end
-        //#unroll v V4
-        {
-            // av[4i + r] = op(A)[row0 + i, 4k4 + r], bv[4j + r] = op(B)[4k4 + r, col0 + j].
-            // Rows and columns past the edge read the last whole vec4 (never stored). ia[i]: the
-            // vec4 where row i of A starts (A as stored), or, for i < RM4, the vec4 of rows
-            // 4i..4i+3 within a stored row of A (A transposed); ib likewise for B's columns.
-            let ta = (TRANS >> (2u * $q)) & 1u;
-            let tb = (TRANS >> (2u * $q + 1u)) & 1u;
-            var ia: array<u32, RM>;
-            var ib: array<u32, RN>;
-            //#unroll i RM
-            ia[$i] = select(min(row0 + $i, m - 1u) * k / 4u, min(row0 + 4u * $i, m - 4u) / 4u,
-                            ta == 1u);
-            //#end
-            //#unroll j RN
-            ib[$j] = select(min(col0 + 4u * $j, n - 4u) / 4u, min(col0 + $j, n - 1u) * k / 4u,
-                            tb == 1u);
-            //#end
-            for (var k4 = 0u; k4 < k / 4u; k4++) {
-                var av: array<f32, RM * 4u>;
-                var bv: array<f32, RN * 4u>;
-                if (ta == 0u) {
-                    //#unroll i RM
-                    let va$i = a$qv[ia[$i] + k4];
-                    av[4u * $i] = va$i.x; av[4u * $i + 1u] = va$i.y;
-                    av[4u * $i + 2u] = va$i.z; av[4u * $i + 3u] = va$i.w;
-                    //#end
-                } else {
-                    //#unroll r 4
-                    //#unroll i RM4
-                    let va$r$i = a$qv[(4u * k4 + $r) * (m / 4u) + ia[$i]];
-                    av[16u * $i + $r] = va$r$i.x; av[16u * $i + 4u + $r] = va$r$i.y;
-                    av[16u * $i + 8u + $r] = va$r$i.z; av[16u * $i + 12u + $r] = va$r$i.w;
-                    //#end
-                    //#end
-                }
-                if (tb == 1u) {
-                    //#unroll j RN
-                    let vb$j = b$qv[ib[$j] + k4];
-                    bv[4u * $j] = vb$j.x; bv[4u * $j + 1u] = vb$j.y;
-                    bv[4u * $j + 2u] = vb$j.z; bv[4u * $j + 3u] = vb$j.w;
-                    //#end
-                } else {
-                    //#unroll r 4
-                    //#unroll j RN4
-                    let vb$r$j = b$qv[(4u * k4 + $r) * (n / 4u) + ib[$j]];
-                    bv[16u * $j + $r] = vb$r$j.x; bv[16u * $j + 4u + $r] = vb$r$j.y;
-                    bv[16u * $j + 8u + $r] = vb$r$j.z; bv[16u * $j + 12u + $r] = vb$r$j.w;
-                    //#end
-                    //#end
-                }
-                //#unroll r 4
-                //#unroll i RM
-                //#unroll j RN
-                acc[$i * RN + $j] += av[4u * $i + $r] * bv[4u * $j + $r];
-                //#end
-                //#end
-                //#end
-            }
-        }
-        //#end
-        //#unroll i RM
-        if (row0 + $i < m) {
-            //#unroll j RN
-            if (col0 + $j < n) {
-                var v = acc[$i * RN + $j];
-                if ($q == 0u) {
-                    if (p.has_bias != 0u) { v += bias[col0 + $j]; }
-                    v = act(v);
-                }
-                c$q[(row0 + $i) * n + col0 + $j] = v;
-            }
-            //#end
-        }
-        //#end
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    if (t < p.total0u) {
+        product0u(t);
         return;
     }
-    t -= p.total$q;
+    //#unroll second SECOND
+    if (t - p.total0u < p.total1u) {
+        product1u(t - p.total0u);
+    }
     //#end
 }

@@ -85,9 +85,7 @@ fn launch(
         words1[3],
         w(total1),
     ];
-    // A single product binds its buffers to the second slot too (an empty range there).
-    let s = second.unwrap_or(first);
-    let vec4 = whole_vec4s(first.g) && whole_vec4s(s.g);
+    let vec4 = whole_vec4s(first.g) && second.is_none_or(|s| whole_vec4s(s.g));
     // The vec4 loads take the transposes as a constant; the scalar ones as a parameter.
     let trans_const = if vec4 { trans as usize } else { 0 };
     let (a_at, b_at) = if vec4 {
@@ -95,6 +93,16 @@ fn launch(
     } else {
         ([1, 5], [2, 6])
     };
+    let s = second.unwrap_or(first);
+    let bindings = [
+        (a_at[0], first.a),
+        (b_at[0], first.b),
+        (3, bias.unwrap_or(first.a)),
+        (4, first.c),
+        (a_at[1], s.a),
+        (b_at[1], s.b),
+        (7, s.c),
+    ];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "matmul",
@@ -106,18 +114,13 @@ fn launch(
             ("V4", usize::from(vec4)),
             ("S1", usize::from(!vec4)),
             ("TRANS", trans_const),
+            ("PRODUCTS", 1 + usize::from(second.is_some())),
+            ("SECOND", usize::from(second.is_some())),
             act_const(act),
         ]),
         params: &params,
-        bindings: &[
-            (a_at[0], first.a),
-            (b_at[0], first.b),
-            (3, bias.unwrap_or(first.a)),
-            (4, first.c),
-            (a_at[1], s.a),
-            (b_at[1], s.b),
-            (7, s.c),
-        ],
+        // A single-product pipeline has no second slot to bind.
+        bindings: &bindings[..if second.is_some() { 7 } else { 4 }],
         invocations: (total0 + total1) as u64,
         workgroup: 64,
     })
