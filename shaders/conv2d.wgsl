@@ -157,6 +157,23 @@ fn block_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> BlockId {
     return BlockId(g / per, (g % per) * 64u + li);
 }
 
+// The multiply-adds of one kernel row (weights from `wb`) for the forward's output channel j of
+// the block. One function per channel, inlined by every compiler: the WGSL front end's time
+// grows with the square of a function's expression count (gpu/shader_source.rs), and the
+// COB × KW × PX unrolled lines in one function were most of a conv pipeline's parse.
+//#unroll j COB
+fn fwd_kernel_row$j(acc: ptr<function, array<f32, COB * PX>>, seg: array<f32, SEGN>, wb: u32) {
+    //#unroll kx KW
+    {
+        let wv = weight(wb + $kx);
+        //#unroll q PX
+        (*acc)[$j * PX + $q] += wv * seg[$q * SW + $kx * DW + SEGOFF];
+        //#end
+    }
+    //#end
+}
+//#end
+
 // y[n, co, oy, ox] = act(sum x[n, ci, oy*SH + ky*DH - PH, ox*SW + kx*DW - PW] * w[co, ci, ky, kx] (+ b[co])),
 // act the fused epilogue (activation_fn.wgsl; the identity when ACT = 3).
 // in0 = x, in1 = w, in2 = bias (bound to w when absent), dst = y.
@@ -187,17 +204,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             let row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
             let seg = input_segment(row, true, ox0);
             //#unroll j COB
-            {
-                let wb = ((co[$j] * p.cig + cl) * KH + ky) * KW;
-                //#unroll kx KW
-                {
-                    let wv = weight(wb + $kx);
-                    //#unroll q PX
-                    acc[$j * PX + $q] += wv * seg[$q * SW + $kx * DW + SEGOFF];
-                    //#end
-                }
-                //#end
-            }
+            fwd_kernel_row$j(&acc, seg, ((co[$j] * p.cig + cl) * KH + ky) * KW);
             //#end
         }
     }
@@ -353,6 +360,22 @@ fn bias_partial(tb: u32) {
     //#end
 }
 
+// The weight gradient's multiply-adds of kernel row r of the block for its output channel j
+// (grad_y values in g, the input row in seg): one function per channel and row, as
+// fwd_kernel_row.
+//#unroll j COB
+//#unroll r KYB
+fn wgrad_kernel_row$j$r(racc: ptr<function, array<f32, COB * KYB * KW>>,
+                        g: array<f32, COB * PX>, seg: array<f32, SEGN>) {
+    //#unroll kx KW
+    //#unroll q PX
+    (*racc)[($j * KYB + $r) * KW + $kx] += g[$j * PX + $q] * seg[$q * SW + $kx * DW + SEGOFF];
+    //#end
+    //#end
+}
+//#end
+//#end
+
 // Partial weight gradients, one slice per chunk of the batch (summed afterwards by
 // reduce.wgsl's sum_outer in a fixed order): for every (co block, ci, block of KYB kernel rows)
 // the COB x KYB x KW taps of sum over n in chunk, oy, ox of grad_y[n, co, oy, ox] * x[n, ci, iy, ix].
@@ -443,11 +466,7 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                 {
                     let seg = input_segment(xrow[$r], rok[$r], ox0);
                     //#unroll j COB
-                    //#unroll kx KW
-                    //#unroll q PX
-                    racc[($j * KYB + $r) * KW + $kx] += g[$j * PX + $q] * seg[$q * SW + $kx * DW + SEGOFF];
-                    //#end
-                    //#end
+                    wgrad_kernel_row$j$r(&racc, g, seg);
                     //#end
                 }
                 //#end

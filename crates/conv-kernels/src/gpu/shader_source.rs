@@ -78,34 +78,98 @@ fn expand(
     Ok(())
 }
 
-/// `src` without its other entry points: every `@compute` function but `entry` is dropped, the
-/// shared declarations and helper functions are kept. The shader compiler (naga's WGSL front
-/// end) spends time quadratic in each function's expression count, and every specialisation is
-/// parsed afresh: the unrolled bodies of a file's other entry points were most of the parsing
-/// of `conv2d.wgsl`. A function ends where its braces balance (comments ignored; WGSL has no
-/// string literals).
+/// `src` reduced to what entry point `entry` runs: every function it does not call, directly or
+/// through others, is dropped (other entry points included); declarations, bindings and
+/// comments are kept. The shader compiler (naga's WGSL front end) spends time quadratic in each
+/// function's expression count, and every specialisation is parsed afresh: the unrolled bodies
+/// of a file's other entry points were most of the parsing of `conv2d.wgsl`. A function starts
+/// at a line beginning with `@compute` or `fn ` and ends where its braces balance (comments
+/// ignored; WGSL has no string literals); a `//#unroll` block around a dropped function is
+/// left empty. Without a function named `entry`, `src` comes back whole, for the compiler to
+/// name the error.
 pub(crate) fn only_entry_point(src: &str, entry: &str) -> String {
     let lines: Vec<&str> = src.lines().collect();
-    let mut out = String::with_capacity(src.len());
+    let mut functions = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        if !lines[i].trim_start().starts_with("@compute") {
-            out.push_str(lines[i]);
-            out.push('\n');
+        if lines[i].starts_with("@compute") || lines[i].starts_with("fn ") {
+            let end = function_end(&lines, i);
+            functions.push(Function::of(&lines, i, end));
+            i = end;
+        } else {
             i += 1;
-            continue;
         }
-        let end = function_end(&lines, i);
-        let wanted = format!("fn {entry}(");
-        if lines[i..end].iter().any(|l| l.contains(&wanted)) {
-            for l in &lines[i..end] {
-                out.push_str(l);
-                out.push('\n');
+    }
+    let Some(root) = functions.iter().position(|f| f.name == entry) else {
+        return src.to_string();
+    };
+    let mut kept = vec![false; functions.len()];
+    kept[root] = true;
+    let mut pending = vec![root];
+    while let Some(caller) = pending.pop() {
+        let body = lines[functions[caller].lines.clone()].join("\n");
+        for (callee, f) in functions.iter().enumerate() {
+            if !kept[callee] && calls(&body, &f.name) {
+                kept[callee] = true;
+                pending.push(callee);
             }
         }
-        i = end;
+    }
+    let mut dropped = vec![false; lines.len()];
+    for (f, _) in functions.iter().zip(&kept).filter(|(_, k)| !**k) {
+        dropped[f.lines.clone()].fill(true);
+    }
+    let mut out = String::with_capacity(src.len());
+    for (line, _) in lines.iter().zip(&dropped).filter(|(_, d)| !**d) {
+        out.push_str(line);
+        out.push('\n');
     }
     out
+}
+
+/// A top-level function of a shader source: its name (with any `$VAR` of an enclosing
+/// `//#unroll`) and its lines, attributes included.
+struct Function {
+    name: String,
+    lines: std::ops::Range<usize>,
+}
+
+impl Function {
+    fn of(lines: &[&str], start: usize, end: usize) -> Self {
+        let name = lines[start..end]
+            .iter()
+            .find_map(|l| l.split_once("fn ").map(|(_, rest)| rest))
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            name,
+            lines: start..end,
+        }
+    }
+}
+
+/// Whether `code` calls `name`: `name(` not preceded by an identifier character. A name
+/// declared inside an `//#unroll` block (`product$q`) stands for every expansion of it: from its
+/// first `$` on, any identifier matches (`product0u(`, `product$q(`).
+fn calls(code: &str, name: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let (stem, unrolled) = match name.split_once('$') {
+        Some((stem, _)) => (stem, true),
+        None => (name, false),
+    };
+    code.match_indices(stem).any(|(at, _)| {
+        let after = &code[at + stem.len()..];
+        let rest = if unrolled {
+            after.trim_start_matches(is_ident)
+        } else {
+            after
+        };
+        !code[..at].chars().next_back().is_some_and(is_ident) && rest.starts_with('(')
+    })
 }
 
 /// The line after the function whose attributes start at `lines[first]`: the first line where
@@ -144,25 +208,42 @@ mod tests {
     }
 
     #[test]
-    fn other_entry_points_are_dropped_and_shared_code_kept() {
+    fn an_entry_point_keeps_only_the_functions_it_calls() {
         let src = "struct P { n: u32 }\n\
                    @compute @workgroup_size(64)\n\
                    fn first(@builtin(workgroup_id) w: vec3<u32>) {\n    if (w.x > 0u) { return; } // }\n}\n\
-                   fn helper() -> u32 { return 1u; }\n\
-                   @compute @workgroup_size(64) fn second() { let x = helper(); }\n\
-                   @compute\n@workgroup_size(8)\nfn third() {\n}\n";
+                   fn helper() -> u32 { return inner(); }\n\
+                   fn inner() -> u32 { return 1u; }\n\
+                   fn my_helper() -> u32 { return 2u; }\n\
+                   //#unroll j 2\nfn row$j(x: u32) -> u32 { return x; }\n//#end\n\
+                   @compute @workgroup_size(64) fn second() { let x = helper() + row$j(1u); }\n\
+                   @compute\n@workgroup_size(8)\nfn third() {\n    let y = row1u(2u);\n}\n";
         let second = super::only_entry_point(src, "second");
         assert_eq!(
             second,
-            "struct P { n: u32 }\nfn helper() -> u32 { return 1u; }\n\
-             @compute @workgroup_size(64) fn second() { let x = helper(); }\n"
+            "struct P { n: u32 }\nfn helper() -> u32 { return inner(); }\n\
+             fn inner() -> u32 { return 1u; }\n\
+             //#unroll j 2\nfn row$j(x: u32) -> u32 { return x; }\n//#end\n\
+             @compute @workgroup_size(64) fn second() { let x = helper() + row$j(1u); }\n"
         );
         let first = super::only_entry_point(src, "first");
-        assert!(first.contains("fn first(") && first.contains("return; } // }\n}\n"));
-        assert!(!first.contains("fn second") && !first.contains("fn third"));
+        assert_eq!(
+            first,
+            "struct P { n: u32 }\n@compute @workgroup_size(64)\n\
+             fn first(@builtin(workgroup_id) w: vec3<u32>) {\n    if (w.x > 0u) { return; } // }\n}\n\
+             //#unroll j 2\n//#end\n"
+        );
         let third = super::only_entry_point(src, "third");
-        assert!(third.ends_with("@compute\n@workgroup_size(8)\nfn third() {\n}\n"));
-        // Every shipped shader keeps exactly the entry point asked for.
+        assert!(third.ends_with(
+            "//#unroll j 2\nfn row$j(x: u32) -> u32 { return x; }\n//#end\n\
+             @compute\n@workgroup_size(8)\nfn third() {\n    let y = row1u(2u);\n}\n"
+        ));
+        assert_eq!(
+            super::only_entry_point(src, "fourth"),
+            src,
+            "no such entry point"
+        );
+        // Every shipped shader with several entry points keeps exactly the one asked for.
         for (file, entries) in [
             (
                 include_str!("../../../../shaders/conv2d.wgsl"),
@@ -179,5 +260,12 @@ mod tests {
                 assert!(kept.contains(&format!("fn {entry}(")), "{entry}");
             }
         }
+        let fwd =
+            super::only_entry_point(include_str!("../../../../shaders/conv2d.wgsl"), "conv_fwd");
+        assert!(fwd.contains("fn fwd_kernel_row$j(") && fwd.contains("fn input_segment("));
+        assert!(!fwd.contains("fn wgrad_kernel_row") && !fwd.contains("fn bias_partial("));
+        let matmul =
+            super::only_entry_point(include_str!("../../../../shaders/matmul.wgsl"), "matmul");
+        assert!(matmul.contains("fn product$q("), "called as product0u");
     }
 }
