@@ -1,6 +1,6 @@
-//! The WGSL text a pipeline is compiled from: the shader file reduced to the one entry point
-//! launched, its specialisation constants prepended as `const` declarations and its
-//! `//#unroll` blocks expanded.
+//! The WGSL text a pipeline is compiled from: the shader file reduced to the entry point
+//! launched and the functions it calls, its specialisation constants prepended as `const`
+//! declarations and its `//#unroll` blocks expanded.
 
 /// The WGSL `const` declarations of a specialisation.
 pub(crate) fn const_decls(c: &[(&'static str, usize)]) -> String {
