@@ -20,9 +20,8 @@
 //   llvmpipe makes every storage access lane by lane, a vec4 costing about one f32, so this
 //   loads a quarter as often; the multiply-adds are the same, in the same order.
 //
-// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS, PRODUCTS
-// (1 or 2) and SECOND = PRODUCTS - 1, and expands the `//#unroll` blocks, so the accumulators
-// stay in registers.
+// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS and
+// PRODUCTS (1 or 2), and expands the `//#unroll` blocks, so the accumulators stay in registers.
 
 struct Params {
     m0u: u32, n0u: u32, k0u: u32, nblk0u: u32,
@@ -170,14 +169,12 @@ fn product$q(t: u32) {
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let t = (wid.y * nwg.x + wid.x) * 64u + li;
-    if (t < p.total0u) {
-        product0u(t);
+    var t = (wid.y * nwg.x + wid.x) * 64u + li;
+    //#unroll q PRODUCTS
+    if (t < p.total$q) {
+        product$q(t);
         return;
     }
-    //#unroll second SECOND
-    if (t - p.total0u < p.total1u) {
-        product1u(t - p.total0u);
-    }
+    t -= p.total$q;
     //#end
 }

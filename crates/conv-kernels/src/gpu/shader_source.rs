@@ -266,6 +266,9 @@ mod tests {
         assert!(!fwd.contains("fn wgrad_kernel_row") && !fwd.contains("fn bias_partial("));
         let matmul =
             super::only_entry_point(include_str!("../../../../shaders/matmul.wgsl"), "matmul");
-        assert!(matmul.contains("fn product$q("), "called as product0u");
+        assert!(
+            matmul.contains("fn product$q("),
+            "called through the unrolled product$q"
+        );
     }
 }

@@ -115,7 +115,6 @@ fn launch(
             ("S1", usize::from(!vec4)),
             ("TRANS", trans_const),
             ("PRODUCTS", 1 + usize::from(second.is_some())),
-            ("SECOND", usize::from(second.is_some())),
             act_const(act),
         ]),
         params: &params,
