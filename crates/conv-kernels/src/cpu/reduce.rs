@@ -22,6 +22,34 @@ fn lane_sum_generic(x: &[f32]) -> f64 {
     acc.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
 }
 
+/// `acc[ch] += Σ plane ch` for each image of `x` (`[images, c, hw]`, `c = acc.len()`), in image
+/// order: a batch's per-channel sums (a bias gradient), each plane a [`lane_sum`].
+pub(crate) fn add_channel_sums(acc: &mut [f64], x: &[f32], hw: usize) {
+    let plane = acc.len() * hw;
+    if plane == 0 {
+        return;
+    }
+    for img in x.chunks_exact(plane) {
+        for (a, p) in acc.iter_mut().zip(img.chunks_exact(hw)) {
+            *a += lane_sum(p);
+        }
+    }
+}
+
+/// `out = Σ partials` (per-chunk f64 sums, such as [`add_channel_sums`]'), added in the order
+/// given, then rounded to f32 once.
+pub(crate) fn sum_partials_in_order(out: &mut [f32], partials: &[Vec<f64>]) {
+    let mut total = vec![0f64; out.len()];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    for (o, t) in out.iter_mut().zip(total) {
+        *o = t as f32;
+    }
+}
+
 /// `out += Σ partials`, added in the order given: per-chunk partial results (weight gradients)
 /// reduced the same way whatever the thread count.
 pub(crate) fn add_in_order(out: &mut [f32], partials: &[Vec<f32>]) {

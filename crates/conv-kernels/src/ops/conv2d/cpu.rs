@@ -244,7 +244,7 @@ fn backward_weight(
         return direct_conv::backward_weight(pool, g, x, grad_y, grad_w);
     }
     if implicit_gemm::applies(g) {
-        return implicit_gemm::backward_weight(pool, g, x, grad_y, grad_w);
+        return implicit_gemm::backward_weight(pool, g, x, grad_y, grad_w, None);
     }
     // Chunk size depends on the shape only (not on the thread count): deterministic sums.
     let b = ((WEIGHT_GRAD_COLS / ohw.max(1)).max(1)).min(g.n);
@@ -303,5 +303,22 @@ impl Conv2dHostKernels for CpuBackend {
     }
     fn backward_weight(&self, g: &Conv2dGeometry, x: &[f32], grad_y: &[f32], grad_w: &mut [f32]) {
         backward_weight(self.scratch(), g, x, grad_y, grad_w)
+    }
+    /// The implicit GEMM sums the bias from each chunk's gradient while it is in cache,
+    /// instead of a pass of its own over `grad_y` (ResNet's convs, whose bias gradient no fused
+    /// activation sums).
+    fn backward_weight_and_bias(
+        &self,
+        g: &Conv2dGeometry,
+        x: &[f32],
+        grad_y: &[f32],
+        grad_w: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> bool {
+        let fused = !direct_conv::weight_grad_applies(g) && implicit_gemm::applies(g);
+        if fused {
+            implicit_gemm::backward_weight(self.scratch(), g, x, grad_y, grad_w, Some(grad_b));
+        }
+        fused
     }
 }

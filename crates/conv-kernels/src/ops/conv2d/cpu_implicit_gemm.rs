@@ -41,7 +41,7 @@
 
 use crate::cpu::f32x16::Isa;
 use crate::cpu::f32x16::LANES;
-use crate::cpu::reduce::add_in_order;
+use crate::cpu::reduce::{add_channel_sums, add_in_order, sum_partials_in_order};
 use crate::cpu::scratch::{Scratch, ScratchPool};
 use crate::cpu::short_runs::copy_run;
 use crate::ops::activation::cpu::epilogue;
@@ -610,27 +610,39 @@ pub(crate) fn backward_input(
     correlate(pool, &c, &k, grad_y, grad_x, None, |_| {});
 }
 
-/// `grad_w` from the input and `grad_y` when [`applies`]: partial sums per fixed chunk of
-/// images, the chunks summed in order. Groups of at least [`MIN_CHANNEL_VECTOR`] output
-/// channels and kernels 3 or 5 wide run the channel-vector tiles, the others the lane-sum
-/// tiles.
+/// `grad_w` (and `grad_b`, the bias gradient, when given) from the input and `grad_y` when
+/// [`applies`]: partial sums per fixed chunk of images, the chunks summed in order. Groups of
+/// at least [`MIN_CHANNEL_VECTOR`] output channels and kernels 3 or 5 wide run the
+/// channel-vector tiles, the others the lane-sum tiles.
 pub(crate) fn backward_weight(
     pool: &ScratchPool,
     g: &Conv2dGeometry,
     x: &[f32],
     grad_y: &[f32],
     grad_w: &mut [f32],
+    mut grad_b: Option<&mut [f32]>,
 ) {
     let c = Correlation::forward_of(g);
     grad_w.fill(0.0);
+    if let Some(b) = grad_b.as_deref_mut() {
+        b.fill(0.0);
+    }
     if g.n == 0 || g.c_in * g.h * g.w == 0 {
         return;
     }
+    let grads = WeightGrads { grad_w, grad_b };
     if c.cog() >= MIN_CHANNEL_VECTOR && matches!(c.kw, 3 | 5) {
-        backward_weight_by_channel_vectors(pool, &c, x, grad_y, grad_w)
+        backward_weight_by_channel_vectors(pool, &c, x, grad_y, grads)
     } else {
-        backward_weight_by_lane_sums(pool, &c, x, grad_y, grad_w)
+        backward_weight_by_lane_sums(pool, &c, x, grad_y, grads)
     }
+}
+
+/// What a weight-gradient pass writes: the weight's gradient, and the bias's when asked for
+/// (summed from each chunk's output gradient while the chunk is in cache).
+struct WeightGrads<'a> {
+    grad_w: &'a mut [f32],
+    grad_b: Option<&'a mut [f32]>,
 }
 
 /// The weight gradient with the output channels in vectors: each image's `grad_y` transposed
@@ -643,7 +655,7 @@ fn backward_weight_by_channel_vectors(
     c: &Correlation,
     x: &[f32],
     grad_y: &[f32],
-    grad_w: &mut [f32],
+    grads: WeightGrads<'_>,
 ) {
     let gyt_len = c.groups * c.oh * c.row() * c.cop();
     let rows = KernelRows::of(c);
@@ -658,7 +670,7 @@ fn backward_weight_by_channel_vectors(
         c,
         x,
         grad_y,
-        grad_w,
+        grads,
         &plan,
         transpose_grad,
         |chunk, out| channel_vector_chunk(c, chunk, &rows, out),
@@ -700,7 +712,7 @@ fn backward_weight_by_lane_sums(
     c: &Correlation,
     x: &[f32],
     grad_y: &[f32],
-    grad_w: &mut [f32],
+    grads: WeightGrads<'_>,
 ) {
     let offs = c.tap_offsets();
     let plan = ChunkPlan {
@@ -716,7 +728,7 @@ fn backward_weight_by_lane_sums(
         c,
         x,
         grad_y,
-        grad_w,
+        grads,
         &plan,
         flatten_grad,
         |chunk, out| weight_grad_chunk(c, chunk, &offs, out),
@@ -736,15 +748,17 @@ struct ChunkPlan {
 /// Runs a weight-gradient kernel over fixed chunks of images in parallel: each chunk's images
 /// padded (`pad_image`) and their gradients laid out by `lay_out`, each read in place where
 /// that layout is its own ([`laid_out`]), `sum_chunk` writing the
-/// chunk's sums into a zeroed partial, the partials added in order. The chunk size depends on
-/// the shape only, never on the thread count, so the result does not either.
-#[allow(clippy::too_many_arguments)] // the two operands, the result, and the kernel's parts
+/// chunk's sums into a zeroed partial, the partials added in order; the bias's, when asked
+/// for, are the chunk's planes' lane sums (as `channel_sum`'s) added in f64 in image order.
+/// The chunk size depends on the shape only, never on the thread count, so the result does not
+/// either.
+#[allow(clippy::too_many_arguments)] // the two operands, the results, and the kernel's parts
 fn weight_grad_by_chunks(
     pool: &ScratchPool,
     c: &Correlation,
     x: &[f32],
     grad_y: &[f32],
-    grad_w: &mut [f32],
+    grads: WeightGrads<'_>,
     plan: &ChunkPlan,
     lay_out: fn(&Correlation, &[f32], &mut [f32]),
     sum_chunk: impl Fn(&ChunkPlanes<'_>, &mut [f32]) + Sync,
@@ -756,7 +770,9 @@ fn weight_grad_by_chunks(
         .min(by_bytes)
         .clamp(1, x.len() / img_in);
     let x_in_place = c.reads_image_in_place();
-    let partials: Vec<Vec<f32>> = x
+    let WeightGrads { grad_w, grad_b } = grads;
+    let with_bias = grad_b.is_some();
+    let (partials, bias_partials): (Vec<Vec<f32>>, Vec<Vec<f64>>) = x
         .par_chunks(b * img_in)
         .zip(grad_y.par_chunks(b * img_out))
         .map(|(xc, gyc)| {
@@ -767,6 +783,9 @@ fn weight_grad_by_chunks(
             let gys = laid_out(pool, plan.gy_in_place, gyc, img_out, gy_len, |s, d| {
                 lay_out(c, s, d)
             });
+            // The gradient was just read to lay it out: its planes are in cache.
+            let mut bias = vec![0f64; if with_bias { c.c_out } else { 0 }];
+            add_channel_sums(&mut bias, gyc, c.oh * c.ow);
             let mut partial = vec![0.0f32; grad_w.len()];
             let chunk = ChunkPlanes {
                 images: nb,
@@ -776,10 +795,13 @@ fn weight_grad_by_chunks(
                 gy_len,
             };
             sum_chunk(&chunk, &mut partial);
-            partial
+            (partial, bias)
         })
-        .collect();
+        .unzip();
     add_in_order(grad_w, &partials);
+    if let Some(grad_b) = grad_b {
+        sum_partials_in_order(grad_b, &bias_partials);
+    }
 }
 
 /// The images of `src` (`src_len` each) laid out by `lay` into a scratch buffer (`dst_len`

@@ -76,8 +76,8 @@ pub trait Conv2dKernels {
         false
     }
     /// The weight gradient and the bias gradient (`grad_y` summed per output channel) from one
-    /// pass, where [`Conv2dKernels::sums_bias_with_weight_grad`]; `None` on backends that
-    /// compute them apart.
+    /// pass, where the backend has such a pass for `g` (on a GPU wherever
+    /// [`Conv2dKernels::sums_bias_with_weight_grad`]); `None` where it computes them apart.
     fn conv2d_backward_weight_and_bias(
         &self,
         _g: &Conv2dGeometry,
@@ -104,6 +104,19 @@ pub trait Conv2dHostKernels {
     fn backward_input(&self, g: &Conv2dGeometry, grad_y: &[f32], w: &[f32], grad_x: &mut [f32]);
     /// `grad_w` from the input and `grad_y`.
     fn backward_weight(&self, g: &Conv2dGeometry, x: &[f32], grad_y: &[f32], grad_w: &mut [f32]);
+    /// `grad_w` and the bias gradient `grad_b` (`grad_y` summed per output channel) in one
+    /// pass over `grad_y`, where the backend has such a pass for `g`: then `true`; `false`,
+    /// with nothing written, where it computes them apart.
+    fn backward_weight_and_bias(
+        &self,
+        _g: &Conv2dGeometry,
+        _x: &[f32],
+        _grad_y: &[f32],
+        _grad_w: &mut [f32],
+        _grad_b: &mut [f32],
+    ) -> bool {
+        false
+    }
 }
 
 impl<K: Conv2dHostKernels> Conv2dKernels for K {
@@ -144,6 +157,29 @@ impl<K: Conv2dHostKernels> Conv2dKernels for K {
         let (shape, mut gw) = DeviceTensor::host_output(&g.weight_dims())?;
         self.backward_weight(g, x.host(OP)?, grad_y.host(OP)?, &mut gw);
         Ok(DeviceTensor::from_host(shape, gw))
+    }
+
+    fn conv2d_backward_weight_and_bias(
+        &self,
+        g: &Conv2dGeometry,
+        x: &DeviceTensor,
+        grad_y: &DeviceTensor,
+    ) -> Option<Result<(DeviceTensor, DeviceTensor)>> {
+        const OP: &str = "conv2d_backward_weight";
+        let both = || -> Result<Option<(DeviceTensor, DeviceTensor)>> {
+            let (x, grad_y) = (x.host(OP)?, grad_y.host(OP)?);
+            let (w_shape, mut gw) = DeviceTensor::host_output(&g.weight_dims())?;
+            let (b_shape, mut gb) = DeviceTensor::host_output(&[g.c_out])?;
+            Ok(self
+                .backward_weight_and_bias(g, x, grad_y, &mut gw, &mut gb)
+                .then(|| {
+                    (
+                        DeviceTensor::from_host(w_shape, gw),
+                        DeviceTensor::from_host(b_shape, gb),
+                    )
+                }))
+        };
+        both().transpose()
     }
 }
 

@@ -2,7 +2,7 @@
 //! the chunks added in order in f64: deterministic and accurate.
 
 use super::ReduceHostKernels;
-use crate::cpu::reduce::lane_sum;
+use crate::cpu::reduce::{add_channel_sums, lane_sum, sum_partials_in_order};
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use rayon::prelude::*;
 
@@ -34,15 +34,7 @@ fn channel_sum(n: usize, c: usize, hw: usize, x: &[f32], out: &mut [f32]) {
                 acc.into_iter().map(f64::from).collect()
             })
             .collect();
-        let mut total = vec![0f64; c];
-        for p in &parts {
-            for (t, v) in total.iter_mut().zip(p) {
-                *t += v;
-            }
-        }
-        for (o, t) in out.iter_mut().zip(total) {
-            *o = t as f32;
-        }
+        sum_partials_in_order(out, &parts);
         return;
     }
     let imgs = (ELEMENTWISE_CHUNK / plane).max(1);
@@ -50,23 +42,11 @@ fn channel_sum(n: usize, c: usize, hw: usize, x: &[f32], out: &mut [f32]) {
         .par_chunks(imgs * plane)
         .map(|xc| {
             let mut acc = vec![0f64; c];
-            for img in xc.chunks(plane) {
-                for (a, p) in acc.iter_mut().zip(img.chunks(hw)) {
-                    *a += lane_sum(p);
-                }
-            }
+            add_channel_sums(&mut acc, xc, hw);
             acc
         })
         .collect();
-    let mut total = vec![0f64; c];
-    for p in &parts {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    for (o, t) in out.iter_mut().zip(total) {
-        *o = t as f32;
-    }
+    sum_partials_in_order(out, &parts);
 }
 
 impl ReduceHostKernels for CpuBackend {
