@@ -532,24 +532,22 @@ fn correlate_image(
             while v0 < vectors {
                 let nv = nv_max.min(vectors - v0);
                 // Blocks of taps each summed from zero, then added: shorter f32 chains (as a
-                // GEMM's K blocks), whose rounding batch norm would amplify.
-                for t0 in (0..taps).step_by(TAP_BLOCK) {
-                    let t1 = (t0 + TAP_BLOCK).min(taps);
-                    let tile = ForwardTile {
-                        x: &planes[v0 * LANES..],
-                        offs: &offs[t0..t1],
-                        w: &w[t0 * k.block..],
-                        w_stride: k.block,
-                        out_stride: nflat,
-                        accumulate: t0 > 0,
-                    };
-                    // SAFETY: `applies` found the extension; the tile reads `planes` at
-                    // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room
-                    // for the widest tap after the last vector), the block's weights at
-                    // `(t − t0)·block + c < (taps − t0)·block`, and writes `cb` rows of `nflat`
-                    // floats from `v0·16`, inside `out`.
-                    unsafe { isa.forward_tile([cb, nv], &tile, &mut out[v0 * LANES..]) };
-                }
+                // GEMM's K blocks), whose rounding batch norm would amplify. The tile runs
+                // them all (one call per tile, not per block).
+                let tile = ForwardTile {
+                    x: &planes[v0 * LANES..],
+                    offs,
+                    w,
+                    w_stride: k.block,
+                    out_stride: nflat,
+                    tap_block: TAP_BLOCK,
+                };
+                // SAFETY: `applies` found the extension; the tile reads `planes` at
+                // `v0·16 + offs[t] + j·16 + 15 < cig · stride` (plane_stride leaves room for
+                // the widest tap after the last vector), the block's weights at
+                // `t·block + c < taps·block`, and writes `cb` rows of `nflat` floats from
+                // `v0·16`, inside `out`.
+                unsafe { isa.forward_tile([cb, nv], &tile, &mut out[v0 * LANES..]) };
                 v0 += nv;
             }
         }

@@ -66,8 +66,8 @@ impl Isa {
     }
 
     /// `out[c][j·16..]` (rows `t.out_stride` apart) = `Σ_t w[t·w_stride + c] ·
-    /// x[offs[t] + j·16..]`, added to what `out` holds when `t.accumulate`, for `c < cb`,
-    /// `j < nv`.
+    /// x[offs[t] + j·16..]` for `c < cb`, `j < nv`: each block of `t.tap_block` taps summed
+    /// from zero, then added to the blocks before it in order.
     ///
     /// # Safety
     /// The CPU has this extension; `cb ≤` [`Isa::forward_channels`], `cb · nv ≤`
@@ -170,14 +170,15 @@ impl Isa {
 
 /// What a forward tile reads: the planes from its first position, its taps' offsets into
 /// them, the packed weights from its first tap and channel (`w_stride` apart per tap), the
-/// distance between its output rows, and whether it adds to what the output holds.
+/// distance between its output rows, and the taps each partial sum runs over (the blocks'
+/// sums are then added in order).
 pub(super) struct ForwardTile<'a> {
     pub(super) x: &'a [f32],
     pub(super) offs: &'a [usize],
     pub(super) w: &'a [f32],
     pub(super) w_stride: usize,
     pub(super) out_stride: usize,
-    pub(super) accumulate: bool,
+    pub(super) tap_block: usize,
 }
 
 /// What a lane-sum weight-gradient tile reads: the chunk, the flat positions per channel, the
@@ -342,36 +343,39 @@ unsafe fn forward<V: F32x16, const CB: usize, const NV: usize>(
         w,
         w_stride,
         out_stride,
-        accumulate,
+        tap_block,
     } = t;
     debug_assert!(offs.iter().all(|&o| o + NV * LANES <= x.len()));
     debug_assert!(offs.is_empty() || w.len() >= (offs.len() - 1) * w_stride + CB);
     debug_assert!(out.len() >= (CB - 1) * out_stride + NV * LANES);
+    debug_assert!(tap_block > 0);
     // SAFETY: in bounds by the caller's contract (checked in debug builds above); the caller
     // runs this with `V`'s extension.
     unsafe {
-        let mut acc = [[V::zero(); NV]; CB];
-        let (xp, wp) = (x.as_ptr(), w.as_ptr());
-        for (t, &off) in offs.iter().enumerate() {
-            let src = xp.add(off);
-            let mut xv = [V::zero(); NV];
-            for (j, v) in xv.iter_mut().enumerate() {
-                *v = V::load(src.add(j * LANES));
-            }
-            let wt = wp.add(t * w_stride);
-            for (c, a) in acc.iter_mut().enumerate() {
-                let wv = V::splat(*wt.add(c));
-                for (a, &v) in a.iter_mut().zip(&xv) {
-                    *a = wv.mul_add(v, *a);
+        let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
+        for (b, block) in offs.chunks(tap_block).enumerate() {
+            let mut acc = [[V::zero(); NV]; CB];
+            let wp = w.as_ptr().add(b * tap_block * w_stride);
+            for (t, &off) in block.iter().enumerate() {
+                let src = xp.add(off);
+                let mut xv = [V::zero(); NV];
+                for (j, v) in xv.iter_mut().enumerate() {
+                    *v = V::load(src.add(j * LANES));
+                }
+                let wt = wp.add(t * w_stride);
+                for (c, a) in acc.iter_mut().enumerate() {
+                    let wv = V::splat(*wt.add(c));
+                    for (a, &v) in a.iter_mut().zip(&xv) {
+                        *a = wv.mul_add(v, *a);
+                    }
                 }
             }
-        }
-        let op = out.as_mut_ptr();
-        for (c, a) in acc.iter().enumerate() {
-            for (j, v) in a.iter().enumerate() {
-                let at = op.add(c * out_stride + j * LANES);
-                let v = if accumulate { V::load(at).add(*v) } else { *v };
-                v.store(at);
+            for (c, a) in acc.iter().enumerate() {
+                for (j, v) in a.iter().enumerate() {
+                    let at = op.add(c * out_stride + j * LANES);
+                    let v = if b > 0 { V::load(at).add(*v) } else { *v };
+                    v.store(at);
+                }
             }
         }
     }
