@@ -358,15 +358,31 @@ unsafe fn forward<V: F32x16, const CB: usize, const NV: usize>(
             let wp = w.as_ptr().add(b * tap_block * w_stride);
             for (t, &off) in block.iter().enumerate() {
                 let src = xp.add(off);
-                let mut xv = [V::zero(); NV];
-                for (j, v) in xv.iter_mut().enumerate() {
-                    *v = V::load(src.add(j * LANES));
-                }
                 let wt = wp.add(t * w_stride);
-                for (c, a) in acc.iter_mut().enumerate() {
-                    let wv = V::splat(*wt.add(c));
-                    for (a, &v) in a.iter_mut().zip(&xv) {
-                        *a = wv.mul_add(v, *a);
+                if CB < NV {
+                    // Fewer channels than vectors: the broadcasts stay in registers and each
+                    // input vector is used as it is loaded (AVX2's 2 × 3 tile otherwise holds
+                    // three input vectors beside its accumulators and spills them).
+                    let mut wv = [V::zero(); CB];
+                    for (c, v) in wv.iter_mut().enumerate() {
+                        *v = V::splat(*wt.add(c));
+                    }
+                    for j in 0..NV {
+                        let xv = V::load(src.add(j * LANES));
+                        for (a, &w) in acc.iter_mut().zip(&wv) {
+                            a[j] = w.mul_add(xv, a[j]);
+                        }
+                    }
+                } else {
+                    let mut xv = [V::zero(); NV];
+                    for (j, v) in xv.iter_mut().enumerate() {
+                        *v = V::load(src.add(j * LANES));
+                    }
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        let wv = V::splat(*wt.add(c));
+                        for (a, &v) in a.iter_mut().zip(&xv) {
+                            *a = wv.mul_add(v, *a);
+                        }
                     }
                 }
             }
