@@ -142,8 +142,10 @@ impl Isa {
     }
 
     /// `dst[(oy·row + ox)·cop + cl] = src[cl·oh·ow + oy·ow + ox]` for `cl < cog`, zero for
-    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: eight positions of 16 channels transposed at
-    /// a time where they exist, else one masked 16-channel gather per position.
+    /// `cog ≤ cl < cop` and for `ow ≤ ox < row`: eight consecutive positions of 16 channels
+    /// transposed at a time (the last eight of the plane overlapping the block before), else,
+    /// for a group's last channels short of 16 or planes of fewer than 8 positions, one masked
+    /// 16-channel gather per position.
     ///
     /// # Safety
     /// The CPU has this extension; `src` holds `cog·oh·ow` floats, `dst` `oh·row·cop`; `cop` is
@@ -567,25 +569,43 @@ unsafe fn transpose_group<V: F32x16>(
     let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
     for c0 in (0..cop).step_by(LANES) {
         let n = cog.saturating_sub(c0).min(LANES);
-        // SAFETY: the caller runs this with `V`'s extension; the gathered lanes `k < n` read
-        // `src[(c0 + k)·ohw + oy·ow + ox]` with `c0 + k < cog`, `ox < ow`, and a transposed
-        // block (`n = 16`: `c0 + 16 ≤ cog`) reads those of `ox < first + 8 ≤ ow`; each store
-        // writes 16 floats of row `oy·row + ox` at column `c0 ≤ cop − 16`.
+        // SAFETY: the caller runs this with `V`'s extension. A transposed block (`n = 16`:
+        // `c0 + 16 ≤ cog`) reads `src[(c0 + k)·ohw + p]` for `k < 16` and its eight positions
+        // `start ≤ p < start + 8 ≤ ohw`; the gathered lanes `k < n` read
+        // `src[(c0 + k)·ohw + oy·ow + ox]` with `c0 + k < cog`, `ox < ow`; each store writes 16
+        // floats of row `oy·row + ox` (`oy < oh`, `ox < row`) at column `c0 ≤ cop − 16`.
         unsafe {
-            let plan = V::gather_plan(step, n);
-            for oy in 0..oh {
-                // Whole groups of 16 channels: 8 positions at a time where a row has them.
-                let mut first = 0;
-                if n == LANES {
-                    while first + 8 <= ow {
-                        let block = V::transpose_8(sp.add(c0 * ohw + oy * ow + first), ohw);
-                        for (i, v) in block.iter().enumerate() {
-                            v.store(dp.add((oy * row + first + i) * cop + c0));
+            if n == LANES && ohw >= 8 {
+                // Whole groups of 16 channels: blocks of 8 consecutive positions of the
+                // planes (a block may run from one image row into the next), the last block
+                // overlapping the one before it, so no position needs a gather (on AVX2 two
+                // per position, slow on AMD; every position of a 7-wide row took them).
+                let mut start = 0;
+                loop {
+                    let block = V::transpose_8(sp.add(c0 * ohw + start), ohw);
+                    let (mut oy, mut ox) = (start / ow, start % ow);
+                    for v in &block {
+                        v.store(dp.add((oy * row + ox) * cop + c0));
+                        ox += 1;
+                        if ox == ow {
+                            (oy, ox) = (oy + 1, 0);
                         }
-                        first += 8;
+                    }
+                    if start + 8 == ohw {
+                        break;
+                    }
+                    start = (start + 8).min(ohw - 8);
+                }
+                for oy in 0..oh {
+                    for ox in ow..row {
+                        V::zero().store(dp.add((oy * row + ox) * cop + c0));
                     }
                 }
-                for ox in first..row {
+                continue;
+            }
+            let plan = V::gather_plan(step, n);
+            for oy in 0..oh {
+                for ox in 0..row {
                     let v = if ox < ow && n > 0 {
                         V::gather(sp.add(c0 * ohw + oy * ow + ox), plan)
                     } else {
