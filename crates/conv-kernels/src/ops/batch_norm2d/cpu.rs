@@ -8,45 +8,10 @@
 
 use super::spec::BatchNorm2dGeometry;
 use super::{BatchNorm2dHostKernels, ChannelGate, ReluGate};
-use crate::cpu::reduce::lane_sum;
+use crate::cpu::reduce::{channel_plane_sums, lane_sum};
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use crate::ops::activation::cpu::epilogue;
 use rayon::prelude::*;
-
-/// `Σ_b f(ch, (b·c + ch)·hw)` for every channel `ch`: `f` gives a plane's `K` sums from its
-/// channel and its offset. The planes are visited in memory order, in parallel over fixed runs
-/// of images (about [`ELEMENTWISE_CHUNK`] elements, whatever the thread count), each run's
-/// sums and then the runs' added in order in f64.
-fn channel_plane_sums<const K: usize>(
-    g: &BatchNorm2dGeometry,
-    f: impl Fn(usize, usize) -> [f64; K] + Sync,
-) -> Vec<[f64; K]> {
-    let (c, hw) = (g.c, g.hw);
-    let images = (ELEMENTWISE_CHUNK / (c * hw).max(1)).max(1);
-    let runs: Vec<Vec<[f64; K]>> = (0..g.n.div_ceil(images))
-        .into_par_iter()
-        .map(|r| {
-            let mut acc = vec![[0f64; K]; c];
-            for b in r * images..((r + 1) * images).min(g.n) {
-                for (ch, a) in acc.iter_mut().enumerate() {
-                    for (a, v) in a.iter_mut().zip(f(ch, (b * c + ch) * hw)) {
-                        *a += v;
-                    }
-                }
-            }
-            acc
-        })
-        .collect();
-    let mut total = vec![[0f64; K]; c];
-    for run in &runs {
-        for (t, r) in total.iter_mut().zip(run) {
-            for (t, v) in t.iter_mut().zip(r) {
-                *t += v;
-            }
-        }
-    }
-    total
-}
 
 /// `f(channel, offset, plane)` over every plane of `out`, in parallel over runs of planes of
 /// about [`ELEMENTWISE_CHUNK`] elements (a task per 7×7 plane cost more than its work).
@@ -269,12 +234,12 @@ fn input_grad_plane_generic(
 impl BatchNorm2dHostKernels for CpuBackend {
     fn channel_stats(&self, g: &BatchNorm2dGeometry, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
         let (m, hw) = (g.per_channel() as f64, g.hw);
-        let sums = channel_plane_sums(g, |_, start| [lane_sum(&x[start..][..hw])]);
+        let sums = channel_plane_sums([g.n, g.c, g.hw], |_, start| [lane_sum(&x[start..][..hw])]);
         for (mo, [s]) in mean.iter_mut().zip(sums) {
             *mo = (s / m) as f32;
         }
         let mean = &*mean;
-        let deviations = channel_plane_sums(g, |ch, start| {
+        let deviations = channel_plane_sums([g.n, g.c, g.hw], |ch, start| {
             [squared_deviation_sum(&x[start..][..hw], mean[ch])]
         });
         for (vo, [v]) in var.iter_mut().zip(deviations) {
@@ -311,7 +276,7 @@ impl BatchNorm2dHostKernels for CpuBackend {
         sum_gy_xhat: &mut [f32],
     ) {
         let hw = g.hw;
-        let sums = channel_plane_sums(g, |ch, start| {
+        let sums = channel_plane_sums([g.n, g.c, g.hw], |ch, start| {
             let (xp, gp) = (&x[start..][..hw], &grad_y[start..][..hw]);
             let (s, sx) = gradient_sums(xp, gp, mean[ch], gate.map(|g| g.channel(ch)));
             [s, sx]

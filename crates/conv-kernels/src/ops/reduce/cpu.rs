@@ -2,7 +2,7 @@
 //! the chunks added in order in f64: deterministic and accurate.
 
 use super::ReduceHostKernels;
-use crate::cpu::reduce::{add_channel_sums, lane_sum, sum_partials_in_order};
+use crate::cpu::reduce::{channel_plane_sums, lane_sum, sum_partials_in_order};
 use crate::cpu::{CpuBackend, ELEMENTWISE_CHUNK};
 use rayon::prelude::*;
 
@@ -37,16 +37,10 @@ fn channel_sum(n: usize, c: usize, hw: usize, x: &[f32], out: &mut [f32]) {
         sum_partials_in_order(out, &parts);
         return;
     }
-    let imgs = (ELEMENTWISE_CHUNK / plane).max(1);
-    let parts: Vec<Vec<f64>> = x
-        .par_chunks(imgs * plane)
-        .map(|xc| {
-            let mut acc = vec![0f64; c];
-            add_channel_sums(&mut acc, xc, hw);
-            acc
-        })
-        .collect();
-    sum_partials_in_order(out, &parts);
+    let sums = channel_plane_sums([n, c, hw], |_, start| [lane_sum(&x[start..][..hw])]);
+    for (o, [s]) in out.iter_mut().zip(sums) {
+        *o = s as f32;
+    }
 }
 
 impl ReduceHostKernels for CpuBackend {
