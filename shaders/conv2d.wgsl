@@ -32,6 +32,10 @@
 //           whole vec4s; values past a row's end are masked to zero like the padding. GS and
 //           SEGBS count the scalar loads of the weight gradient's grad_y and the input
 //           gradient's segment: PX and SEGB, or 0 when vec4s are read.
+//   TEX, STO, TEXW: the vec4 reads above come from textures (TEX = 1, STO = 0: in0t and in1t,
+//           vec4 i at texel (i % TEXW, i / TEXW)) or from in0v and in1v (TEX = 0, STO = 1), as
+//           the context chose (gpu/texture_operands.rs: on llvmpipe a texel fetch can cost a
+//           fraction of a storage load).
 // and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
 // private array below is indexed by constants and lives in registers.
 
@@ -53,6 +57,51 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> dstv: array<vec4<f32>>;
 // The weight again, as a uniform array (see WUNI).
 @group(0) @binding(5) var<uniform> wu: array<vec4<f32>, WVEC>;
+// in0v and in1v through textures instead (TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i
+// is texel (i % TEXW, i / TEXW), a fetch far cheaper than a storage load on llvmpipe.
+@group(0) @binding(9) var in0t: texture_2d<f32>;
+@group(0) @binding(10) var in1t: texture_2d<f32>;
+
+// Vec4 i of in0 (x, or the input gradient's grad_y), from in0v or in0t.
+fn in0_vec4(i: u32) -> vec4<f32> {
+    //#unroll t TEX
+    { return textureLoad(in0t, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    //#end
+    //#unroll t STO
+    { return in0v[i]; }
+    //#end
+}
+
+// Vec4s of in0 that may be read (a texture's may reach past the buffer's: only masked values
+// come from there).
+fn in0_vec4_count() -> u32 {
+    //#unroll t TEX
+    { let d = textureDimensions(in0t); return d.x * d.y; }
+    //#end
+    //#unroll t STO
+    { return arrayLength(&in0v); }
+    //#end
+}
+
+// Vec4 i of in1 (the weight gradient's grad_y), from in1v or in1t.
+fn in1_vec4(i: u32) -> vec4<f32> {
+    //#unroll t TEX
+    { return textureLoad(in1t, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    //#end
+    //#unroll t STO
+    { return in1v[i]; }
+    //#end
+}
+
+// Vec4s of in1 that may be read.
+fn in1_vec4_count() -> u32 {
+    //#unroll t TEX
+    { let d = textureDimensions(in1t); return d.x * d.y; }
+    //#end
+    //#unroll t STO
+    { return arrayLength(&in1v); }
+    //#end
+}
 
 // Weight element i (of in1, the weight, in the forward and the input gradient).
 fn weight(i: u32) -> f32 {
@@ -69,10 +118,10 @@ fn shifted(v0: f32, v1: f32, v2: f32, v3: f32, sh: u32) -> f32 {
 // buffer: the clamped vec4s then only feed masked values), flattened.
 fn covering_vec4s_in0(start: i32) -> array<f32, SEGUV * 4u> {
     var buf: array<f32, SEGUV * 4u>;
-    let last = i32(arrayLength(&in0v)) - 1;
+    let last = i32(in0_vec4_count()) - 1;
     //#unroll t SEGUV
     {
-        let v = in0v[clamp((start >> 2u) + i32($t), 0, last)];
+        let v = in0_vec4(u32(clamp((start >> 2u) + i32($t), 0, last)));
         buf[4u * $t] = v.x;
         buf[4u * $t + 1u] = v.y;
         buf[4u * $t + 2u] = v.z;
@@ -85,10 +134,10 @@ fn covering_vec4s_in0(start: i32) -> array<f32, SEGUV * 4u> {
 // The PXUV whole vec4s of in1 from the one holding element `start`, flattened.
 fn covering_vec4s_in1(start: u32) -> array<f32, PXUV * 4u> {
     var buf: array<f32, PXUV * 4u>;
-    let last = arrayLength(&in1v) - 1u;
+    let last = in1_vec4_count() - 1u;
     //#unroll t PXUV
     {
-        let v = in1v[min(start / 4u + $t, last)];
+        let v = in1_vec4(min(start / 4u + $t, last));
         buf[4u * $t] = v.x;
         buf[4u * $t + 1u] = v.y;
         buf[4u * $t + 2u] = v.z;
@@ -130,7 +179,7 @@ fn input_segment(row: u32, row_ok: bool, ox0: u32) -> array<f32, SEGN> {
         // Columns ox0 - PWA + 4v ..+3: a whole vec4 of the row or wholly outside it.
         let c0 = i32(ox0 + 4u * $v) - i32(PWA);
         let ok = row_ok && c0 >= 0 && c0 < i32(p.w);
-        let xv = select(vec4<f32>(), in0v[select(0u, (row + u32(select(0, c0, ok))) / 4u, ok)], ok);
+        let xv = select(vec4<f32>(), in0_vec4(select(0u, (row + u32(select(0, c0, ok))) / 4u, ok)), ok);
         seg[4u * $v] = xv.x;
         seg[4u * $v + 1u] = xv.y;
         seg[4u * $v + 2u] = xv.z;
@@ -453,7 +502,7 @@ fn conv_bwd_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                     //#unroll v PXV
                     {
                         let ok = ox0 + 4u * $v < p.ow;
-                        let gv = select(vec4<f32>(), in1v[select(0u, (grow + ox0) / 4u + $v, ok)], ok);
+                        let gv = select(vec4<f32>(), in1_vec4(select(0u, (grow + ox0) / 4u + $v, ok)), ok);
                         g[$j * PX + 4u * $v] = gv.x;
                         g[$j * PX + 4u * $v + 1u] = gv.y;
                         g[$j * PX + 4u * $v + 2u] = gv.z;

@@ -20,8 +20,13 @@
 //   llvmpipe makes every storage access lane by lane, a vec4 costing about one f32, so this
 //   loads a quarter as often; the multiply-adds are the same, in the same order.
 //
-// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS and
-// PRODUCTS (1 or 2), and expands the `//#unroll` blocks, so the accumulators stay in registers.
+// The vec4 loads come from storage buffers (STO = 1) or, when the context reads operands through
+// textures (TEX = 1, gpu/texture_operands.rs), from rgba32float copies of them, vec4 i at texel
+// (i % TEXW, i / TEXW): on llvmpipe a texel fetch can cost a fraction of a storage load.
+//
+// The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS, TEX, STO,
+// TEXW and PRODUCTS (1 or 2), and expands the `//#unroll` blocks, so the accumulators stay in
+// registers.
 
 struct Params {
     m0u: u32, n0u: u32, k0u: u32, nblk0u: u32,
@@ -43,11 +48,36 @@ struct Params {
 @group(0) @binding(9) var<storage, read> b0uv: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> a1uv: array<vec4<f32>>;
 @group(0) @binding(11) var<storage, read> b1uv: array<vec4<f32>>;
+// Or through textures (V4 = 1 and TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i is texel
+// (i % TEXW, i / TEXW), a fetch far cheaper than a storage load on llvmpipe.
+@group(0) @binding(12) var a0ut: texture_2d<f32>;
+@group(0) @binding(13) var b0ut: texture_2d<f32>;
+@group(0) @binding(14) var a1ut: texture_2d<f32>;
+@group(0) @binding(15) var b1ut: texture_2d<f32>;
 
 // Each product is its own function (inlined by every compiler), and a single-product launch
 // (PRODUCTS = 1) has only the first: the WGSL front end's time grows with the square of a
 // function's expression count, and every specialisation is parsed afresh.
 //#unroll q PRODUCTS
+// Vec4 i of A and of B, from storage or from their textures.
+fn a_vec4$q(i: u32) -> vec4<f32> {
+    //#unroll t TEX
+    { return textureLoad(a$qt, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    //#end
+    //#unroll t STO
+    { return a$qv[i]; }
+    //#end
+}
+
+fn b_vec4$q(i: u32) -> vec4<f32> {
+    //#unroll t TEX
+    { return textureLoad(b$qt, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    //#end
+    //#unroll t STO
+    { return b$qv[i]; }
+    //#end
+}
+
 fn product$q(t: u32) {
     let m = p.m$q;
     let n = p.n$q;
@@ -111,14 +141,14 @@ fn product$q(t: u32) {
             var bv: array<f32, RN * 4u>;
             if (ta == 0u) {
                 //#unroll i RM
-                let va$i = a$qv[ia[$i] + k4];
+                let va$i = a_vec4$q(ia[$i] + k4);
                 av[4u * $i] = va$i.x; av[4u * $i + 1u] = va$i.y;
                 av[4u * $i + 2u] = va$i.z; av[4u * $i + 3u] = va$i.w;
                 //#end
             } else {
                 //#unroll r 4
                 //#unroll i RM4
-                let va$r$i = a$qv[(4u * k4 + $r) * (m / 4u) + ia[$i]];
+                let va$r$i = a_vec4$q((4u * k4 + $r) * (m / 4u) + ia[$i]);
                 av[16u * $i + $r] = va$r$i.x; av[16u * $i + 4u + $r] = va$r$i.y;
                 av[16u * $i + 8u + $r] = va$r$i.z; av[16u * $i + 12u + $r] = va$r$i.w;
                 //#end
@@ -126,14 +156,14 @@ fn product$q(t: u32) {
             }
             if (tb == 1u) {
                 //#unroll j RN
-                let vb$j = b$qv[ib[$j] + k4];
+                let vb$j = b_vec4$q(ib[$j] + k4);
                 bv[4u * $j] = vb$j.x; bv[4u * $j + 1u] = vb$j.y;
                 bv[4u * $j + 2u] = vb$j.z; bv[4u * $j + 3u] = vb$j.w;
                 //#end
             } else {
                 //#unroll r 4
                 //#unroll j RN4
-                let vb$r$j = b$qv[(4u * k4 + $r) * (n / 4u) + ib[$j]];
+                let vb$r$j = b_vec4$q((4u * k4 + $r) * (n / 4u) + ib[$j]);
                 bv[16u * $j + $r] = vb$r$j.x; bv[16u * $j + 4u + $r] = vb$r$j.y;
                 bv[16u * $j + 8u + $r] = vb$r$j.z; bv[16u * $j + 12u + $r] = vb$r$j.w;
                 //#end

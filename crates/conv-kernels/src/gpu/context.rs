@@ -3,6 +3,7 @@
 
 use super::pipeline::{PipelineCache, Shader};
 use super::pool::{BufferPool, GpuBuffer, PoolStats};
+use super::texture_operands::{self, GpuOperands, TextureOperands};
 use crate::error::{KernelError, Result};
 use crate::named_choice;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +109,10 @@ pub struct GpuOptions {
     /// The matmul and conv2d kernels to run (default [`GpuKernels::Auto`]: tiled on hardware
     /// adapters, flat on software ones).
     pub kernels: GpuKernels,
+    /// How the flat kernels read their large operands (default [`GpuOperands::Auto`]: the
+    /// faster of storage buffers and textures on a software adapter, by a probe when the
+    /// context opens; storage buffers on a hardware one).
+    pub operands: GpuOperands,
     /// Time every kernel (see [`GpuContext::kernel_times`]): each launch is submitted and
     /// waited for on its own, so a step runs slower and each time includes one submission's
     /// latency (about 0.1 ms on llvmpipe). Off by default; `FOVEA_GPU_PROFILE=1` turns it on for
@@ -121,6 +126,7 @@ impl Default for GpuOptions {
             allow_software: false,
             timeout: Duration::from_secs(20),
             kernels: GpuKernels::Auto,
+            operands: GpuOperands::Auto,
             profile: false,
         }
     }
@@ -141,18 +147,24 @@ pub struct GpuInfo {
     pub software: bool,
     /// The matmul and conv2d kernels the context runs on it (resolved: never `Auto`).
     pub kernels: GpuKernels,
+    /// How the flat kernels read their operands on it (resolved: never `Auto`).
+    pub operands: GpuOperands,
 }
 
 impl std::fmt::Display for GpuInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}, {}; kernels: {})",
+            "{} ({}, {}; kernels: {}",
             self.name,
             self.device_type,
             self.backend,
             self.kernels.describe()
-        )
+        )?;
+        if self.kernels == GpuKernels::Flat {
+            write!(f, ", operands: {}", self.operands)?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -245,6 +257,8 @@ pub struct GpuContext {
     timeout: Duration,
     /// [`GpuOptions::profile`].
     profile: bool,
+    /// Read-only operands read through textures, where the kernels ask for it.
+    textures: TextureOperands,
     // Kept alive for the device's lifetime.
     _adapter: wgpu::Adapter,
     _instance: wgpu::Instance,
@@ -422,6 +436,7 @@ impl GpuContext {
             driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
             software,
             kernels: opts.kernels.resolve(software),
+            operands: texture_operands::resolve(opts.operands, software, &o.device, &o.queue),
         };
         let limits = o.device.limits();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -447,6 +462,7 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         let max_buffer = limits.max_buffer_size;
+        let textures = TextureOperands::new(info.operands, &limits);
         GpuContext {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             info,
@@ -464,6 +480,7 @@ impl GpuContext {
             lost,
             timeout: opts.timeout.max(Duration::from_secs(60)),
             profile: opts.profile,
+            textures,
             _adapter: o.adapter,
             _instance: o.instance,
         }
@@ -491,6 +508,17 @@ impl GpuContext {
     }
 
     /// Storage buffers one kernel may bind (`max_storage_buffers_per_shader_stage`).
+    /// Whether a kernel should read `operands` through textures (bound at its shader's
+    /// texture bindings): this context reads so and every one of them fits a texture.
+    pub(crate) fn reads_through_textures(&self, operands: &[&GpuBuffer]) -> bool {
+        self.textures.fit(operands)
+    }
+
+    /// How the flat kernels read their operands here (resolved: never `Auto`).
+    pub fn operands(&self) -> GpuOperands {
+        self.info.operands
+    }
+
     pub(crate) fn max_storage_buffers(&self) -> u32 {
         self.limits.max_storage_buffers_per_shader_stage
     }
@@ -816,11 +844,24 @@ impl GpuContext {
             }),
         });
         let max_uniform = self.limits.max_uniform_buffer_binding_size;
-        for (binding, buf) in d.bindings {
-            let resource = if d.shader.uniform_bindings.contains(binding) {
-                buf.uniform_binding(max_uniform)
-            } else {
-                buf.binding()
+        let views: Vec<Option<wgpu::TextureView>> = d
+            .bindings
+            .iter()
+            .enumerate()
+            .map(|(slot, (binding, buf))| {
+                d.shader.texture_bindings.contains(binding).then(|| {
+                    let enc = self.encoder(&mut rec);
+                    self.textures.copy_in(&self.device, enc, slot, buf)
+                })
+            })
+            .collect();
+        for ((binding, buf), view) in d.bindings.iter().zip(&views) {
+            let resource = match view {
+                Some(v) => wgpu::BindingResource::TextureView(v),
+                None if d.shader.uniform_bindings.contains(binding) => {
+                    buf.uniform_binding(max_uniform)
+                }
+                None => buf.binding(),
             };
             entries.push(wgpu::BindGroupEntry {
                 binding: *binding,
@@ -895,6 +936,7 @@ impl GpuContext {
         let opts = GpuOptions {
             allow_software,
             kernels: GpuKernels::from_env()?,
+            operands: GpuOperands::from_env()?,
             profile: std::env::var_os("FOVEA_GPU_PROFILE").is_some_and(|v| v == "1"),
             ..GpuOptions::default()
         };
@@ -928,6 +970,7 @@ mod tests {
         name: "broken.wgsl",
         source: "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }",
         uniform_bindings: &[],
+        texture_bindings: &[],
     };
 
     #[test]

@@ -22,9 +22,11 @@ pub(crate) mod multi_tensor;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
 pub(crate) mod shader_source;
+pub(crate) mod texture_operands;
 
 pub use context::{CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOptions, TransferStats};
 pub use pool::PoolStats;
+pub use texture_operands::GpuOperands;
 
 /// A pipeline specialisation: named `u32` constants, prepended to the shader as WGSL `const`
 /// declarations and usable as `//#unroll` counts.

@@ -28,6 +28,7 @@ static SHADER: Shader = Shader {
     name: "activation.wgsl",
     source: with_activation_fns!("../../../shaders/activation.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// The `ACT` specialisation constant of `shaders/activation_fn.wgsl`: which activation `act`

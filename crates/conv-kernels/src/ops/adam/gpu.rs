@@ -15,6 +15,7 @@ static SHADER: Shader = Shader {
     name: "adam.wgsl",
     source: include_str!("../../../shaders/adam.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// Tensors one `adam_multi` launch steps (`param0u` … `param6u` in adam.wgsl).

@@ -15,6 +15,7 @@ static SHADER: Shader = Shader {
     name: "adaptive_avg_pool2d.wgsl",
     source: include_str!("../../../shaders/adaptive_avg_pool2d.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// Runs `entry` over `total` invocations reading binding 1 and writing binding 2.

@@ -19,6 +19,7 @@ static SHADER: Shader = Shader {
     name: "batch_norm2d.wgsl",
     source: with_activation_fns!("../../../shaders/batch_norm2d.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// The shader's constants; `residual`: `normalize` adds the residual (binding 14).

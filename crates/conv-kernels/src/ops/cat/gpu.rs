@@ -15,6 +15,7 @@ static SHADER: Shader = Shader {
     name: "cat.wgsl",
     source: include_str!("../../../shaders/cat.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// `dst[r * d_stride + d_off + j] = src[r * s_stride + s_off + j]` for `r < rows`, `j < len`.

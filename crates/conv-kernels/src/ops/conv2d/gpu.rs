@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::gpu::context::Dispatch;
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
+use crate::gpu::texture_operands::TEXELS_PER_ROW;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::ops::reduce::gpu::{sum_outer, sum_outer_split};
@@ -23,6 +24,7 @@ static SHADER: Shader = Shader {
     name: "conv2d.wgsl",
     source: with_activation_fns!("../../../shaders/conv2d.wgsl"),
     uniform_bindings: &[5],
+    texture_bindings: &[9, 10],
 };
 
 /// Positions per invocation of the weight gradient for a row of `width`: 4 or 5, whichever
@@ -125,6 +127,27 @@ impl RowReads {
     }
 }
 
+/// How a kernel reads its operands' rows: [`RowReads`], and for vec4 reads whether through
+/// textures (where the context reads operands so and they fit).
+#[derive(Clone, Copy, Debug)]
+struct Reads {
+    rows: RowReads,
+    textures: bool,
+}
+
+impl Reads {
+    fn of(ctx: &GpuContext, rows: RowReads, operands: &[&GpuBuffer]) -> Self {
+        let textures = rows != RowReads::Scalar && ctx.reads_through_textures(operands);
+        Self { rows, textures }
+    }
+
+    /// The bindings of in0's and in1's vec4 reads: `in0v` and `in1v` (6 and 7), or through
+    /// textures `in0t` and `in1t` (9 and 10).
+    fn vec4_bindings(self) -> [u32; 2] {
+        if self.textures { [9, 10] } else { [6, 7] }
+    }
+}
+
 /// Whole vec4s covering a run of `len` values starting anywhere in a vec4.
 fn covering_vec4s(len: usize) -> usize {
     (len + 3).div_ceil(4)
@@ -137,7 +160,7 @@ fn spec(
     act: Option<Activation>,
     weight_vec4s: Option<usize>,
     weight_grad_rows: usize,
-    reads: RowReads,
+    reads: Reads,
 ) -> crate::gpu::Consts {
     let s = g.spec;
     let seg = (px - 1) * s.stride[1] + (g.kw - 1) * s.dilation[1] + 1;
@@ -145,7 +168,8 @@ fn spec(
     let names = [
         "PXS", "PXV", "SEGS", "SEGV", "SEGN", "SEGOFF", "PWA", "ROWU", "GS", "SEGBS",
     ];
-    let reads = match reads {
+    let textures = reads.textures;
+    let reads = match reads.rows {
         RowReads::Scalar => [px, 0, seg, 0, seg, 0, 0, 0, px, segb],
         RowReads::AlignedVec4s => {
             let pwa = s.padding[1].next_multiple_of(4);
@@ -185,6 +209,9 @@ fn spec(
         ("COBKYBKW", cob * weight_grad_rows * g.kw),
         ("SEGUV", covering_vec4s(seg)),
         ("PXUV", covering_vec4s(px)),
+        ("TEX", usize::from(textures)),
+        ("STO", usize::from(!textures)),
+        ("TEXW", TEXELS_PER_ROW as usize),
         act_const(act),
     ]);
     c.extend(names.into_iter().zip(reads));
@@ -257,9 +284,11 @@ fn forward(
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
     let total = n * oh * xblocks;
     let b = bias.unwrap_or(weight);
-    let (x_at, y_at) = match reads {
-        RowReads::AlignedVec4s => (6, 8),
-        RowReads::CoveringVec4s => (6, 4),
+    let reads = Reads::of(ctx, reads, &[x]);
+    let x_vec4s = reads.vec4_bindings()[0];
+    let (x_at, y_at) = match reads.rows {
+        RowReads::AlignedVec4s => (x_vec4s, 8),
+        RowReads::CoveringVec4s => (x_vec4s, 4),
         RowReads::Scalar => (1, 4),
     };
     ctx.dispatch(Dispatch {
@@ -297,7 +326,15 @@ fn backward_input(
     } else {
         RowReads::Scalar
     };
-    let covering_reads = [(1, grad_y), (2, weight), (4, &gx), (5, weight), (6, grad_y)];
+    let reads = Reads::of(ctx, reads, &[grad_y]);
+    let gy_vec4s = reads.vec4_bindings()[0];
+    let covering_reads = [
+        (1, grad_y),
+        (2, weight),
+        (4, &gx),
+        (5, weight),
+        (gy_vec4s, grad_y),
+    ];
     let scalar_reads = [(1, grad_y), (2, weight), (4, &gx), (5, weight)];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
@@ -359,14 +396,16 @@ fn backward_weight_partials(
     let mut params = params(g, xblocks, cblocks, total, with_bias, per_chunk, wsize);
     params[15] = w(bias_end);
     // grad_y stays bound as f32s for the bias's partials.
-    let vec4_reads = [(2, grad_y), (4, &buffer), (6, x), (7, grad_y)];
+    let reads = Reads::of(ctx, reads, &[x, grad_y]);
+    let [x_vec4s, gy_vec4s] = reads.vec4_bindings();
+    let vec4_reads = [(2, grad_y), (4, &buffer), (x_vec4s, x), (gy_vec4s, grad_y)];
     let f32_reads = [(1, x), (2, grad_y), (4, &buffer)];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
         consts: spec(g, cob, px, None, None, rows, reads),
         params: &params,
-        bindings: if reads == RowReads::Scalar {
+        bindings: if reads.rows == RowReads::Scalar {
             &f32_reads
         } else {
             &vec4_reads

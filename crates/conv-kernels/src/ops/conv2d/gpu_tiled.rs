@@ -20,6 +20,7 @@ static SHADER: Shader = Shader {
     name: "conv2d_tiled.wgsl",
     source: with_activation_fns!("../../../shaders/conv2d_tiled.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// Workgroups the weight gradient aims for when splitting the positions into chunks.

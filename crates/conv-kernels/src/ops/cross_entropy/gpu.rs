@@ -16,6 +16,7 @@ static SHADER: Shader = Shader {
     name: "cross_entropy.wgsl",
     source: include_str!("../../../shaders/cross_entropy.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// `(mean loss, correct count, grad_logits)`, all on the device; the gradient only when

@@ -14,6 +14,7 @@ static SHADER: Shader = Shader {
     name: "dropout.wgsl",
     source: include_str!("../../../shaders/dropout.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 impl DropoutKernels for Arc<GpuContext> {

@@ -14,6 +14,7 @@ static SHADER: Shader = Shader {
     name: "elementwise.wgsl",
     source: include_str!("../../../shaders/elementwise.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 fn run(

@@ -15,6 +15,7 @@ static SHADER: Shader = Shader {
     name: "gather_rows.wgsl",
     source: include_str!("../../../shaders/gather_rows.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 impl GatherRowsKernels for Arc<GpuContext> {

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
+use crate::gpu::texture_operands::TEXELS_PER_ROW;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::{Activation, GpuKernels, MatmulGeometry};
@@ -18,6 +19,7 @@ static SHADER: Shader = Shader {
     name: "matmul.wgsl",
     source: with_activation_fns!("../../../shaders/matmul.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[12, 13, 14, 15],
 };
 
 /// Each invocation's block of C, rows × columns: 8 × 16 for products of at least 4M
@@ -88,12 +90,13 @@ fn launch(
     let vec4 = whole_vec4s(first.g) && second.is_none_or(|s| whole_vec4s(s.g));
     // The vec4 loads take the transposes as a constant; the scalar ones as a parameter.
     let trans_const = if vec4 { trans as usize } else { 0 };
-    let (a_at, b_at) = if vec4 {
-        ([8, 10], [9, 11])
-    } else {
-        ([1, 5], [2, 6])
-    };
     let s = second.unwrap_or(first);
+    let textures = vec4 && ctx.reads_through_textures(&[first.a, first.b, s.a, s.b]);
+    let (a_at, b_at) = match (vec4, textures) {
+        (true, true) => ([12, 14], [13, 15]),
+        (true, false) => ([8, 10], [9, 11]),
+        (false, _) => ([1, 5], [2, 6]),
+    };
     let bindings = [
         (a_at[0], first.a),
         (b_at[0], first.b),
@@ -114,6 +117,9 @@ fn launch(
             ("V4", usize::from(vec4)),
             ("S1", usize::from(!vec4)),
             ("TRANS", trans_const),
+            ("TEX", usize::from(textures)),
+            ("STO", usize::from(!textures)),
+            ("TEXW", TEXELS_PER_ROW as usize),
             ("PRODUCTS", 1 + usize::from(second.is_some())),
             act_const(act),
         ]),

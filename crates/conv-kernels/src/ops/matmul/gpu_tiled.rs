@@ -15,6 +15,7 @@ static SHADER: Shader = Shader {
     name: "matmul_tiled.wgsl",
     source: with_activation_fns!("../../../shaders/matmul_tiled.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// `c = act(op(a) · op(b) (+ bias))`.

@@ -17,6 +17,7 @@ static SHADER: Shader = Shader {
     name: "pool2d.wgsl",
     source: with_activation_fns!("../../../shaders/pool2d.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// The pooling's constants; `act` is the activation backward multiplies through (none for

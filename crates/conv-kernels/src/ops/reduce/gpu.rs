@@ -15,6 +15,7 @@ static SHADER: Shader = Shader {
     name: "reduce.wgsl",
     source: include_str!("../../../shaders/reduce.wgsl"),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// `dst[r] = scale * Σ x[offset + r*len .. offset + min((r+1)*len, total)]` for `r < rows`.

@@ -18,6 +18,7 @@ static SHADER: Shader = Shader {
         include_str!("../../../shaders/sgd.wgsl")
     ),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// The same kernels over vec4s, for multi-tensor launches whose buffers all bind whole vec4s.
@@ -28,6 +29,7 @@ static SHADER_VEC4: Shader = Shader {
         include_str!("../../../shaders/sgd.wgsl")
     ),
     uniform_bindings: &[],
+    texture_bindings: &[],
 };
 
 /// Tensors one `sgd_*_multi` launch steps (`param0u` … `param9u` in sgd.wgsl).

@@ -1,0 +1,215 @@
+//! The flat GPU kernels of matmul and conv2d reading their operands from storage buffers and
+//! through textures (`GpuOperands`), each on a private context that forces the choice whatever
+//! the shared context's probe picked: both against the reference over the random cases of
+//! `fovea_test_support::cases`, both bit for bit alike on operands spanning several texture rows,
+//! and how a context resolves and reports the choice.
+//!
+//! Without an adapter the GPU tests print why and pass; with `FOVEA_REQUIRE_GPU=1` they fail.
+//! `PROPTEST_CASES` sets the case count (12 by default: every case compiles new pipelines).
+
+use conv_kernels::{
+    Activation, Conv2dSpec, Device, GpuKernels, GpuOperands, GpuOptions, KernelError, MatmulSpec,
+};
+use fovea_test_support::against_reference::{
+    conv_case_matches_reference, matmul_case_matches_reference,
+};
+use fovea_test_support::cases::{
+    ConvCase, MatmulCase, conv_case, matmul_case, proptest_config_compiling,
+};
+use fovea_test_support::ops::{conv2d, matmul};
+use fovea_test_support::{TestResult, gpu_with_options};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+/// The options of a private context running the flat kernels with `operands`, software
+/// adapters allowed.
+fn options(operands: GpuOperands) -> GpuOptions {
+    GpuOptions {
+        allow_software: true,
+        kernels: GpuKernels::Flat,
+        operands,
+        ..Default::default()
+    }
+}
+
+/// This process's device for `operands` (storage or textures), or `None` (after saying why)
+/// without an adapter.
+fn gpu(operands: GpuOperands) -> Option<Device> {
+    static STORAGE: OnceLock<Option<Device>> = OnceLock::new();
+    static TEXTURES: OnceLock<Option<Device>> = OnceLock::new();
+    let cell = match operands {
+        GpuOperands::Textures => &TEXTURES,
+        _ => &STORAGE,
+    };
+    cell.get_or_init(|| gpu_with_options(&options(operands)))
+        .clone()
+}
+
+fn fail(e: Box<dyn std::error::Error + Send + Sync>) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+#[test]
+fn a_forced_choice_is_kept_and_shown() {
+    for choice in [GpuOperands::Storage, GpuOperands::Textures] {
+        let Some(dev) = gpu(choice) else { return };
+        let ctx = dev.gpu_context().expect("a GPU device");
+        // Every adapter wgpu supports has 2D textures at least 8192 texels wide.
+        assert_eq!(ctx.operands(), choice, "{}", ctx.info());
+        assert_eq!(ctx.info().operands, choice);
+        let name = dev.name();
+        assert!(
+            name.contains(&format!("operands: {}", choice.name())),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn auto_resolves_to_a_choice() {
+    let Some(dev) = gpu_with_options(&options(GpuOperands::Auto)) else {
+        return;
+    };
+    let ctx = dev.gpu_context().expect("a GPU device");
+    assert_ne!(ctx.operands(), GpuOperands::Auto, "{}", ctx.info());
+    if !ctx.is_software() {
+        assert_eq!(ctx.operands(), GpuOperands::Storage, "{}", ctx.info());
+    }
+}
+
+#[test]
+fn choices_parse_by_name_and_refuse_others() {
+    for (choice, name) in GpuOperands::ALL {
+        assert_eq!(GpuOperands::parse(name).ok(), Some(choice));
+        assert_eq!(
+            GpuOperands::parse(&format!(" {} ", name.to_uppercase())).ok(),
+            Some(choice)
+        );
+        assert_eq!(choice.to_string(), name);
+    }
+    assert_eq!(GpuOperands::parse("").ok(), Some(GpuOperands::Auto));
+    let err = GpuOperands::parse("images").expect_err("an unknown name");
+    assert!(matches!(err, KernelError::InvalidSpec { .. }), "{err:?}");
+    assert!(err.to_string().contains("textures"), "{err}");
+}
+
+#[test]
+fn storage_matmul_matches_reference() {
+    let Some(dev) = gpu(GpuOperands::Storage) else {
+        return;
+    };
+    proptest!(proptest_config_compiling(&dev), |(c in matmul_case())| {
+        matmul_case_matches_reference(&dev, &c).map_err(fail)?;
+    });
+}
+
+#[test]
+fn texture_matmul_matches_reference() {
+    let Some(dev) = gpu(GpuOperands::Textures) else {
+        return;
+    };
+    proptest!(proptest_config_compiling(&dev), |(c in matmul_case())| {
+        matmul_case_matches_reference(&dev, &c).map_err(fail)?;
+    });
+}
+
+#[test]
+fn storage_conv2d_matches_reference() {
+    let Some(dev) = gpu(GpuOperands::Storage) else {
+        return;
+    };
+    proptest!(proptest_config_compiling(&dev), |(c in conv_case())| {
+        conv_case_matches_reference(&dev, &c).map_err(fail)?;
+    });
+}
+
+#[test]
+fn texture_conv2d_matches_reference() {
+    let Some(dev) = gpu(GpuOperands::Textures) else {
+        return;
+    };
+    proptest!(proptest_config_compiling(&dev), |(c in conv_case())| {
+        conv_case_matches_reference(&dev, &c).map_err(fail)?;
+    });
+}
+
+/// Whether two result lists are equal bit for bit, naming the first that differs.
+fn same_bits(what: &str, a: &[(&str, &[f32])], b: &[(&str, &[f32])]) -> TestResult {
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        let same = x.len() == y.len() && x.iter().zip(*y).all(|(p, q)| p.to_bits() == q.to_bits());
+        if !same {
+            return Err(format!("{what}: {name} differs between storage and texture reads").into());
+        }
+    }
+    Ok(())
+}
+
+/// Operands longer than one texture row (4,096 texels, 16,384 floats) and not whole rows: the
+/// copy into the texture then takes the whole rows and the rest separately. Both choices match
+/// the reference and each other bit for bit (the same values loaded, the same arithmetic).
+#[test]
+fn operands_over_several_texture_rows_match_storage_bit_for_bit() -> TestResult {
+    let (Some(storage), Some(textures)) = (gpu(GpuOperands::Storage), gpu(GpuOperands::Textures))
+    else {
+        return Ok(());
+    };
+    let conv_cases = [
+        // x: 8 × 3 × 32 × 32 = 24,576 floats, rows of whole vec4s (the aligned reads).
+        (8, 3, 6, [32, 32], [5, 5], [2, 2]),
+        // x: 5 × 4 × 30 × 31 = 18,600 floats, odd rows (the covering reads), grad_y alike.
+        (5, 4, 7, [30, 31], [3, 3], [1, 1]),
+    ];
+    for (i, (n, c_in, c_out, hw, k, padding)) in conv_cases.into_iter().enumerate() {
+        let c = ConvCase {
+            n,
+            c_in,
+            c_out,
+            hw,
+            k,
+            spec: Conv2dSpec {
+                padding,
+                ..Conv2dSpec::default()
+            },
+            bias: true,
+            act: Some(Activation::Relu),
+            seed: 40 + i as u64,
+        };
+        conv_case_matches_reference(&textures, &c)?;
+        let t = c.inputs()?;
+        let run = |dev: &Device| conv2d(dev, &t.x, &t.w, t.b.as_ref(), &t.grad_y, &c.spec, c.act);
+        let (a, b) = (run(&storage)?, run(&textures)?);
+        same_bits(
+            &format!("conv case {i}"),
+            &[
+                ("y", a.y.data()),
+                ("grad_x", a.grad_x.data()),
+                ("grad_w", a.grad_w.data()),
+            ],
+            &[
+                ("y", b.y.data()),
+                ("grad_x", b.grad_x.data()),
+                ("grad_w", b.grad_w.data()),
+            ],
+        )?;
+    }
+    // A: 132 × 200 = 26,400 floats; B: 200 × 96; every transpose.
+    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+        let c = MatmulCase {
+            mkn: (132, 200, 96),
+            spec: MatmulSpec { trans_a, trans_b },
+            bias: true,
+            act: None,
+            seed: 7,
+        };
+        matmul_case_matches_reference(&textures, &c)?;
+        let (x, y, bias) = c.inputs();
+        let run = |dev: &Device| matmul(dev, &x, &y, bias.as_ref(), &c.spec, c.act);
+        let (a, b) = (run(&storage)?, run(&textures)?);
+        same_bits(
+            &format!("matmul {trans_a} {trans_b}"),
+            &[("c", a.data())],
+            &[("c", b.data())],
+        )?;
+    }
+    Ok(())
+}
