@@ -7,6 +7,8 @@
 // the activation whose output the pooling read (activation_fn.wgsl, prepended to this file):
 // backward then multiplies each input's gradient by its derivative, taken from that output
 // (binding 7), in the same pass (the identity, ACT = 3, for plain pooling backward).
+// TEX, STO and TEXW say whether pool_fwd4 and pool_bwd_rows read x, act_y and grad_y through
+// textures (below).
 
 // Non-overlapping windows without padding (LeNet's 2x2/2): each input has at most one window.
 const TILED: bool = SH == KH && SW == KW && PH == 0u && PW == 0u;
@@ -42,6 +44,59 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 @group(0) @binding(12) var<storage, read> act_y2: array<vec2<f32>>;
 // The forward's x, in vec4s (pool_fwd4).
 @group(0) @binding(10) var<storage, read> x4: array<vec4<f32>>;
+// Or through textures (TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i of x, act_y and
+// grad_y is texel (i % TEXW, i / TEXW) of x4t, act_yt and gyt, a fetch far cheaper than a
+// storage load on llvmpipe.
+@group(0) @binding(13) var x4t: texture_2d<f32>;
+@group(0) @binding(14) var act_yt: texture_2d<f32>;
+@group(0) @binding(15) var gyt: texture_2d<f32>;
+
+fn texel(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % TEXW, i / TEXW);
+}
+
+// Vec4 i of the forward's x.
+fn x_vec4(i: u32) -> vec4<f32> {
+    //#unroll t TEX
+    { return textureLoad(x4t, texel(i), 0); }
+    //#end
+    //#unroll t STO
+    { return x4[i]; }
+    //#end
+}
+
+// Vec4 i of the activation's output.
+fn act_y_vec4(i: u32) -> vec4<f32> {
+    //#unroll t TEX
+    { return textureLoad(act_yt, texel(i), 0); }
+    //#end
+    //#unroll t STO
+    { return act_y4[i]; }
+    //#end
+}
+
+// Vec2 i of the activation's output.
+fn act_y_vec2(i: u32) -> vec2<f32> {
+    //#unroll t TEX
+    {
+        let v = textureLoad(act_yt, texel(i / 2u), 0);
+        return select(v.xy, v.zw, (i & 1u) == 1u);
+    }
+    //#end
+    //#unroll t STO
+    { return act_y2[i]; }
+    //#end
+}
+
+// Element o of grad_y.
+fn grad_out(o: u32) -> f32 {
+    //#unroll t TEX
+    { return textureLoad(gyt, texel(o / 4u), 0)[o % 4u]; }
+    //#end
+    //#unroll t STO
+    { return gy[o]; }
+    //#end
+}
 
 // Stores input element t's gradient g, through the activation's derivative when ACT != 3:
 // the same product activation.wgsl's act_bwd makes after a plain pooling backward.
@@ -202,11 +257,11 @@ fn pool_bwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         let ok = oy < OH && ox0 + $w < OW;
         let o = (plane * OH + select(0u, oy, ok)) * OW + select(0u, ox0 + $w, ok);
         if (MAXP == 1u) {
-            gw[$w] = select(0.0, gy[o], ok);
+            gw[$w] = select(0.0, grad_out(o), ok);
             // No input offset is 0xffffffff: a window outside the output matches nothing.
             aw[$w] = select(0xffffffffu, amax_in[o], ok);
         } else {
-            gw[$w] = select(0.0, gy[o] / win, ok);
+            gw[$w] = select(0.0, grad_out(o) / win, ok);
         }
     }
     //#end
@@ -228,7 +283,7 @@ fn pool_bwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         if (ACT == 3u) {
             gx4[t] = gv;
         } else {
-            let y = act_y4[t];
+            let y = act_y_vec4(t);
             gx4[t] = gv * vec4<f32>(dact(y.x), dact(y.y), dact(y.z), dact(y.w));
         }
     }
@@ -239,7 +294,7 @@ fn pool_bwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         if (ACT == 3u) {
             gx2[t] = gv;
         } else {
-            let y = act_y2[t];
+            let y = act_y_vec2(t);
             gx2[t] = gv * vec2<f32>(dact(y.x), dact(y.y));
         }
     }
@@ -261,7 +316,7 @@ fn pool_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let plane = t / (groups * OH);
     var rows: array<vec4<f32>, KH>;
     //#unroll ky KH
-    rows[$ky] = x4[((plane * IH + oy * KH + $ky) * IW) / 4u + g4];
+    rows[$ky] = x_vec4(((plane * IH + oy * KH + $ky) * IW) / 4u + g4);
     //#end
     //#unroll w NWIN
     {

@@ -10,7 +10,7 @@ use conv_kernels::{
 };
 use fovea_test_support::against_reference::{
     activation_case_matches_reference, conv_case_matches_reference, matmul_case_matches_reference,
-    pool_case_matches_reference,
+    pool_activation_case_matches_its_parts, pool_case_matches_reference,
 };
 use fovea_test_support::cases::*;
 use fovea_test_support::ops::{
@@ -236,45 +236,6 @@ fn pool2d_matches_reference(dev: &Device) {
 }
 test_device!(pool2d_matches_reference: cpu, gpu);
 
-/// The fused pooling + activation gradient against its two parts: on the device itself bit for
-/// bit (the same operations per element), and against the reference's parts within the
-/// pooling's tolerance. `y` is an activation's output, as the op requires.
-fn pool_activation_body(dev: &Device, c: &PoolCase, act: Activation) -> TestResult {
-    let spec = c.spec();
-    let (x, gy) = c.inputs()?;
-    let parts =
-        |d: &Device| -> TestResult<(Tensor, DeviceTensor, Option<conv_kernels::IndexTensor>)> {
-            let y = d.activation(&d.upload(&x)?, act)?;
-            let pooled = d.pool2d(&y, &spec)?;
-            let gx = d.pool2d_backward(x.dims(), &d.upload(&gy)?, pooled.argmax.as_ref(), &spec)?;
-            Ok((
-                d.to_host(&d.activation_backward(&y, &gx, act)?)?,
-                y,
-                pooled.argmax,
-            ))
-        };
-    let (want, _, _) = parts(&Device::Reference)?;
-    let (unfused, y, argmax) = parts(dev)?;
-    let fused =
-        dev.pool2d_activation_backward(&y, &dev.upload(&gy)?, argmax.as_ref(), &spec, act)?;
-    let fused = dev.to_host(&fused)?;
-    if fused
-        .data()
-        .iter()
-        .map(|v| v.to_bits())
-        .ne(unfused.data().iter().map(|v| v.to_bits()))
-    {
-        return Err(format!(
-            "{act:?} after {:?} pool on {}: fused differs from its parts",
-            c.kind,
-            dev.name()
-        )
-        .into());
-    }
-    check_close(dev, "pool2d_activation_backward", &fused, &want, 1e-5, 1e-6)?;
-    Ok(())
-}
-
 fn pool2d_activation_backward_matches_its_parts(dev: &Device) {
     let acts = prop_oneof![
         Just(Activation::Sigmoid),
@@ -282,7 +243,7 @@ fn pool2d_activation_backward_matches_its_parts(dev: &Device) {
         Just(Activation::Tanh)
     ];
     proptest!(proptest_config(), |(c in pool_case(), act in acts)| {
-        pool_activation_body(dev, &c, act).map_err(fail)?;
+        pool_activation_case_matches_its_parts(dev, &c, act).map_err(fail)?;
     });
 }
 test_device!(pool2d_activation_backward_matches_its_parts: reference, cpu, gpu);
@@ -304,7 +265,7 @@ fn lenet_pool_shapes_match_reference(dev: &Device) -> TestResult {
                 seed: hw as u64,
             };
             pool_case_matches_reference(dev, &c)?;
-            pool_activation_body(dev, &c, act)?;
+            pool_activation_case_matches_its_parts(dev, &c, act)?;
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! The flat GPU kernels of matmul and conv2d reading their operands from storage buffers and
+//! The flat GPU kernels of matmul, conv2d and pooling reading their operands from storage buffers and
 //! through textures (`GpuOperands`), each on a private context that forces the choice whatever
 //! the shared context's probe picked: both against the reference over the random cases of
 //! `fovea_test_support::cases`, both bit for bit alike on operands spanning several texture rows,
@@ -9,14 +9,17 @@
 
 use conv_kernels::{
     Activation, Conv2dSpec, Device, GpuKernels, GpuOperands, GpuOptions, KernelError, MatmulSpec,
+    PoolKind,
 };
 use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
+    pool_activation_case_matches_its_parts, pool_case_matches_reference,
 };
 use fovea_test_support::cases::{
-    ConvCase, MatmulCase, conv_case, matmul_case, proptest_config_compiling,
+    ConvCase, MatmulCase, PoolCase, conv_case, matmul_case, pool_case, proptest_config,
+    proptest_config_compiling,
 };
-use fovea_test_support::ops::{conv2d, matmul};
+use fovea_test_support::ops::{conv2d, matmul, pool2d};
 use fovea_test_support::{TestResult, gpu_with_options};
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -133,6 +136,26 @@ fn texture_conv2d_matches_reference() {
     });
 }
 
+#[test]
+fn storage_pool2d_matches_reference() {
+    let Some(dev) = gpu(GpuOperands::Storage) else {
+        return;
+    };
+    proptest!(proptest_config(), |(c in pool_case())| {
+        pool_case_matches_reference(&dev, &c).map_err(fail)?;
+    });
+}
+
+#[test]
+fn texture_pool2d_matches_reference() {
+    let Some(dev) = gpu(GpuOperands::Textures) else {
+        return;
+    };
+    proptest!(proptest_config(), |(c in pool_case())| {
+        pool_case_matches_reference(&dev, &c).map_err(fail)?;
+    });
+}
+
 /// Whether two result lists are equal bit for bit, naming the first that differs.
 fn same_bits(what: &str, a: &[(&str, &[f32])], b: &[(&str, &[f32])]) -> TestResult {
     for ((name, x), (_, y)) in a.iter().zip(b) {
@@ -191,6 +214,35 @@ fn operands_over_several_texture_rows_match_storage_bit_for_bit() -> TestResult 
                 ("grad_w", b.grad_w.data()),
             ],
         )?;
+    }
+    // LeNet's poolings at batch 64 (pool1's input 64 × 6 × 28 × 28 = 301,056 floats, 19 texture
+    // rows; pool2's rows of 10, read in vec2s), plain and through the activation before them.
+    for (hw, act) in [(28, Activation::Sigmoid), (10, Activation::Relu)] {
+        for kind in [PoolKind::Avg, PoolKind::Max] {
+            let c = PoolCase {
+                kind,
+                n: 64,
+                c: 6,
+                hw: [hw, hw],
+                kernel: [2, 2],
+                stride: [2, 2],
+                pad_frac: [0, 0],
+                ties: act == Activation::Relu,
+                seed: hw as u64,
+            };
+            pool_case_matches_reference(&textures, &c)?;
+            pool_activation_case_matches_its_parts(&textures, &c, act)?;
+            let (x, gy) = c.inputs()?;
+            let (a, b) = (
+                pool2d(&storage, &x, &gy, &c.spec())?,
+                pool2d(&textures, &x, &gy, &c.spec())?,
+            );
+            same_bits(
+                &format!("{kind:?} pool of {hw}"),
+                &[("y", a.y.data()), ("grad_x", a.grad_x.data())],
+                &[("y", b.y.data()), ("grad_x", b.grad_x.data())],
+            )?;
+        }
     }
     // A: 132 × 200 = 26,400 floats; B: 200 × 96; every transpose.
     for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {

@@ -5,7 +5,7 @@
 use crate::cases::{ActivationCase, ConvCase, MatmulCase, PoolCase};
 use crate::check::{TestResult, check_close, max_abs};
 use crate::ops::{activation, activation_backward, conv2d, matmul, pool2d};
-use conv_kernels::Device;
+use conv_kernels::{Activation, Device, DeviceTensor, IndexTensor};
 use tensor::Tensor;
 
 /// f32 sums against the reference's f64 ones: rtol 1e-4 plus an absolute 1e-4 of the largest
@@ -97,4 +97,46 @@ pub fn pool_case_matches_reference(dev: &Device, c: &PoolCase) -> TestResult {
     }
     // Overlapping windows add up to 25 contributions per input element.
     check_close(dev, "pool2d grad_x", &got.grad_x, &want.grad_x, 1e-5, 1e-6)
+}
+
+/// The fused pooling + activation gradient against its two parts: on the device itself bit for
+/// bit (the same operations per element), and against the reference's parts within the
+/// pooling's tolerance. `y` is an activation's output, as the op requires.
+pub fn pool_activation_case_matches_its_parts(
+    dev: &Device,
+    c: &PoolCase,
+    act: Activation,
+) -> TestResult {
+    let spec = c.spec();
+    let (x, gy) = c.inputs()?;
+    let parts = |d: &Device| -> TestResult<(Tensor, DeviceTensor, Option<IndexTensor>)> {
+        let y = d.activation(&d.upload(&x)?, act)?;
+        let pooled = d.pool2d(&y, &spec)?;
+        let gx = d.pool2d_backward(x.dims(), &d.upload(&gy)?, pooled.argmax.as_ref(), &spec)?;
+        Ok((
+            d.to_host(&d.activation_backward(&y, &gx, act)?)?,
+            y,
+            pooled.argmax,
+        ))
+    };
+    let (want, _, _) = parts(&Device::Reference)?;
+    let (unfused, y, argmax) = parts(dev)?;
+    let fused =
+        dev.pool2d_activation_backward(&y, &dev.upload(&gy)?, argmax.as_ref(), &spec, act)?;
+    let fused = dev.to_host(&fused)?;
+    if fused
+        .data()
+        .iter()
+        .map(|v| v.to_bits())
+        .ne(unfused.data().iter().map(|v| v.to_bits()))
+    {
+        return Err(format!(
+            "{act:?} after {:?} pool on {}: fused differs from its parts",
+            c.kind,
+            dev.name()
+        )
+        .into());
+    }
+    check_close(dev, "pool2d_activation_backward", &fused, &want, 1e-5, 1e-6)?;
+    Ok(())
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
+use crate::gpu::texture_operands::TEXELS_PER_ROW;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::{Activation, Pool2dGeometry, PoolKind};
@@ -17,12 +18,12 @@ static SHADER: Shader = Shader {
     name: "pool2d.wgsl",
     source: with_activation_fns!("../../../shaders/pool2d.wgsl"),
     uniform_bindings: &[],
-    texture_bindings: &[],
+    texture_bindings: &[13, 14, 15],
 };
 
 /// The pooling's constants; `act` is the activation backward multiplies through (none for
-/// the forward and plain backward).
-fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
+/// the forward and plain backward); `textures`: the vector kernels read through textures.
+fn spec(g: &Pool2dGeometry, act: Option<Activation>, textures: bool) -> crate::gpu::Consts {
     let s = g.spec;
     let vw = row_vector(g);
     consts(&[
@@ -41,6 +42,9 @@ fn spec(g: &Pool2dGeometry, act: Option<Activation>) -> crate::gpu::Consts {
         ("V4", usize::from(vw == Some(4))),
         ("V2", usize::from(vw == Some(2))),
         ("MAXP", usize::from(s.kind == PoolKind::Max)),
+        ("TEX", usize::from(textures)),
+        ("STO", usize::from(!textures)),
+        ("TEXW", TEXELS_PER_ROW as usize),
         act_const(act),
     ])
 }
@@ -84,12 +88,13 @@ fn forward(
         let offsets = ctx.alloc(op, if max { total } else { 1 })?;
         let mut params = params;
         params[5] = w(g.n * g.c * g.oh * (g.w / 4));
+        let textures = ctx.reads_through_textures(&[x]);
         ctx.dispatch(Dispatch {
             shader: &SHADER,
             entry: "pool_fwd4",
-            consts: spec(g, None),
+            consts: spec(g, None, textures),
             params: &params,
-            bindings: &[(10, x), (2, &y), (3, &offsets)],
+            bindings: &[(if textures { 13 } else { 10 }, x), (2, &y), (3, &offsets)],
             invocations: u64::from(params[5]),
             workgroup: 64,
         })?;
@@ -101,7 +106,7 @@ fn forward(
             ctx.dispatch(Dispatch {
                 shader: &SHADER,
                 entry: "max_fwd",
-                consts: spec(g, None),
+                consts: spec(g, None, false),
                 params: &params,
                 bindings: &[(1, x), (2, &y), (3, &a)],
                 invocations: total as u64,
@@ -113,7 +118,7 @@ fn forward(
             ctx.dispatch(Dispatch {
                 shader: &SHADER,
                 entry: "avg_fwd",
-                consts: spec(g, None),
+                consts: spec(g, None, false),
                 params: &params,
                 bindings: &[(1, x), (2, &y)],
                 invocations: total as u64,
@@ -145,14 +150,24 @@ fn backward(
     if let Some(vw) = row_vector(g) {
         let mut params = params;
         params[5] = w(total / vw);
-        let (gx_at, act_at) = if vw == 4 { (8, 9) } else { (11, 12) };
+        let textures = ctx.reads_through_textures(&[grad_y, act_y]);
+        let (gx_at, act_at) = match (vw, textures) {
+            (_, true) => (if vw == 4 { 8 } else { 11 }, 14),
+            (4, false) => (8, 9),
+            _ => (11, 12),
+        };
         ctx.dispatch(Dispatch {
             shader: &SHADER,
             entry: "pool_bwd_rows",
-            consts: spec(g, through.map(|(act, _)| act)),
+            consts: spec(g, through.map(|(act, _)| act), textures),
             params: &params,
             // Average pooling binds grad_y in the unread arg-max slot.
-            bindings: &[(4, grad_y), (5, a), (gx_at, &gx), (act_at, act_y)],
+            bindings: &[
+                (if textures { 15 } else { 4 }, grad_y),
+                (5, a),
+                (gx_at, &gx),
+                (act_at, act_y),
+            ],
             invocations: (total / vw) as u64,
             workgroup: 64,
         })?;
@@ -163,7 +178,7 @@ fn backward(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry,
-        consts: spec(g, through.map(|(act, _)| act)),
+        consts: spec(g, through.map(|(act, _)| act), false),
         params: &params,
         bindings: if entry == "max_bwd" {
             &with_idx
