@@ -401,7 +401,21 @@ fn bias_partial(tb: u32) {
         for (var n = n0; n < n1; n++) {
             let base = (n * p.c_out + co) * ohw;
             var r = 0.0;
+            //#unroll t TEX
+            {
+                // The plane's values in the same order, four per texel fetch (adding 0.0 for
+                // the texels' values outside it leaves r as it was: r is never -0.0).
+                for (var k = base / 4u; k < (base + ohw + 3u) / 4u; k++) {
+                    let v = in1_vec4(k);
+                    //#unroll c 4
+                    r += select(0.0, v[$c], 4u * k + $c >= base && 4u * k + $c < base + ohw);
+                    //#end
+                }
+            }
+            //#end
+            //#unroll t STO
             for (var i = 0u; i < ohw; i++) { r += in1[base + i]; }
+            //#end
             s += r;
         }
         dst[chunk * partial_len() + p.wsize + co] = s;

@@ -207,11 +207,19 @@ fn operands_over_several_texture_rows_match_storage_bit_for_bit() -> TestResult 
                 ("y", a.y.data()),
                 ("grad_x", a.grad_x.data()),
                 ("grad_w", a.grad_w.data()),
+                (
+                    "grad_b",
+                    a.grad_b.as_ref().ok_or("no bias gradient")?.data(),
+                ),
             ],
             &[
                 ("y", b.y.data()),
                 ("grad_x", b.grad_x.data()),
                 ("grad_w", b.grad_w.data()),
+                (
+                    "grad_b",
+                    b.grad_b.as_ref().ok_or("no bias gradient")?.data(),
+                ),
             ],
         )?;
     }

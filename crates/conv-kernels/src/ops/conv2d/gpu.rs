@@ -395,20 +395,21 @@ fn backward_weight_partials(
     let bias_end = total + if with_bias { chunks * cblocks } else { 0 };
     let mut params = params(g, xblocks, cblocks, total, with_bias, per_chunk, wsize);
     params[15] = w(bias_end);
-    // grad_y stays bound as f32s for the bias's partials.
     let reads = Reads::of(ctx, reads, &[x, grad_y]);
     let [x_vec4s, gy_vec4s] = reads.vec4_bindings();
-    let vec4_reads = [(2, grad_y), (4, &buffer), (x_vec4s, x), (gy_vec4s, grad_y)];
+    // From storage, grad_y stays bound as f32s for the bias's partials; through textures they
+    // read its texture too.
+    let vec4_reads = [(x_vec4s, x), (gy_vec4s, grad_y), (4, &buffer), (2, grad_y)];
     let f32_reads = [(1, x), (2, grad_y), (4, &buffer)];
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
         consts: spec(g, cob, px, None, None, rows, reads),
         params: &params,
-        bindings: if reads.rows == RowReads::Scalar {
-            &f32_reads
-        } else {
-            &vec4_reads
+        bindings: match (reads.rows, reads.textures) {
+            (RowReads::Scalar, _) => &f32_reads,
+            (_, true) => &vec4_reads[..3],
+            _ => &vec4_reads,
         },
         invocations: bias_end as u64,
         workgroup: 64,
