@@ -59,3 +59,18 @@ pub(crate) fn env_error<T>(
         format!("{var}={value:?} not understood: expected {}", expected(all)),
     )
 }
+
+/// The choice named by environment variable `var`: `T::default()` when it is unset or blank,
+/// an [`env_error`] naming the variable when it is not one of `all`'s names.
+pub(crate) fn from_env<T: Copy + Default>(
+    all: &[(T, &'static str)],
+    op: &'static str,
+    label: &str,
+    var: &str,
+) -> Result<T> {
+    match std::env::var(var) {
+        Err(std::env::VarError::NotPresent) => Ok(T::default()),
+        Err(std::env::VarError::NotUnicode(v)) => Err(env_error(all, op, var, &v)),
+        Ok(v) => parse(all, op, label, &v).map_err(|_| env_error(all, op, var, &v)),
+    }
+}

@@ -251,22 +251,9 @@ test_device!(pool2d_activation_backward_matches_its_parts: reference, cpu, gpu);
 /// LeNet's pooling layers at a real batch size, plain and through the activation before them:
 /// rows of 28 (a multiple of 4: the GPU's kernels that take four elements at a time) and of 10.
 fn lenet_pool_shapes_match_reference(dev: &Device) -> TestResult {
-    for (hw, act) in [(28, Activation::Sigmoid), (10, Activation::Relu)] {
-        for kind in [PoolKind::Avg, PoolKind::Max] {
-            let c = PoolCase {
-                kind,
-                n: 16,
-                c: 6,
-                hw: [hw, hw],
-                kernel: [2, 2],
-                stride: [2, 2],
-                pad_frac: [0, 0],
-                ties: act == Activation::Relu,
-                seed: hw as u64,
-            };
-            pool_case_matches_reference(dev, &c)?;
-            pool_activation_case_matches_its_parts(dev, &c, act)?;
-        }
+    for (c, act) in lenet_pool_cases(16) {
+        pool_case_matches_reference(dev, &c)?;
+        pool_activation_case_matches_its_parts(dev, &c, act)?;
     }
     Ok(())
 }

@@ -9,14 +9,13 @@
 
 use conv_kernels::{
     Activation, Conv2dSpec, Device, GpuKernels, GpuOperands, GpuOptions, KernelError, MatmulSpec,
-    PoolKind,
 };
 use fovea_test_support::against_reference::{
     conv_case_matches_reference, matmul_case_matches_reference,
     pool_activation_case_matches_its_parts, pool_case_matches_reference,
 };
 use fovea_test_support::cases::{
-    ConvCase, MatmulCase, PoolCase, conv_case, matmul_case, pool_case, proptest_config,
+    ConvCase, MatmulCase, conv_case, lenet_pool_cases, matmul_case, pool_case, proptest_config,
     proptest_config_compiling,
 };
 use fovea_test_support::ops::{conv2d, matmul, pool2d};
@@ -94,6 +93,31 @@ fn choices_parse_by_name_and_refuse_others() {
     let err = GpuOperands::parse("images").expect_err("an unknown name");
     assert!(matches!(err, KernelError::InvalidSpec { .. }), "{err:?}");
     assert!(err.to_string().contains("textures"), "{err}");
+}
+
+/// `trim_pool` drops the operand textures with the cached buffers; the next launches make them
+/// again and compute the same bits.
+#[test]
+fn kernels_after_a_trim_give_the_same_results() -> TestResult {
+    let Some(dev) = gpu(GpuOperands::Textures) else {
+        return Ok(());
+    };
+    let c = MatmulCase {
+        mkn: (40, 64, 24),
+        spec: MatmulSpec::default(),
+        bias: false,
+        act: None,
+        seed: 5,
+    };
+    let (a, b, _) = c.inputs();
+    let before = matmul(&dev, &a, &b, None, &c.spec, None)?;
+    dev.gpu_context().expect("a GPU device").trim_pool();
+    let after = matmul(&dev, &a, &b, None, &c.spec, None)?;
+    same_bits(
+        "matmul after trim_pool",
+        &[("c", before.data())],
+        &[("c", after.data())],
+    )
 }
 
 #[test]
@@ -225,32 +249,19 @@ fn operands_over_several_texture_rows_match_storage_bit_for_bit() -> TestResult 
     }
     // LeNet's poolings at batch 64 (pool1's input 64 × 6 × 28 × 28 = 301,056 floats, 19 texture
     // rows; pool2's rows of 10, read in vec2s), plain and through the activation before them.
-    for (hw, act) in [(28, Activation::Sigmoid), (10, Activation::Relu)] {
-        for kind in [PoolKind::Avg, PoolKind::Max] {
-            let c = PoolCase {
-                kind,
-                n: 64,
-                c: 6,
-                hw: [hw, hw],
-                kernel: [2, 2],
-                stride: [2, 2],
-                pad_frac: [0, 0],
-                ties: act == Activation::Relu,
-                seed: hw as u64,
-            };
-            pool_case_matches_reference(&textures, &c)?;
-            pool_activation_case_matches_its_parts(&textures, &c, act)?;
-            let (x, gy) = c.inputs()?;
-            let (a, b) = (
-                pool2d(&storage, &x, &gy, &c.spec())?,
-                pool2d(&textures, &x, &gy, &c.spec())?,
-            );
-            same_bits(
-                &format!("{kind:?} pool of {hw}"),
-                &[("y", a.y.data()), ("grad_x", a.grad_x.data())],
-                &[("y", b.y.data()), ("grad_x", b.grad_x.data())],
-            )?;
-        }
+    for (c, act) in lenet_pool_cases(64) {
+        pool_case_matches_reference(&textures, &c)?;
+        pool_activation_case_matches_its_parts(&textures, &c, act)?;
+        let (x, gy) = c.inputs()?;
+        let (a, b) = (
+            pool2d(&storage, &x, &gy, &c.spec())?,
+            pool2d(&textures, &x, &gy, &c.spec())?,
+        );
+        same_bits(
+            &format!("{:?} pool of {:?}", c.kind, c.hw),
+            &[("y", a.y.data()), ("grad_x", a.grad_x.data())],
+            &[("y", b.y.data()), ("grad_x", b.grad_x.data())],
+        )?;
     }
     // A: 132 × 200 = 26,400 floats; B: 200 × 96; every transpose.
     for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {

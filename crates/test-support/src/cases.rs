@@ -399,6 +399,30 @@ impl MatmulCase {
     }
 }
 
+/// LeNet's two poolings (2×2, stride 2) over `n` images of 6 channels, each kind, with the
+/// activation before them: rows of 28 after a sigmoid (a multiple of 4: the GPU's kernels that
+/// take four elements at a time) and of 10 after a ReLU (pairs, with ties).
+pub fn lenet_pool_cases(n: usize) -> Vec<(PoolCase, Activation)> {
+    let mut cases = Vec::new();
+    for (hw, act) in [(28, Activation::Sigmoid), (10, Activation::Relu)] {
+        for kind in [PoolKind::Avg, PoolKind::Max] {
+            let case = PoolCase {
+                kind,
+                n,
+                c: 6,
+                hw: [hw, hw],
+                kernel: [2, 2],
+                stride: [2, 2],
+                pad_frac: [0, 0],
+                ties: act == Activation::Relu,
+                seed: hw as u64,
+            };
+            cases.push((case, act));
+        }
+    }
+    cases
+}
+
 /// Products up to 140×140×140 with every transpose, with and without bias; half of them with
 /// every side a multiple of 4 (the GPU's flat matmul then loads whole vec4s).
 pub fn matmul_case() -> impl Strategy<Value = MatmulCase> {

@@ -64,14 +64,12 @@ impl GpuKernels {
     /// The choice named by the environment variable `FOVEA_GPU_KERNELS`: `Auto` when it is
     /// unset or blank, an error naming the variable when it is not understood.
     pub fn from_env() -> Result<GpuKernels> {
-        const VAR: &str = "FOVEA_GPU_KERNELS";
-        let err =
-            |v: &dyn std::fmt::Debug| named_choice::env_error(&Self::ALL, "gpu kernels", VAR, v);
-        match std::env::var(VAR) {
-            Err(std::env::VarError::NotPresent) => Ok(GpuKernels::Auto),
-            Err(std::env::VarError::NotUnicode(v)) => Err(err(&v)),
-            Ok(v) => Self::parse(&v).map_err(|_| err(&v)),
-        }
+        named_choice::from_env(
+            &Self::ALL,
+            "gpu kernels",
+            "GPU kernels",
+            "FOVEA_GPU_KERNELS",
+        )
     }
 
     /// The kernels an adapter runs: `Auto` becomes `Flat` on a software adapter and `Tiled` on
@@ -109,7 +107,7 @@ pub struct GpuOptions {
     /// The matmul and conv2d kernels to run (default [`GpuKernels::Auto`]: tiled on hardware
     /// adapters, flat on software ones).
     pub kernels: GpuKernels,
-    /// How the flat kernels read their large operands (default [`GpuOperands::Auto`]: the
+    /// How the kernels read their large operands (default [`GpuOperands::Auto`]: the
     /// faster of storage buffers and textures on a software adapter, by a probe when the
     /// context opens; storage buffers on a hardware one).
     pub operands: GpuOperands,
@@ -147,7 +145,7 @@ pub struct GpuInfo {
     pub software: bool,
     /// The matmul and conv2d kernels the context runs on it (resolved: never `Auto`).
     pub kernels: GpuKernels,
-    /// How the flat kernels read their operands on it (resolved: never `Auto`).
+    /// How the kernels read their large operands on it (resolved: never `Auto`).
     pub operands: GpuOperands,
 }
 
@@ -161,10 +159,7 @@ impl std::fmt::Display for GpuInfo {
             self.backend,
             self.kernels.describe()
         )?;
-        if self.kernels == GpuKernels::Flat {
-            write!(f, ", operands: {}", self.operands)?;
-        }
-        f.write_str(")")
+        write!(f, ", operands: {})", self.operands)
     }
 }
 
@@ -507,18 +502,18 @@ impl GpuContext {
         self.limits.max_uniform_buffer_binding_size as usize
     }
 
-    /// Storage buffers one kernel may bind (`max_storage_buffers_per_shader_stage`).
     /// Whether a kernel should read `operands` through textures (bound at its shader's
     /// texture bindings): this context reads so and every one of them fits a texture.
     pub(crate) fn reads_through_textures(&self, operands: &[&GpuBuffer]) -> bool {
         self.textures.fit(operands)
     }
 
-    /// How the flat kernels read their operands here (resolved: never `Auto`).
+    /// How the kernels read their large operands here (resolved: never `Auto`).
     pub fn operands(&self) -> GpuOperands {
         self.info.operands
     }
 
+    /// Storage buffers one kernel may bind (`max_storage_buffers_per_shader_stage`).
     pub(crate) fn max_storage_buffers(&self) -> u32 {
         self.limits.max_storage_buffers_per_shader_stage
     }
@@ -535,9 +530,11 @@ impl GpuContext {
         self.pool.stats()
     }
 
-    /// Frees the pool's cached (unused) buffers.
+    /// Frees the pool's cached (unused) buffers, and the textures operands were copied into
+    /// (made again when a kernel next needs them).
     pub fn trim_pool(&self) {
         self.pool.trim();
+        self.textures.trim();
     }
 
     /// Host↔device transfer counters.

@@ -21,8 +21,8 @@ use super::pool::GpuBuffer;
 use crate::error::{KernelError, Result};
 use crate::named_choice;
 
-/// How the flat kernels (matmul and conv2d, [`super::GpuKernels::Flat`]) read their large
-/// read-only operands.
+/// How the kernels read their large read-only operands: the flat matmul and conv2d kernels
+/// ([`super::GpuKernels::Flat`]) and pooling's vector kernels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum GpuOperands {
     /// Decided when the context opens: on a software adapter, a probe of a few milliseconds
@@ -58,14 +58,12 @@ impl GpuOperands {
     /// The choice named by the environment variable `FOVEA_GPU_OPERANDS`: `Auto` when it is
     /// unset or blank, an error naming the variable when it is not understood.
     pub fn from_env() -> Result<GpuOperands> {
-        const VAR: &str = "FOVEA_GPU_OPERANDS";
-        let err =
-            |v: &dyn std::fmt::Debug| named_choice::env_error(&Self::ALL, "gpu operands", VAR, v);
-        match std::env::var(VAR) {
-            Err(std::env::VarError::NotPresent) => Ok(GpuOperands::Auto),
-            Err(std::env::VarError::NotUnicode(v)) => Err(err(&v)),
-            Ok(v) => Self::parse(&v).map_err(|_| err(&v)),
-        }
+        named_choice::from_env(
+            &Self::ALL,
+            "gpu operands",
+            "GPU operands",
+            "FOVEA_GPU_OPERANDS",
+        )
     }
 }
 
@@ -116,6 +114,14 @@ impl TextureOperands {
             && operands
                 .iter()
                 .all(|b| b.binds_whole_vec4s() && rows(b) <= self.max_rows)
+    }
+
+    /// Drops the textures kept for reuse.
+    pub(crate) fn trim(&self) {
+        self.textures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Records the copy of `buf` into the texture of binding slot `slot` on `enc` (outside any
