@@ -84,6 +84,16 @@ impl std::str::FromStr for GpuOperands {
 /// alignment, and the shaders index with a shift.
 pub(crate) const TEXELS_PER_ROW: u32 = 4096;
 
+/// A shader's constants saying whether it reads through textures: `TEX` and `STO` (the 0/1
+/// unroll flags of the two ways, exactly one of them 1) and `TEXW` ([`TEXELS_PER_ROW`]).
+pub(crate) fn read_consts(textures: bool) -> [(&'static str, usize); 3] {
+    [
+        ("TEX", usize::from(textures)),
+        ("STO", usize::from(!textures)),
+        ("TEXW", TEXELS_PER_ROW as usize),
+    ]
+}
+
 /// Bytes of one `rgba32float` texel.
 const TEXEL_BYTES: u64 = 16;
 
@@ -93,15 +103,15 @@ const TEXEL_BYTES: u64 = 16;
 pub(crate) struct TextureOperands {
     enabled: bool,
     max_rows: u32,
-    textures: Mutex<HashMap<(usize, u32), wgpu::Texture>>,
+    textures: Mutex<HashMap<(usize, u32), (wgpu::Texture, wgpu::TextureView)>>,
 }
 
 impl TextureOperands {
-    /// Texture reads on for [`GpuOperands::Textures`] (resolved, not `Auto`) where the
-    /// adapter's textures are wide enough for a row.
+    /// Texture reads on for [`GpuOperands::Textures`] (resolved by [`resolve`], which keeps
+    /// it only where the adapter's textures hold a row).
     pub(crate) fn new(operands: GpuOperands, limits: &wgpu::Limits) -> Self {
         Self {
-            enabled: operands == GpuOperands::Textures && fits_adapter(limits),
+            enabled: operands == GpuOperands::Textures,
             max_rows: limits.max_texture_dimension_2d,
             textures: Mutex::default(),
         }
@@ -125,7 +135,7 @@ impl TextureOperands {
     }
 
     /// Records the copy of `buf` into the texture of binding slot `slot` on `enc` (outside any
-    /// pass) and returns a view of it to bind.
+    /// pass) and returns its view (made once with the texture) to bind.
     pub(crate) fn copy_in(
         &self,
         device: &wgpu::Device,
@@ -134,11 +144,11 @@ impl TextureOperands {
         buf: &GpuBuffer,
     ) -> wgpu::TextureView {
         let height = rows(buf).max(1);
-        let texture = {
+        let (texture, view) = {
             let mut map = self.textures.lock().unwrap_or_else(|e| e.into_inner());
             map.entry((slot, height))
                 .or_insert_with(|| {
-                    device.create_texture(&wgpu::TextureDescriptor {
+                    let texture = device.create_texture(&wgpu::TextureDescriptor {
                         label: Some("fovea-operand"),
                         size: wgpu::Extent3d {
                             width: TEXELS_PER_ROW,
@@ -151,7 +161,9 @@ impl TextureOperands {
                         format: wgpu::TextureFormat::Rgba32Float,
                         usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
                         view_formats: &[],
-                    })
+                    });
+                    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                    (texture, view)
                 })
                 .clone()
         };
@@ -192,7 +204,7 @@ impl TextureOperands {
         if rest > 0 {
             copy(enc, full, rest, 1);
         }
-        texture.create_view(&wgpu::TextureViewDescriptor::default())
+        view
     }
 }
 

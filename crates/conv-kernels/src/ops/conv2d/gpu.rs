@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::gpu::context::Dispatch;
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
-use crate::gpu::texture_operands::TEXELS_PER_ROW;
+use crate::gpu::texture_operands::read_consts;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::ops::reduce::gpu::{sum_outer, sum_outer_split};
@@ -209,12 +209,10 @@ fn spec(
         ("COBKYBKW", cob * weight_grad_rows * g.kw),
         ("SEGUV", covering_vec4s(seg)),
         ("PXUV", covering_vec4s(px)),
-        ("TEX", usize::from(textures)),
-        ("STO", usize::from(!textures)),
-        ("TEXW", TEXELS_PER_ROW as usize),
         act_const(act),
     ]);
     c.extend(names.into_iter().zip(reads));
+    c.extend(read_consts(textures));
     c
 }
 

@@ -8,8 +8,8 @@ use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
-use crate::gpu::texture_operands::TEXELS_PER_ROW;
-use crate::gpu::{consts, w};
+use crate::gpu::texture_operands::read_consts;
+use crate::gpu::w;
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::{Activation, GpuKernels, MatmulGeometry};
 use std::sync::Arc;
@@ -109,7 +109,7 @@ fn launch(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "matmul",
-        consts: consts(&[
+        consts: [
             ("RM", block.0),
             ("RN", block.1),
             ("RM4", block.0 / 4),
@@ -117,12 +117,12 @@ fn launch(
             ("V4", usize::from(vec4)),
             ("S1", usize::from(!vec4)),
             ("TRANS", trans_const),
-            ("TEX", usize::from(textures)),
-            ("STO", usize::from(!textures)),
-            ("TEXW", TEXELS_PER_ROW as usize),
             ("PRODUCTS", 1 + usize::from(second.is_some())),
             act_const(act),
-        ]),
+        ]
+        .into_iter()
+        .chain(read_consts(textures))
+        .collect(),
         params: &params,
         // A single-product pipeline has no second slot to bind.
         bindings: &bindings[..if second.is_some() { 7 } else { 4 }],

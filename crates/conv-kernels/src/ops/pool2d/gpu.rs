@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
-use crate::gpu::texture_operands::TEXELS_PER_ROW;
+use crate::gpu::texture_operands::read_consts;
 use crate::gpu::{consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::{Activation, Pool2dGeometry, PoolKind};
@@ -26,7 +26,7 @@ static SHADER: Shader = Shader {
 fn spec(g: &Pool2dGeometry, act: Option<Activation>, textures: bool) -> crate::gpu::Consts {
     let s = g.spec;
     let vw = row_vector(g);
-    consts(&[
+    let mut c = consts(&[
         ("KH", s.kernel[0]),
         ("KW", s.kernel[1]),
         ("SH", s.stride[0]),
@@ -42,11 +42,10 @@ fn spec(g: &Pool2dGeometry, act: Option<Activation>, textures: bool) -> crate::g
         ("V4", usize::from(vw == Some(4))),
         ("V2", usize::from(vw == Some(2))),
         ("MAXP", usize::from(s.kind == PoolKind::Max)),
-        ("TEX", usize::from(textures)),
-        ("STO", usize::from(!textures)),
-        ("TEXW", TEXELS_PER_ROW as usize),
         act_const(act),
-    ])
+    ]);
+    c.extend(read_consts(textures));
+    c
 }
 
 /// Whether rows can be taken `vw` elements at a time: non-overlapping, unpadded windows whose
