@@ -212,12 +212,17 @@ fn block_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> BlockId {
 // COB × KW × PX unrolled lines in one function were most of a conv pipeline's parse.
 //#unroll j COB
 fn fwd_kernel_row$j(acc: ptr<function, array<f32, COB * PX>>, seg: array<f32, SEGN>, wb: u32) {
+    var wv: array<f32, KW>;
     //#unroll kx KW
+    wv[$kx] = weight(wb + $kx);
+    //#end
+    //#unroll q PX
     {
-        let wv = weight(wb + $kx);
-        //#unroll q PX
-        (*acc)[$j * PX + $q] += wv * seg[$q * SW + $kx * DW + SEGOFF];
+        var t = 0.0;
+        //#unroll kx KW
+        t += wv[$kx] * seg[$q * SW + $kx * DW + SEGOFF];
         //#end
+        (*acc)[$j * PX + $q] += t;
     }
     //#end
 }
@@ -334,12 +339,17 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                 //#unroll j COB
                 {
                     let wb = ((co * p.cig + cl[$j]) * KH + ky) * KW;
+                    var wv: array<f32, KW>;
                     //#unroll kx KW
+                    wv[$kx] = weight(wb + $kx);
+                    //#end
+                    //#unroll q PX
                     {
-                        let wv = weight(wb + $kx);
-                        //#unroll q PX
-                        acc[$j * PX + $q] += wv * seg[$q + (KW - 1u - $kx) * DW];
+                        var t = 0.0;
+                        //#unroll kx KW
+                        t += wv[$kx] * seg[$q + (KW - 1u - $kx) * DW];
                         //#end
+                        acc[$j * PX + $q] += t;
                     }
                     //#end
                 }
@@ -431,9 +441,13 @@ fn bias_partial(tb: u32) {
 fn wgrad_kernel_row$j$r(racc: ptr<function, array<f32, COB * KYB * KW>>,
                         g: array<f32, COB * PX>, seg: array<f32, SEGN>) {
     //#unroll kx KW
-    //#unroll q PX
-    (*racc)[($j * KYB + $r) * KW + $kx] += g[$j * PX + $q] * seg[$q * SW + $kx * DW + SEGOFF];
-    //#end
+    {
+        var t = 0.0;
+        //#unroll q PX
+        t += g[$j * PX + $q] * seg[$q * SW + $kx * DW + SEGOFF];
+        //#end
+        (*racc)[($j * KYB + $r) * KW + $kx] += t;
+    }
     //#end
 }
 //#end

@@ -169,11 +169,17 @@ fn product$q(t: u32) {
                 //#end
                 //#end
             }
-            //#unroll r 4
+            // The four products summed first: on SIMD adapters such as llvmpipe every update of
+            // a value carried across loop iterations is a masked blend, one per four here.
             //#unroll i RM
             //#unroll j RN
-            acc[$i * RN + $j] += av[4u * $i + $r] * bv[4u * $j + $r];
-            //#end
+            {
+                var t = av[4u * $i] * bv[4u * $j];
+                //#unroll r 3
+                t += av[4u * $i + $r + 1u] * bv[4u * $j + $r + 1u];
+                //#end
+                acc[$i * RN + $j] += t;
+            }
             //#end
             //#end
         }

@@ -4,7 +4,9 @@
 //!
 //! Each probe runs `invocations × iterations` loads in one dispatch (an address that differs per
 //! invocation unless the probe says otherwise), summed so nothing is optimised away, and prints
-//! the best of several runs as nanoseconds per loaded `f32` component per invocation. On Mesa's
+//! the best of several runs as nanoseconds per loaded `f32` component per invocation. Further
+//! probes time workgroup memory, addresses that are the same across a workgroup or made so by a
+//! subgroup broadcast, and multiply-adds alone for scale. On Mesa's
 //! llvmpipe these differ by an order of magnitude between kinds and between CPUs, which decides
 //! how a kernel should feed its arithmetic there (`docs/notes/llvmpipe-loads.md`).
 //!
@@ -33,114 +35,244 @@ enum Source {
     Texture(wgpu::TextureFormat),
 }
 
-/// One kind of access: its source binding, the WGSL statement run per iteration (loading
-/// element `j` into `acc`, or storing `acc` at `j`), the output's element type, and how many
-/// `f32` components each access moves.
+/// One kind of access: its source binding and declarations, the WGSL statement run per
+/// iteration (loading element `j` into `acc`, or storing `acc` at `j`), the output's element
+/// type, and how many `f32` components (or multiply-adds) each iteration moves.
 struct Probe {
-    name: &'static str,
+    name: String,
     source: Source,
-    decl: &'static str,
-    body: &'static str,
+    decl: String,
+    body: String,
     out: &'static str,
     index: &'static str,
     components: u32,
+    /// Whether it needs `wgpu::Features::SUBGROUP` (skipped where the adapter lacks it).
+    subgroups: bool,
 }
 
+impl Probe {
+    /// A load probe with an `f32` output and no subgroup operations.
+    fn load(
+        name: &str,
+        source: Source,
+        decl: &str,
+        body: &str,
+        index: &'static str,
+        components: u32,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            source,
+            decl: decl.to_string(),
+            body: body.to_string(),
+            out: "f32",
+            index,
+            components,
+            subgroups: false,
+        }
+    }
+}
+
+/// Per invocation, a different address each iteration.
+const DIVERGENT: &str = "(gid.x * 97u + i * 61u) & MASK";
+/// The same address across a workgroup (not provably so to the compiler).
+const PER_WORKGROUP: &str = "(wid.x * 13u + i * 61u) & MASK";
+/// An address from the loop counter alone.
+const PER_LOOP: &str = "(i * 61u) & MASK";
+
+/// `n` multiply-adds per iteration into `n` accumulators carried across the loop, each fed by
+/// its neighbour so none is dead: the arithmetic a register block does per loaded value.
+fn multiply_adds(n: usize) -> Probe {
+    let mut body = String::from("let x = f32(j);");
+    for k in 0..n {
+        body += &format!(" a[{k}] = fma(a[{k}], x, a[{}]);", (k + 1) % n);
+    }
+    body += " acc = acc + a[0];";
+    Probe {
+        name: format!("{n} multiply-adds into {n} accumulators"),
+        source: Source::Storage,
+        decl: format!("{STORAGE_F32}\nvar<private> a: array<f32, {n}>;"),
+        body,
+        out: "f32",
+        index: DIVERGENT,
+        components: n as u32,
+        subgroups: false,
+    }
+}
+
+const STORAGE_F32: &str = "@group(0) @binding(0) var<storage, read> src: array<f32>;";
+
 fn probes() -> Vec<Probe> {
-    let divergent = "(gid.x * 97u + i * 61u) & MASK";
-    let uniform = "(wid.x * 13u + i * 61u) & MASK";
-    let storage_f32 = "@group(0) @binding(0) var<storage, read> src: array<f32>;";
     let storage_vec4 = "@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;";
+    let uniform = "@group(0) @binding(0) var<uniform> src: array<vec4<f32>, 4096>;";
+    let uniform_load = "acc = acc + dot(src[j & 4095u], vec4<f32>(1.0));";
     let texture = "@group(0) @binding(0) var src: texture_2d<f32>;";
-    vec![
+    let rgba = wgpu::TextureFormat::Rgba32Float;
+    let workgroup_f32 = format!("{STORAGE_F32}\nvar<workgroup> wg: array<f32, 4096>;");
+    let workgroup_vec4 = format!("{STORAGE_F32}\nvar<workgroup> wg: array<vec4<f32>, 1024>;");
+    let mut list: Vec<Probe> = [8, 32, 128, 256].into_iter().map(multiply_adds).collect();
+    list.extend([
+        Probe::load(
+            "arithmetic only (no load)",
+            Source::Storage,
+            STORAGE_F32,
+            "acc = acc + f32(j);",
+            DIVERGENT,
+            1,
+        ),
+        Probe::load(
+            "storage f32, address per invocation",
+            Source::Storage,
+            STORAGE_F32,
+            "acc = acc + src[j];",
+            DIVERGENT,
+            1,
+        ),
+        Probe::load(
+            "storage vec4, address per invocation",
+            Source::Storage,
+            storage_vec4,
+            "acc = acc + dot(src[j >> 2u], vec4<f32>(1.0));",
+            DIVERGENT,
+            4,
+        ),
+        Probe::load(
+            "storage f32, one address per workgroup",
+            Source::Storage,
+            STORAGE_F32,
+            "acc = acc + src[j];",
+            PER_WORKGROUP,
+            1,
+        ),
+        Probe::load(
+            "storage f32, address from the loop only",
+            Source::Storage,
+            STORAGE_F32,
+            "acc = acc + src[j];",
+            PER_LOOP,
+            1,
+        ),
+        Probe::load(
+            "uniform vec4, address per invocation",
+            Source::Uniform,
+            uniform,
+            uniform_load,
+            DIVERGENT,
+            4,
+        ),
+        Probe::load(
+            "uniform vec4, one address per workgroup",
+            Source::Uniform,
+            uniform,
+            uniform_load,
+            PER_WORKGROUP,
+            4,
+        ),
+        Probe::load(
+            "uniform vec4, address from the loop only",
+            Source::Uniform,
+            uniform,
+            uniform_load,
+            PER_LOOP,
+            4,
+        ),
+        Probe::load(
+            "workgroup f32, address per invocation",
+            Source::Storage,
+            &workgroup_f32,
+            "acc = acc + wg[j & 4095u];",
+            DIVERGENT,
+            1,
+        ),
+        Probe::load(
+            "workgroup vec4, address per invocation",
+            Source::Storage,
+            &workgroup_vec4,
+            "acc = acc + dot(wg[j & 1023u], vec4<f32>(1.0));",
+            DIVERGENT,
+            4,
+        ),
+        Probe::load(
+            "workgroup vec4, one address per workgroup",
+            Source::Storage,
+            &workgroup_vec4,
+            "acc = acc + dot(wg[j & 1023u], vec4<f32>(1.0));",
+            PER_WORKGROUP,
+            4,
+        ),
+        Probe::load(
+            "texture r32float, texel per invocation",
+            Source::Texture(wgpu::TextureFormat::R32Float),
+            texture,
+            "acc = acc + textureLoad(src, vec2<u32>(j & 255u, j >> 8u), 0).x;",
+            DIVERGENT,
+            1,
+        ),
+        Probe::load(
+            "texture rgba32float, texel per invocation",
+            Source::Texture(rgba),
+            texture,
+            "acc = acc + dot(textureLoad(src, vec2<u32>(j & 255u, j >> 8u), 0), vec4<f32>(1.0));",
+            DIVERGENT,
+            4,
+        ),
+        Probe::load(
+            "storage f32 store, address per invocation",
+            Source::Storage,
+            STORAGE_F32,
+            "acc = acc + 1.0; out[j] = acc;",
+            DIVERGENT,
+            1,
+        ),
         Probe {
-            name: "arithmetic only (no load)",
-            source: Source::Storage,
-            decl: storage_f32,
-            body: "acc = acc + f32(j);",
-            out: "f32",
-            index: divergent,
-            components: 1,
-        },
-        Probe {
-            name: "storage f32, address per invocation",
-            source: Source::Storage,
-            decl: storage_f32,
-            body: "acc = acc + src[j];",
-            out: "f32",
-            index: divergent,
-            components: 1,
-        },
-        Probe {
-            name: "storage vec4, address per invocation",
-            source: Source::Storage,
-            decl: storage_vec4,
-            body: "acc = acc + dot(src[j >> 2u], vec4<f32>(1.0));",
-            out: "f32",
-            index: divergent,
-            components: 4,
-        },
-        Probe {
-            name: "storage f32, one address per workgroup",
-            source: Source::Storage,
-            decl: storage_f32,
-            body: "acc = acc + src[j];",
-            out: "f32",
-            index: uniform,
-            components: 1,
-        },
-        Probe {
-            name: "uniform vec4, address per invocation",
-            source: Source::Uniform,
-            decl: "@group(0) @binding(0) var<uniform> src: array<vec4<f32>, 4096>;",
-            body: "acc = acc + dot(src[j & 4095u], vec4<f32>(1.0));",
-            out: "f32",
-            index: divergent,
-            components: 4,
-        },
-        Probe {
-            name: "texture r32float, texel per invocation",
-            source: Source::Texture(wgpu::TextureFormat::R32Float),
-            decl: texture,
-            body: "acc = acc + textureLoad(src, vec2<u32>(j & 255u, j >> 8u), 0).x;",
-            out: "f32",
-            index: divergent,
-            components: 1,
-        },
-        Probe {
-            name: "texture rgba32float, texel per invocation",
-            source: Source::Texture(wgpu::TextureFormat::Rgba32Float),
-            decl: texture,
-            body: "acc = acc + dot(textureLoad(src, vec2<u32>(j & 255u, j >> 8u), 0), vec4<f32>(1.0));",
-            out: "f32",
-            index: divergent,
-            components: 4,
-        },
-        Probe {
-            name: "storage f32 store, address per invocation",
-            source: Source::Storage,
-            decl: storage_f32,
-            body: "acc = acc + 1.0; out[j] = acc;",
-            out: "f32",
-            index: divergent,
-            components: 1,
-        },
-        Probe {
-            name: "storage vec4 store, address per invocation",
-            source: Source::Storage,
-            decl: storage_f32,
-            body: "acc = acc + 1.0; out[j >> 2u] = vec4<f32>(acc);",
             out: "vec4<f32>",
-            index: divergent,
-            components: 4,
+            ..Probe::load(
+                "storage vec4 store, address per invocation",
+                Source::Storage,
+                STORAGE_F32,
+                "acc = acc + 1.0; out[j >> 2u] = vec4<f32>(acc);",
+                DIVERGENT,
+                4,
+            )
         },
-    ]
+    ]);
+    // The address made uniform by a subgroup broadcast, which a SIMD compiler could turn into
+    // one load for all lanes.
+    for (name, source, decl, body, components) in [
+        (
+            "uniform vec4, subgroupBroadcastFirst address",
+            Source::Uniform,
+            uniform,
+            "acc = acc + dot(src[subgroupBroadcastFirst(j & 4095u)], vec4<f32>(1.0));",
+            4,
+        ),
+        (
+            "storage f32, subgroupBroadcastFirst address",
+            Source::Storage,
+            STORAGE_F32,
+            "acc = acc + src[subgroupBroadcastFirst(j)];",
+            1,
+        ),
+        (
+            "texture rgba32float, subgroupBroadcastFirst texel",
+            Source::Texture(rgba),
+            texture,
+            "let k = subgroupBroadcastFirst(j); acc = acc + dot(textureLoad(src, vec2<u32>(k & 255u, k >> 8u), 0), vec4<f32>(1.0));",
+            4,
+        ),
+    ] {
+        list.push(Probe {
+            subgroups: true,
+            ..Probe::load(name, source, decl, body, PER_WORKGROUP, components)
+        });
+    }
+    list
 }
 
 fn shader(p: &Probe) -> String {
     format!(
-        "const MASK: u32 = {mask}u;
-{decl}
+        "{decl}
+const MASK: u32 = {mask}u;
 @group(0) @binding(1) var<storage, read_write> out: array<{out}>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {{
@@ -176,7 +308,7 @@ fn open(software: bool) -> Result<(Gpu, String)> {
     let info = adapter.get_info();
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("gpu_load_rate"),
-        required_features: wgpu::Features::empty(),
+        required_features: adapter.features() & wgpu::Features::SUBGROUP,
         required_limits: adapter.limits(),
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
         memory_hints: wgpu::MemoryHints::Performance,
@@ -317,7 +449,7 @@ fn time_probe(gpu: &Gpu, p: &Probe, runs: usize) -> Result<Duration> {
     let module = gpu
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(p.name),
+            label: Some(&p.name),
             source: wgpu::ShaderSource::Wgsl(shader(p).into()),
         });
     let pipeline_layout = gpu
@@ -330,7 +462,7 @@ fn time_probe(gpu: &Gpu, p: &Probe, runs: usize) -> Result<Duration> {
     let pipeline = gpu
         .device
         .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(p.name),
+            label: Some(&p.name),
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some("main"),
@@ -373,11 +505,19 @@ fn main() -> Result<()> {
         "{INVOCATIONS} invocations x {ITERATIONS} loads per dispatch, best of {runs} (the first run, which compiles, is not counted)"
     );
     let loads = f64::from(INVOCATIONS) * f64::from(ITERATIONS);
+    let subgroups = gpu.device.features().contains(wgpu::Features::SUBGROUP);
     for p in probes() {
+        if p.subgroups && !subgroups {
+            println!(
+                "{:<50} skipped: the adapter has no subgroup operations",
+                p.name
+            );
+            continue;
+        }
         let t = time_probe(&gpu, &p, runs)?;
         let per_load = t.as_secs_f64() * 1e9 / loads;
         println!(
-            "{:<44} {:>8.2} ms  {:>6.3} ns per load  {:>6.3} ns per component",
+            "{:<50} {:>8.2} ms  {:>6.3} ns per iteration  {:>6.3} ns per component",
             p.name,
             t.as_secs_f64() * 1e3,
             per_load,
