@@ -32,12 +32,21 @@
 //           whole vec4s; values past a row's end are masked to zero like the padding. GS and
 //           SEGBS count the scalar loads of the weight gradient's grad_y and the input
 //           gradient's segment: PX and SEGB, or 0 when vec4s are read.
+//   WTEX    1 when the weight does not fit a uniform binding and the context reads operands
+//           through textures: the forward and the input gradient read it from wt, a kernel
+//           row's KW taps as the KWUV texels covering them (see weight_row)
 //   TEX, STO, TEXW: the vec4 reads above come from textures (TEX = 1, STO = 0: in0t and in1t,
 //           vec4 i at texel (i % TEXW, i / TEXW)) or from in0v and in1v (TEX = 0, STO = 1), as
 //           the context chose (gpu/texture_operands.rs: on llvmpipe a texel fetch can cost a
 //           fraction of a storage load).
 // and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
 // private array below is indexed by constants and lives in registers.
+//
+// An accumulator carried across a loop is read once per iteration into a local, its products
+// added in order, and written back once: on SIMD adapters such as llvmpipe every write of a
+// loop-carried value is a masked blend through the stack (llvmpipe, seed LeNet's step: conv
+// forward 23-25 -> 15-16 ms, input gradient 22-25 -> 14-16). The sums are the same, in the same
+// order, as one update per product.
 
 struct Params {
     n: u32, c_in: u32, h: u32, w: u32,
@@ -61,6 +70,9 @@ struct Params {
 // is texel (i % TEXW, i / TEXW), a fetch far cheaper than a storage load on llvmpipe.
 @group(0) @binding(9) var in0t: texture_2d<f32>;
 @group(0) @binding(10) var in1t: texture_2d<f32>;
+// The weight through a texture instead (WTEX = 1: it does not fit a uniform binding and the
+// context reads operands through textures), vec4 i at texel (i % TEXW, i / TEXW).
+@group(0) @binding(11) var wt: texture_2d<f32>;
 
 // Vec4 i of in0 (x, or the input gradient's grad_y), from in0v or in0t.
 fn in0_vec4(i: u32) -> vec4<f32> {
@@ -103,10 +115,55 @@ fn in1_vec4_count() -> u32 {
     //#end
 }
 
-// Weight element i (of in1, the weight, in the forward and the input gradient).
+// Vec4 i of the weight through wt (WTEX; zeros otherwise), i clamped to the last texel (a
+// run's covering texels may reach past the weight, for values never used).
+fn weight_texel(i: u32) -> vec4<f32> {
+    //#unroll t WTEX
+    {
+        let d = textureDimensions(wt);
+        let k = min(i, d.x * d.y - 1u);
+        return textureLoad(wt, vec2<u32>(k % TEXW, k / TEXW), 0);
+    }
+    //#end
+    return vec4<f32>();
+}
+
+// Weight element i (of in1, the weight, in the forward and the input gradient): through wt
+// (WTEX) or wu (WUNI) where bound so (on llvmpipe a storage load costs per lane several times
+// a uniform or texel load; one value of wu measured cheaper than its whole vec4), otherwise
+// from in1.
 fn weight(i: u32) -> f32 {
+    if (WTEX != 0u) { return weight_texel(i / 4u)[i % 4u]; }
     if (WUNI != 0u) { return wu[i / 4u][i % 4u]; }
     return in1[i];
+}
+
+// The KW taps of one kernel row, from weight element `start`: through the texture (WTEX) the
+// KWUV texels covering them, shifted into place (a texel costs about what one value does),
+// otherwise one by one (a uniform load of one value measured cheaper than of a vec4).
+fn weight_row(start: u32) -> array<f32, KW> {
+    var taps: array<f32, KW>;
+    if (WTEX != 0u) {
+        var buf: array<f32, KWUV * 4u>;
+        //#unroll t KWUV
+        {
+            let v = weight_texel(start / 4u + $t);
+            buf[4u * $t] = v.x;
+            buf[4u * $t + 1u] = v.y;
+            buf[4u * $t + 2u] = v.z;
+            buf[4u * $t + 3u] = v.w;
+        }
+        //#end
+        let sh = start & 3u;
+        //#unroll kx KW
+        taps[$kx] = shifted(buf[$kx], buf[$kx + 1u], buf[$kx + 2u], buf[$kx + 3u], sh);
+        //#end
+    } else {
+        //#unroll kx KW
+        taps[$kx] = weight(start + $kx);
+        //#end
+    }
+    return taps;
 }
 
 // Value `sh` (0..3) of four consecutive ones: the run's value after shifting by sh.
@@ -212,17 +269,14 @@ fn block_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> BlockId {
 // COB × KW × PX unrolled lines in one function were most of a conv pipeline's parse.
 //#unroll j COB
 fn fwd_kernel_row$j(acc: ptr<function, array<f32, COB * PX>>, seg: array<f32, SEGN>, wb: u32) {
-    var wv: array<f32, KW>;
-    //#unroll kx KW
-    wv[$kx] = weight(wb + $kx);
-    //#end
+    let wv = weight_row(wb);
     //#unroll q PX
     {
-        var t = 0.0;
+        var t = (*acc)[$j * PX + $q];
         //#unroll kx KW
         t += wv[$kx] * seg[$q * SW + $kx * DW + SEGOFF];
         //#end
-        (*acc)[$j * PX + $q] += t;
+        (*acc)[$j * PX + $q] = t;
     }
     //#end
 }
@@ -338,18 +392,14 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                 //#end
                 //#unroll j COB
                 {
-                    let wb = ((co * p.cig + cl[$j]) * KH + ky) * KW;
-                    var wv: array<f32, KW>;
-                    //#unroll kx KW
-                    wv[$kx] = weight(wb + $kx);
-                    //#end
+                    let wv = weight_row(((co * p.cig + cl[$j]) * KH + ky) * KW);
                     //#unroll q PX
                     {
-                        var t = 0.0;
+                        var t = acc[$j * PX + $q];
                         //#unroll kx KW
                         t += wv[$kx] * seg[$q + (KW - 1u - $kx) * DW];
                         //#end
-                        acc[$j * PX + $q] += t;
+                        acc[$j * PX + $q] = t;
                     }
                     //#end
                 }
@@ -442,11 +492,11 @@ fn wgrad_kernel_row$j$r(racc: ptr<function, array<f32, COB * KYB * KW>>,
                         g: array<f32, COB * PX>, seg: array<f32, SEGN>) {
     //#unroll kx KW
     {
-        var t = 0.0;
+        var t = (*racc)[($j * KYB + $r) * KW + $kx];
         //#unroll q PX
         t += g[$j * PX + $q] * seg[$q * SW + $kx * DW + SEGOFF];
         //#end
-        (*racc)[($j * KYB + $r) * KW + $kx] += t;
+        (*racc)[($j * KYB + $r) * KW + $kx] = t;
     }
     //#end
 }

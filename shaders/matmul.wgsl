@@ -169,16 +169,17 @@ fn product$q(t: u32) {
                 //#end
                 //#end
             }
-            // The four products summed first: on SIMD adapters such as llvmpipe every update of
-            // a value carried across loop iterations is a masked blend, one per four here.
+            // Each accumulator read once, its four products added in order, and written once: on
+            // SIMD adapters such as llvmpipe every write of a value carried across loop
+            // iterations is a masked blend through the stack, one per four products here.
             //#unroll i RM
             //#unroll j RN
             {
-                var t = av[4u * $i] * bv[4u * $j];
-                //#unroll r 3
-                t += av[4u * $i + $r + 1u] * bv[4u * $j + $r + 1u];
+                var t = acc[$i * RN + $j];
+                //#unroll r 4
+                t += av[4u * $i + $r] * bv[4u * $j + $r];
                 //#end
-                acc[$i * RN + $j] += t;
+                acc[$i * RN + $j] = t;
             }
             //#end
             //#end

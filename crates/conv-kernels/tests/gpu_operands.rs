@@ -202,11 +202,16 @@ fn operands_over_several_texture_rows_match_storage_bit_for_bit() -> TestResult 
     };
     let conv_cases = [
         // x: 8 × 3 × 32 × 32 = 24,576 floats, rows of whole vec4s (the aligned reads).
-        (8, 3, 6, [32, 32], [5, 5], [2, 2]),
+        (8, 3, 6, [32, 32], [5, 5], [2, 2], [1, 1]),
         // x: 5 × 4 × 30 × 31 = 18,600 floats, odd rows (the covering reads), grad_y alike.
-        (5, 4, 7, [30, 31], [3, 3], [1, 1]),
+        (5, 4, 7, [30, 31], [3, 3], [1, 1], [1, 1]),
+        // The weight, 40 × 48 × 5 × 5 = 48,000 floats, too large for a uniform binding: the
+        // forward and the input gradient read it through a texture (3 rows, the last partial).
+        (2, 48, 40, [9, 10], [5, 5], [2, 2], [1, 1]),
+        // The same at stride 2, where the input gradient reads the weight one value at a time.
+        (2, 40, 48, [11, 11], [5, 5], [1, 1], [2, 2]),
     ];
-    for (i, (n, c_in, c_out, hw, k, padding)) in conv_cases.into_iter().enumerate() {
+    for (i, (n, c_in, c_out, hw, k, padding, stride)) in conv_cases.into_iter().enumerate() {
         let c = ConvCase {
             n,
             c_in,
@@ -215,6 +220,7 @@ fn operands_over_several_texture_rows_match_storage_bit_for_bit() -> TestResult 
             k,
             spec: Conv2dSpec {
                 padding,
+                stride,
                 ..Conv2dSpec::default()
             },
             bias: true,

@@ -24,7 +24,7 @@ static SHADER: Shader = Shader {
     name: "conv2d.wgsl",
     source: with_activation_fns!("../../../shaders/conv2d.wgsl"),
     uniform_bindings: &[5],
-    texture_bindings: &[9, 10],
+    texture_bindings: &[9, 10, 11],
 };
 
 /// Positions per invocation of the weight gradient for a row of `width`: 4 or 5, whichever
@@ -75,11 +75,54 @@ pub(crate) fn pick_cob(channels: usize) -> usize {
     channels.clamp(1, 8)
 }
 
-/// How a kernel reads the weight: `Some(vec4s)` from the uniform copy of that many vec4s,
-/// `None` from storage (see `WUNI` in conv2d.wgsl).
-fn uniform_weight(ctx: &GpuContext, g: &Conv2dGeometry) -> Option<usize> {
-    let vec4s = (g.c_out * g.c_in_per_group() * g.kh * g.kw).div_ceil(4);
-    (vec4s * 16 <= ctx.max_uniform_bytes()).then_some(vec4s)
+/// Where the forward and the input gradient read the weight (`WUNI`, `WVEC` and `WTEX` in
+/// conv2d.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WeightReads {
+    /// One `f32` per storage load (`in1`).
+    Storage,
+    /// From the uniform copy of this many vec4s (`wu`): the weight fits a uniform binding.
+    Uniform(usize),
+    /// Through a texture copy (`wt`): too large for a uniform binding, on a context that reads
+    /// operands through textures (llvmpipe, seed LeNet's shapes at nin-small's widths: a
+    /// storage load costs per lane several times a texel's).
+    Texture,
+}
+
+impl WeightReads {
+    fn of(ctx: &GpuContext, g: &Conv2dGeometry, weight: &GpuBuffer) -> Self {
+        let vec4s = (g.c_out * g.c_in_per_group() * g.kh * g.kw).div_ceil(4);
+        if vec4s * 16 <= ctx.max_uniform_bytes() {
+            Self::Uniform(vec4s)
+        } else if ctx.reads_through_textures(&[weight]) {
+            Self::Texture
+        } else {
+            Self::Storage
+        }
+    }
+
+    /// Whether a weight load is a vec4 of a uniform or a texture rather than a storage load per
+    /// value (the block sizes for cheap weight loads apply).
+    fn vectorised(self) -> bool {
+        self != Self::Storage
+    }
+
+    fn consts(self) -> [(&'static str, usize); 3] {
+        let (uniform, vec4s) = match self {
+            Self::Uniform(vec4s) => (1, vec4s),
+            _ => (0, 1),
+        };
+        [
+            ("WUNI", uniform),
+            ("WVEC", vec4s),
+            ("WTEX", usize::from(self == Self::Texture)),
+        ]
+    }
+
+    /// The texture binding of the weight, where it is read through one.
+    fn texture_binding<'a>(self, weight: &'a GpuBuffer) -> Option<(u32, &'a GpuBuffer)> {
+        (self == Self::Texture).then_some((11, weight))
+    }
 }
 
 /// Kernel rows per invocation of the weight gradient (`KYB` in conv2d.wgsl): all of a
@@ -158,7 +201,7 @@ fn spec(
     cob: usize,
     px: usize,
     act: Option<Activation>,
-    weight_vec4s: Option<usize>,
+    weight: WeightReads,
     weight_grad_rows: usize,
     reads: Reads,
 ) -> crate::gpu::Consts {
@@ -202,16 +245,16 @@ fn spec(
         ("DW", s.dilation[1]),
         ("COB", cob),
         ("PX", px),
-        ("WUNI", usize::from(weight_vec4s.is_some())),
-        ("WVEC", weight_vec4s.unwrap_or(1)),
         ("KYB", weight_grad_rows),
         ("KYBLOCKS", g.kh.div_ceil(weight_grad_rows)),
         ("COBKYBKW", cob * weight_grad_rows * g.kw),
         ("SEGUV", covering_vec4s(seg)),
         ("PXUV", covering_vec4s(px)),
+        ("KWUV", covering_vec4s(g.kw)),
         act_const(act),
     ]);
     c.extend(names.into_iter().zip(reads));
+    c.extend(weight.consts());
     c.extend(read_consts(textures));
     c
 }
@@ -275,8 +318,8 @@ fn forward(
 ) -> Result<GpuBuffer> {
     let [n, c_out, oh, ow] = g.output_dims();
     let y = ctx.alloc("conv2d", n * c_out * oh * ow)?;
-    let uniform = uniform_weight(ctx, g);
-    let (cob, px) = forward_blocks(g, uniform.is_some());
+    let weight_reads = WeightReads::of(ctx, g, weight);
+    let (cob, px) = forward_blocks(g, weight_reads.vectorised());
     let reads = RowReads::vec4s(g, px, &[x]);
     let xblocks = ow.div_ceil(px);
     let cblocks = g.spec.groups * g.c_out_per_group().div_ceil(cob);
@@ -292,9 +335,12 @@ fn forward(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px, act, uniform, 1, reads),
+        consts: spec(g, cob, px, act, weight_reads, 1, reads),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
-        bindings: &[(x_at, x), (2, weight), (3, b), (y_at, &y), (5, weight)],
+        bindings: &[(x_at, x), (2, weight), (3, b), (y_at, &y), (5, weight)]
+            .into_iter()
+            .chain(weight_reads.texture_binding(weight))
+            .collect::<Vec<_>>(),
         invocations: block_invocations(cblocks, total),
         workgroup: 64,
     })?;
@@ -309,10 +355,10 @@ fn backward_input(
     weight: &GpuBuffer,
 ) -> Result<GpuBuffer> {
     let gx = ctx.alloc("conv2d_backward_input", g.n * g.c_in * g.h * g.w)?;
-    let uniform = uniform_weight(ctx, g);
+    let weight_reads = WeightReads::of(ctx, g, weight);
     let (cob, px) = (
         pick_cob(g.c_in_per_group()),
-        pick_row_px(g.w, uniform.is_some()),
+        pick_row_px(g.w, weight_reads.vectorised()),
     );
     let xblocks = g.w.div_ceil(px);
     let cblocks = g.spec.groups * g.c_in_per_group().div_ceil(cob);
@@ -337,13 +383,17 @@ fn backward_input(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px, None, uniform, 1, reads),
+        consts: spec(g, cob, px, None, weight_reads, 1, reads),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
-        bindings: if covering {
-            &covering_reads
+        bindings: &if covering {
+            &covering_reads[..]
         } else {
-            &scalar_reads
-        },
+            &scalar_reads[..]
+        }
+        .iter()
+        .copied()
+        .chain(weight_reads.texture_binding(weight))
+        .collect::<Vec<_>>(),
         invocations: block_invocations(cblocks, total),
         workgroup: 64,
     })?;
@@ -402,7 +452,7 @@ fn backward_weight_partials(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_weight",
-        consts: spec(g, cob, px, None, None, rows, reads),
+        consts: spec(g, cob, px, None, WeightReads::Storage, rows, reads),
         params: &params,
         bindings: match (reads.rows, reads.textures) {
             (RowReads::Scalar, _) => &f32_reads,
