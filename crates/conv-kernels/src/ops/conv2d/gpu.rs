@@ -120,7 +120,7 @@ impl WeightReads {
     }
 
     /// The texture binding of the weight, where it is read through one.
-    fn texture_binding<'a>(self, weight: &'a GpuBuffer) -> Option<(u32, &'a GpuBuffer)> {
+    fn texture_binding(self, weight: &GpuBuffer) -> Option<(u32, &GpuBuffer)> {
         (self == Self::Texture).then_some((11, weight))
     }
 }
