@@ -39,35 +39,36 @@ pub(crate) fn pick_px(width: usize) -> usize {
 }
 
 /// Positions per invocation for the forward and the input gradient over rows of `width`: when
-/// they read the weight as a uniform broadcast, the row in as few blocks of at most 14 as it
+/// they read the weight from a uniform or a texture ([`WeightReads::vectorised`]; measured with
+/// the uniform), the row in as few blocks of at most 14 as it
 /// takes, evenly split (long blocks pay there although their accumulators spill; llvmpipe,
 /// batch 256: conv2's forward 11.6 -> 6.6 ms, its input gradient 18.8 -> 11.3 ms); otherwise
 /// [`pick_px`].
-fn pick_row_px(width: usize, uniform_weight: bool) -> usize {
+fn pick_row_px(width: usize, vectorised_weight: bool) -> usize {
     const MOST: usize = 14;
-    if !uniform_weight {
+    if !vectorised_weight {
         return pick_px(width);
     }
     let blocks = width.div_ceil(MOST).max(1);
     width.div_ceil(blocks).max(1)
 }
 
-/// The forward's channels and positions per invocation: with the weight as a uniform
-/// broadcast and rows of whole vec4s ([`vec4_rows`]), the row in as few blocks of at most 28 as
+/// The forward's channels and positions per invocation: with the weight from a uniform or a
+/// texture and rows of whole vec4s ([`vec4_rows`]), the row in as few blocks of at most 28 as
 /// it takes, each a multiple of 4 (llvmpipe, seed LeNet's conv1,
 /// alternating: 14 positions 4.5-4.7 ms, 28 in vec4s 3.8 ms; vec4 blocks of 8 or 4 measured
 /// slower than 14 scalar ones); otherwise [`pick_row_px`]'s blocks.
-fn forward_blocks(g: &Conv2dGeometry, uniform_weight: bool) -> (usize, usize) {
+fn forward_blocks(g: &Conv2dGeometry, vectorised_weight: bool) -> (usize, usize) {
     const MOST: usize = 28;
     let cob = pick_cob(g.c_out_per_group());
-    if uniform_weight {
+    if vectorised_weight {
         let blocks = g.ow.div_ceil(MOST).max(1);
         let px = g.ow.div_ceil(blocks).next_multiple_of(4);
         if vec4_rows(g, px) {
             return (cob, px);
         }
     }
-    (cob, pick_row_px(g.ow, uniform_weight))
+    (cob, pick_row_px(g.ow, vectorised_weight))
 }
 
 /// Channels per invocation: all of them up to 8.
@@ -83,13 +84,14 @@ enum WeightReads {
     Storage,
     /// From the uniform copy of this many vec4s (`wu`): the weight fits a uniform binding.
     Uniform(usize),
-    /// Through a texture copy (`wt`): too large for a uniform binding, on a context that reads
-    /// operands through textures (llvmpipe, seed LeNet's shapes at nin-small's widths: a
-    /// storage load costs per lane several times a texel's).
+    /// Through a texture copy (`wt`): too large for a uniform binding (nin-small's and
+    /// resnet-small's wider layers), on a context that reads operands through textures (on
+    /// llvmpipe a storage load costs per lane several times a texel fetch).
     Texture,
 }
 
 impl WeightReads {
+    /// The cheapest way this context can read `weight` of geometry `g`.
     fn of(ctx: &GpuContext, g: &Conv2dGeometry, weight: &GpuBuffer) -> Self {
         let vec4s = (g.c_out * g.c_in_per_group() * g.kh * g.kw).div_ceil(4);
         if vec4s * 16 <= ctx.max_uniform_bytes() {
@@ -101,12 +103,13 @@ impl WeightReads {
         }
     }
 
-    /// Whether a weight load is a vec4 of a uniform or a texture rather than a storage load per
-    /// value (the block sizes for cheap weight loads apply).
+    /// Whether the weight comes from a uniform or a texture rather than a storage load per
+    /// value (the longer blocks for cheap weight loads apply).
     fn vectorised(self) -> bool {
         self != Self::Storage
     }
 
+    /// The shader constants `WUNI`, `WVEC` and `WTEX`.
     fn consts(self) -> [(&'static str, usize); 3] {
         let (uniform, vec4s) = match self {
             Self::Uniform(vec4s) => (1, vec4s),
