@@ -74,10 +74,15 @@ struct Params {
 // context reads operands through textures), vec4 i at texel (i % TEXW, i / TEXW).
 @group(0) @binding(11) var wt: texture_2d<f32>;
 
+// The texel holding vec4 i of a texture-bound operand.
+fn texel(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % TEXW, i / TEXW);
+}
+
 // Vec4 i of in0 (x, or the input gradient's grad_y), from in0v or in0t.
 fn in0_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(in0t, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    { return textureLoad(in0t, texel(i), 0); }
     //#end
     //#unroll t STO
     { return in0v[i]; }
@@ -98,7 +103,7 @@ fn in0_vec4_count() -> u32 {
 // Vec4 i of in1 (the weight gradient's grad_y), from in1v or in1t.
 fn in1_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(in1t, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    { return textureLoad(in1t, texel(i), 0); }
     //#end
     //#unroll t STO
     { return in1v[i]; }
@@ -122,7 +127,7 @@ fn weight_texel(i: u32) -> vec4<f32> {
     {
         let d = textureDimensions(wt);
         let k = min(i, d.x * d.y - 1u);
-        return textureLoad(wt, vec2<u32>(k % TEXW, k / TEXW), 0);
+        return textureLoad(wt, texel(k), 0);
     }
     //#end
     return vec4<f32>();

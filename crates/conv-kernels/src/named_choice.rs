@@ -23,28 +23,30 @@ fn expected<T>(all: &[(T, &'static str)]) -> String {
     }
 }
 
-/// Parses `text` against `all`, case and surrounding blanks ignored, the empty string being
-/// `T::default()`; an unknown name is an `InvalidSpec` of `op` saying
-/// `unknown {label} "text": expected ...`.
+/// The value `text` names in `all`, case and surrounding blanks ignored, the empty string
+/// being `T::default()`; `None` for an unknown name.
+fn lookup<T: Copy + Default>(all: &[(T, &'static str)], text: &str) -> Option<T> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return Some(T::default());
+    }
+    all.iter().find(|(_, n)| *n == t).map(|(v, _)| *v)
+}
+
+/// Parses `text` against `all` ([`lookup`]); an unknown name is an `InvalidSpec` of `op`
+/// saying `unknown {label} "text": expected ...`.
 pub(crate) fn parse<T: Copy + Default>(
     all: &[(T, &'static str)],
     op: &'static str,
     label: &str,
     text: &str,
 ) -> Result<T> {
-    let t = text.trim().to_ascii_lowercase();
-    if t.is_empty() {
-        return Ok(T::default());
-    }
-    all.iter()
-        .find(|(_, n)| *n == t)
-        .map(|(v, _)| *v)
-        .ok_or_else(|| {
-            spec_err(
-                op,
-                format!("unknown {label} {text:?}: expected {}", expected(all)),
-            )
-        })
+    lookup(all, text).ok_or_else(|| {
+        spec_err(
+            op,
+            format!("unknown {label} {text:?}: expected {}", expected(all)),
+        )
+    })
 }
 
 /// The error for environment variable `var` holding `value` that is not one of `all`'s names.
@@ -65,12 +67,11 @@ pub(crate) fn env_error<T>(
 pub(crate) fn from_env<T: Copy + Default>(
     all: &[(T, &'static str)],
     op: &'static str,
-    label: &str,
     var: &str,
 ) -> Result<T> {
     match std::env::var(var) {
         Err(std::env::VarError::NotPresent) => Ok(T::default()),
         Err(std::env::VarError::NotUnicode(v)) => Err(env_error(all, op, var, &v)),
-        Ok(v) => parse(all, op, label, &v).map_err(|_| env_error(all, op, var, &v)),
+        Ok(v) => lookup(all, &v).ok_or_else(|| env_error(all, op, var, &v)),
     }
 }

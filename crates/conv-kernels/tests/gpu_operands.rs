@@ -120,64 +120,88 @@ fn kernels_after_a_trim_give_the_same_results() -> TestResult {
     )
 }
 
-#[test]
-fn storage_matmul_matches_reference() {
-    let Some(dev) = gpu(GpuOperands::Storage) else {
+/// Runs `check` on every case `strategy` draws, on the device for `operands` (nothing to check
+/// without an adapter); `compiling`: each case compiles new pipelines (fewer cases on a GPU).
+fn every_case<S>(
+    operands: GpuOperands,
+    compiling: bool,
+    strategy: S,
+    check: fn(&Device, &S::Value) -> TestResult,
+) where
+    S: Strategy,
+    S::Value: std::fmt::Debug,
+{
+    let Some(dev) = gpu(operands) else {
         return;
     };
-    proptest!(proptest_config_compiling(&dev), |(c in matmul_case())| {
-        matmul_case_matches_reference(&dev, &c).map_err(fail)?;
+    let config = if compiling {
+        proptest_config_compiling(&dev)
+    } else {
+        proptest_config()
+    };
+    proptest!(config, |(c in strategy)| {
+        check(&dev, &c).map_err(fail)?;
     });
+}
+
+#[test]
+fn storage_matmul_matches_reference() {
+    every_case(
+        GpuOperands::Storage,
+        true,
+        matmul_case(),
+        matmul_case_matches_reference,
+    );
 }
 
 #[test]
 fn texture_matmul_matches_reference() {
-    let Some(dev) = gpu(GpuOperands::Textures) else {
-        return;
-    };
-    proptest!(proptest_config_compiling(&dev), |(c in matmul_case())| {
-        matmul_case_matches_reference(&dev, &c).map_err(fail)?;
-    });
+    every_case(
+        GpuOperands::Textures,
+        true,
+        matmul_case(),
+        matmul_case_matches_reference,
+    );
 }
 
 #[test]
 fn storage_conv2d_matches_reference() {
-    let Some(dev) = gpu(GpuOperands::Storage) else {
-        return;
-    };
-    proptest!(proptest_config_compiling(&dev), |(c in conv_case())| {
-        conv_case_matches_reference(&dev, &c).map_err(fail)?;
-    });
+    every_case(
+        GpuOperands::Storage,
+        true,
+        conv_case(),
+        conv_case_matches_reference,
+    );
 }
 
 #[test]
 fn texture_conv2d_matches_reference() {
-    let Some(dev) = gpu(GpuOperands::Textures) else {
-        return;
-    };
-    proptest!(proptest_config_compiling(&dev), |(c in conv_case())| {
-        conv_case_matches_reference(&dev, &c).map_err(fail)?;
-    });
+    every_case(
+        GpuOperands::Textures,
+        true,
+        conv_case(),
+        conv_case_matches_reference,
+    );
 }
 
 #[test]
 fn storage_pool2d_matches_reference() {
-    let Some(dev) = gpu(GpuOperands::Storage) else {
-        return;
-    };
-    proptest!(proptest_config(), |(c in pool_case())| {
-        pool_case_matches_reference(&dev, &c).map_err(fail)?;
-    });
+    every_case(
+        GpuOperands::Storage,
+        false,
+        pool_case(),
+        pool_case_matches_reference,
+    );
 }
 
 #[test]
 fn texture_pool2d_matches_reference() {
-    let Some(dev) = gpu(GpuOperands::Textures) else {
-        return;
-    };
-    proptest!(proptest_config(), |(c in pool_case())| {
-        pool_case_matches_reference(&dev, &c).map_err(fail)?;
-    });
+    every_case(
+        GpuOperands::Textures,
+        false,
+        pool_case(),
+        pool_case_matches_reference,
+    );
 }
 
 /// Whether two result lists are equal bit for bit, naming the first that differs.

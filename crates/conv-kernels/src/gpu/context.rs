@@ -64,12 +64,7 @@ impl GpuKernels {
     /// The choice named by the environment variable `FOVEA_GPU_KERNELS`: `Auto` when it is
     /// unset or blank, an error naming the variable when it is not understood.
     pub fn from_env() -> Result<GpuKernels> {
-        named_choice::from_env(
-            &Self::ALL,
-            "gpu kernels",
-            "GPU kernels",
-            "FOVEA_GPU_KERNELS",
-        )
+        named_choice::from_env(&Self::ALL, "gpu kernels", "FOVEA_GPU_KERNELS")
     }
 
     /// The kernels an adapter runs: `Auto` becomes `Flat` on a software adapter and `Tiled` on

@@ -58,12 +58,7 @@ impl GpuOperands {
     /// The choice named by the environment variable `FOVEA_GPU_OPERANDS`: `Auto` when it is
     /// unset or blank, an error naming the variable when it is not understood.
     pub fn from_env() -> Result<GpuOperands> {
-        named_choice::from_env(
-            &Self::ALL,
-            "gpu operands",
-            "GPU operands",
-            "FOVEA_GPU_OPERANDS",
-        )
+        named_choice::from_env(&Self::ALL, "gpu operands", "FOVEA_GPU_OPERANDS")
     }
 }
 
