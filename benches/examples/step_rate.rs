@@ -20,7 +20,7 @@ use autograd::Var;
 use conv_kernels::{Device, DeviceKind};
 use fovea_benches::{app_step, recipe};
 use nn_layers::{Module, ModuleVisitor, Sequential};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tensor::{SeededRng, Tensor};
 
 fn main() -> anyhow::Result<()> {
@@ -73,7 +73,12 @@ fn main() -> anyhow::Result<()> {
             per_step(t.download_bytes, transfers.download_bytes),
         );
         print_dispatches_by_kernel(&kernels_before, &dev.dispatches_by_kernel(), steps);
-        print_kernel_times(&times_before, &dev.kernel_times(), steps);
+        let times = dev
+            .kernel_times()
+            .per_step_since(&times_before, steps as u64);
+        if !times.kernels.is_empty() {
+            println!("# kernel ms per step (profiled, {times})");
+        }
     }
     Ok(())
 }
@@ -110,28 +115,6 @@ fn print_dispatches_by_kernel(
     if !list.is_empty() {
         println!("# kernels per step: {}", list.join(", "));
     }
-}
-
-/// `# kernel ms per step (profiled): conv_bwd_input 8.70, ...`: where a step's GPU time goes,
-/// largest first (only when the context profiles, `FOVEA_GPU_PROFILE=1`).
-fn print_kernel_times(
-    before: &[(&'static str, Duration)],
-    after: &[(&'static str, Duration)],
-    steps: usize,
-) {
-    let mut times = per_step(before, after, steps, |now, old| {
-        1000.0 * (now - old).as_secs_f64()
-    });
-    if times.is_empty() {
-        return;
-    }
-    times.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let total: f64 = times.iter().map(|(_, ms)| ms).sum();
-    let list: Vec<String> = times.iter().map(|(k, ms)| format!("{k} {ms:.2}")).collect();
-    println!(
-        "# kernel ms per step (profiled, {total:.1} in all): {}",
-        list.join(", ")
-    );
 }
 
 /// A model run without fusion: each child of the `Sequential` on its own.

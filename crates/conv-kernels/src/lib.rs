@@ -35,8 +35,8 @@ pub use backend::Backend;
 pub use device::{Device, DeviceChoice, DeviceKind, DeviceTensor, IndexTensor};
 pub use error::{KernelError, Result};
 pub use gpu::{
-    CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOperands, GpuOptions, PoolStats,
-    TransferStats,
+    CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOperands, GpuOptions, KernelTimes, PoolStats,
+    StepKernelTimes, TransferStats,
 };
 pub use ops::GradsWanted;
 pub use ops::activation::{Activation, ActivationHostKernels, ActivationKernels};

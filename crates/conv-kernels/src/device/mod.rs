@@ -20,7 +20,7 @@ pub use tensor::{DeviceTensor, IndexTensor};
 use crate::backend::Backend;
 use crate::cpu::CpuBackend;
 use crate::error::{KernelError, Result};
-use crate::gpu::{CommandStats, GpuContext, PoolStats, TransferStats};
+use crate::gpu::{CommandStats, GpuContext, KernelTimes, PoolStats, TransferStats};
 use crate::host_buffer::HostBuffer;
 use crate::reference::Reference;
 use ::tensor::Tensor;
@@ -122,12 +122,16 @@ impl Device {
             .unwrap_or_default()
     }
 
-    /// Wall time per GPU entry point, sorted by name: empty on host devices and on a GPU that
-    /// does not profile (`FOVEA_GPU_PROFILE=1`, [`crate::GpuOptions::profile`]).
-    pub fn kernel_times(&self) -> Vec<(&'static str, std::time::Duration)> {
-        self.gpu_context()
-            .map(|c| c.kernel_times())
-            .unwrap_or_default()
+    /// Wall time per GPU entry point so far: empty on host devices and on a GPU that does not
+    /// profile (`FOVEA_GPU_PROFILE=1`, [`crate::GpuOptions::profile`]). Two snapshots give
+    /// where the steps between them spent their time ([`KernelTimes::per_step_since`]).
+    pub fn kernel_times(&self) -> KernelTimes {
+        KernelTimes {
+            times: self
+                .gpu_context()
+                .map(|c| c.kernel_times())
+                .unwrap_or_default(),
+        }
     }
 
     /// GPU buffer-pool counters (`None` on host devices).

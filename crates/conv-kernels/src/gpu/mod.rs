@@ -18,6 +18,7 @@
 //!   gradients are implicit GEMMs whose tile loaders do the im2col indexing.
 
 pub(crate) mod context;
+pub(crate) mod kernel_profile;
 pub(crate) mod multi_tensor;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
@@ -25,6 +26,7 @@ pub(crate) mod shader_source;
 pub(crate) mod texture_operands;
 
 pub use context::{CommandStats, GpuContext, GpuInfo, GpuKernels, GpuOptions, TransferStats};
+pub use kernel_profile::{KernelTimes, StepKernelTimes};
 pub use pool::PoolStats;
 pub use texture_operands::GpuOperands;
 

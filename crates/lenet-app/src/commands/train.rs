@@ -71,6 +71,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         let counters = (device.command_stats(), device.transfer_stats());
         let steps_before = progress.state.step;
+        let times_before = device.kernel_times();
         let stats = match train_epoch(
             &mut net,
             optimizer.as_mut(),
@@ -106,6 +107,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         if device.gpu_context().is_some() {
             let steps = progress.state.step - steps_before;
             println!("{}", gpu_step_counters(&device, counters, steps));
+            let times = device.kernel_times().per_step_since(&times_before, steps);
+            if !times.kernels.is_empty() {
+                println!("  kernel ms per step (profiled, FOVEA_GPU_PROFILE=1; {times})");
+            }
         }
         net.eval();
         let test_acc = match &resident_test {
