@@ -1,5 +1,7 @@
 //! Deterministic sums (`shaders/reduce.wgsl`): contiguous row sums and sums over a leading axis
-//! (also used by conv2d's weight gradient and cross-entropy's row results).
+//! (also used by conv2d's weight gradient and cross-entropy's row results). A sum over the
+//! leading axis of rows of a multiple of four reads whole vec4s, through textures where the
+//! context reads operands so.
 
 use super::ReduceKernels;
 use crate::device::DeviceTensor;
@@ -7,6 +9,7 @@ use crate::error::Result;
 use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
+use crate::gpu::texture_operands::read_consts;
 use crate::gpu::w;
 use std::sync::Arc;
 use tensor::Shape;
@@ -15,8 +18,46 @@ static SHADER: Shader = Shader {
     name: "reduce.wgsl",
     source: include_str!("../../../shaders/reduce.wgsl"),
     uniform_bindings: &[],
-    texture_bindings: &[],
+    texture_bindings: &[5],
 };
+
+/// How a sum over the leading axis reads `x`: the entry point (`scalar` or its vec4 form), its
+/// constants, where `x` is bound and how many invocations run.
+struct OuterLaunch {
+    entry: &'static str,
+    consts: Vec<(&'static str, usize)>,
+    x_binding: u32,
+    invocations: usize,
+}
+
+impl OuterLaunch {
+    /// Whole vec4s (from storage or a texture) when rows are a multiple of four long, else
+    /// one value per load.
+    fn of(
+        ctx: &GpuContext,
+        x: &GpuBuffer,
+        len: usize,
+        scalar: &'static str,
+        vec4: &'static str,
+    ) -> Self {
+        if len.is_multiple_of(4) {
+            let textures = ctx.reads_through_textures(&[x]);
+            OuterLaunch {
+                entry: vec4,
+                consts: read_consts(textures).to_vec(),
+                x_binding: if textures { 5 } else { 4 },
+                invocations: len / 4,
+            }
+        } else {
+            OuterLaunch {
+                entry: scalar,
+                consts: Vec::new(),
+                x_binding: 1,
+                invocations: len,
+            }
+        }
+    }
+}
 
 /// `dst[r] = scale * Σ x[offset + r*len .. offset + min((r+1)*len, total)]` for `r < rows`.
 pub(crate) fn sum_inner(
@@ -50,13 +91,14 @@ pub(crate) fn sum_outer(
     scale: f32,
 ) -> Result<GpuBuffer> {
     let dst = ctx.alloc("sum", len)?;
+    let launch = OuterLaunch::of(ctx, x, len, "sum_outer", "sum_outer4");
     ctx.dispatch(Dispatch {
         shader: &SHADER,
-        entry: "sum_outer",
-        consts: Vec::new(),
+        entry: launch.entry,
+        consts: launch.consts,
         params: &[w(rows), w(len), 0, 0, scale.to_bits()],
-        bindings: &[(1, x), (2, &dst)],
-        invocations: len as u64,
+        bindings: &[(launch.x_binding, x), (2, &dst)],
+        invocations: launch.invocations as u64,
         workgroup: 64,
     })?;
     Ok(dst)
@@ -72,13 +114,14 @@ pub(crate) fn sum_outer_split(
     split: usize,
 ) -> Result<(GpuBuffer, GpuBuffer)> {
     let (head, tail) = (ctx.alloc("sum", split)?, ctx.alloc("sum", len - split)?);
+    let launch = OuterLaunch::of(ctx, x, len, "sum_outer_split", "sum_outer_split4");
     ctx.dispatch(Dispatch {
         shader: &SHADER,
-        entry: "sum_outer_split",
-        consts: Vec::new(),
+        entry: launch.entry,
+        consts: launch.consts,
         params: &[w(rows), w(len), 0, w(split), 1.0f32.to_bits()],
-        bindings: &[(1, x), (2, &head), (3, &tail)],
-        invocations: len as u64,
+        bindings: &[(launch.x_binding, x), (2, &head), (3, &tail)],
+        invocations: launch.invocations as u64,
         workgroup: 64,
     })?;
     Ok((head, tail))
