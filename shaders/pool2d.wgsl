@@ -7,7 +7,7 @@
 // the activation whose output the pooling read (activation_fn.wgsl, prepended to this file):
 // backward then multiplies each input's gradient by its derivative, taken from that output
 // (binding 7), in the same pass (the identity, ACT = 3, for plain pooling backward).
-// TEX, STO and TEXW say whether pool_fwd4 and pool_bwd_rows read x, act_y and grad_y through
+// TEX, STO and TEXW say whether pool_fwd_rows and pool_bwd_rows read x, act_y and grad_y through
 // textures (below).
 
 // Non-overlapping windows without padding (LeNet's 2x2/2): each input has at most one window.
@@ -42,8 +42,9 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 @group(0) @binding(9) var<storage, read> act_y4: array<vec4<f32>>;
 @group(0) @binding(11) var<storage, read_write> gx2: array<vec2<f32>>;
 @group(0) @binding(12) var<storage, read> act_y2: array<vec2<f32>>;
-// The forward's x, in vec4s (pool_fwd4).
+// The forward's x, in vec4s and vec2s (pool_fwd_rows).
 @group(0) @binding(10) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read> x2: array<vec2<f32>>;
 // Or through textures (TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i of x, act_y and
 // grad_y is texel (i % TEXW, i / TEXW) of x4t, act_yt and gyt, a fetch far cheaper than a
 // storage load on llvmpipe.
@@ -62,6 +63,29 @@ fn x_vec4(i: u32) -> vec4<f32> {
     //#end
     //#unroll t STO
     { return x4[i]; }
+    //#end
+}
+
+// Vec2 i of the forward's x.
+fn x_vec2(i: u32) -> vec2<f32> {
+    //#unroll t TEX
+    {
+        let v = textureLoad(x4t, texel(i / 2u), 0);
+        return select(v.xy, v.zw, (i & 1u) == 1u);
+    }
+    //#end
+    //#unroll t STO
+    { return x2[i]; }
+    //#end
+}
+
+// Vector i of VW elements of the forward's x, in a vec4 (zeros past VW).
+fn x_row_vector(i: u32) -> vec4<f32> {
+    //#unroll v V4
+    { return x_vec4(i); }
+    //#end
+    //#unroll v V2
+    { return vec4<f32>(x_vec2(i), 0.0, 0.0); }
     //#end
 }
 
@@ -301,22 +325,22 @@ fn pool_bwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     //#end
 }
 
-// avg_fwd and max_fwd under the conditions of pool_bwd_rows at VW = 4: one invocation per four input columns
-// of an output row, reading the KH input rows' vec4s once and writing the NWIN windows they
-// hold, each by the same operations in the same order as the one-output kernels.
-// p.total counts (plane, output row, group of four columns) here.
+// avg_fwd and max_fwd under the conditions of pool_bwd_rows: one invocation per VW (4 or 2)
+// input columns of an output row, reading the KH input rows' vectors once and writing the
+// NWIN windows they hold, each by the same operations in the same order as the one-output
+// kernels. p.total counts (plane, output row, group of VW columns) here.
 @compute @workgroup_size(64)
-fn pool_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) li: u32) {
+fn pool_fwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
     let t = flat_id(wid, nwg, li);
     if (t >= p.total) { return; }
-    let groups = max(IW / 4u, 1u);
+    let groups = max(IW / VW, 1u);
     let g4 = t % groups;
     let oy = (t / groups) % OH;
     let plane = t / (groups * OH);
     var rows: array<vec4<f32>, KH>;
     //#unroll ky KH
-    rows[$ky] = x_vec4(((plane * IH + oy * KH + $ky) * IW) / 4u + g4);
+    rows[$ky] = x_row_vector(((plane * IH + oy * KH + $ky) * IW) / VW + g4);
     //#end
     //#unroll w NWIN
     {

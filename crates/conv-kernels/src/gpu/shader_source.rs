@@ -251,7 +251,7 @@ mod tests {
             ),
             (
                 include_str!("../../../../shaders/pool2d.wgsl"),
-                &["pool_fwd4", "max_fwd", "pool_bwd_rows"][..],
+                &["pool_fwd_rows", "max_fwd", "pool_bwd_rows"][..],
             ),
         ] {
             for entry in entries {

@@ -58,15 +58,11 @@ fn rows_in_vectors(g: &Pool2dGeometry, vw: usize) -> bool {
         && g.w.is_multiple_of(vw)
 }
 
-/// Whether the forward can take the input four elements at a time (`pool_fwd4`).
-fn rows_in_vec4s(g: &Pool2dGeometry) -> bool {
-    rows_in_vectors(g, 4)
-}
-
-/// The elements of a row backward takes at a time (`pool_bwd_rows`): 4 where
-/// [`rows_in_vec4s`], else 2 where rows are pairs (seed LeNet's pool2, 10 wide: on llvmpipe
-/// both pooling backwards of a profiled seed step against its conv weight gradients,
-/// alternating, 0.33-0.36 -> 0.26-0.28), else none (one element per invocation).
+/// The elements of a row the forward (`pool_fwd_rows`) and backward (`pool_bwd_rows`) take at
+/// a time: 4 where [`rows_in_vectors`] allows, else 2 where rows are pairs (seed LeNet's
+/// pool2, 10 wide: on llvmpipe both pooling backwards of a profiled seed step against its conv
+/// weight gradients, alternating, 0.33-0.36 -> 0.26-0.28; its forward 2.4 -> 0.6 ms), else
+/// none (one element per invocation).
 fn row_vector(g: &Pool2dGeometry) -> Option<usize> {
     [4, 2].into_iter().find(|&vw| rows_in_vectors(g, vw))
 }
@@ -81,19 +77,24 @@ fn forward(
     let total = g.n * g.c * g.oh * g.ow;
     let y = ctx.alloc(op, total)?;
     let params = [w(g.n * g.c), w(g.h), w(g.w), w(g.oh), w(g.ow), w(total)];
-    if rows_in_vec4s(g) {
+    if let Some(vw) = row_vector(g) {
         let max = g.spec.kind == PoolKind::Max;
         // Average pooling writes no offsets, but the slot is bound: one unused word then.
         let offsets = ctx.alloc(op, if max { total } else { 1 })?;
         let mut params = params;
-        params[5] = w(g.n * g.c * g.oh * (g.w / 4));
+        params[5] = w(g.n * g.c * g.oh * (g.w / vw));
         let textures = ctx.reads_through_textures(&[x]);
+        let x_at = match (textures, vw) {
+            (true, _) => 13,
+            (false, 4) => 10,
+            _ => 16,
+        };
         ctx.dispatch(Dispatch {
             shader: &SHADER,
-            entry: "pool_fwd4",
+            entry: "pool_fwd_rows",
             consts: spec(g, None, textures),
             params: &params,
-            bindings: &[(if textures { 13 } else { 10 }, x), (2, &y), (3, &offsets)],
+            bindings: &[(x_at, x), (2, &y), (3, &offsets)],
             invocations: u64::from(params[5]),
             workgroup: 64,
         })?;
