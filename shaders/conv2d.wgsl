@@ -32,6 +32,8 @@
 //           whole vec4s; values past a row's end are masked to zero like the padding. GS and
 //           SEGBS count the scalar loads of the weight gradient's grad_y and the input
 //           gradient's segment: PX and SEGB, or 0 when vec4s are read.
+//   ROWOW   the input gradient's output width when one block covers a whole input row at
+//           stride 1 (see tap_inside_row), else 0
 //   WTEX    1 when the weight does not fit a uniform binding and the context reads operands
 //           through textures: the forward and the input gradient read it from wt, a kernel
 //           row's KW taps as the KWUV texels covering them (see weight_row)
@@ -340,6 +342,16 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     //#end
 }
 
+// Whether the input gradient's product of column q and tap kx (stride 1) can read grad_y inside
+// its row. Always, unless one block covers the whole row (ROWOW, the output width, is then
+// non-zero and the block starts at column 0): the products reading the zero padding are then
+// known when the kernel is compiled and left out (a constant condition, folded away). Seed
+// LeNet's conv2 (rows of 10 read for 14 input columns) drops 2 in 7 of its products.
+fn tap_inside_row(q: u32, kx: u32) -> bool {
+    let ox = i32(q + PW) - i32(kx * DW);
+    return ROWOW == 0u || (ox >= 0 && ox < i32(ROWOW));
+}
+
 // grad_x[n, ci, iy, ix] = sum over the (co, ky, kx) whose output position lands on (iy, ix) of
 // grad_y[n, co, oy, ox] * w[co, ci, ky, kx]: a gather over output positions (no atomics).
 // in0 = grad_y, in1 = w, dst = grad_x. COB counts input channels here, PX input columns.
@@ -402,7 +414,9 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                     {
                         var t = acc[$j * PX + $q];
                         //#unroll kx KW
-                        t += wv[$kx] * seg[$q + (KW - 1u - $kx) * DW];
+                        if (tap_inside_row($q, $kx)) {
+                            t += wv[$kx] * seg[$q + (KW - 1u - $kx) * DW];
+                        }
                         //#end
                         acc[$j * PX + $q] = t;
                     }

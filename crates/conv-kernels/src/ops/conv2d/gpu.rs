@@ -254,6 +254,15 @@ fn spec(
         ("SEGUV", covering_vec4s(seg)),
         ("PXUV", covering_vec4s(px)),
         ("KWUV", covering_vec4s(g.kw)),
+        // The input gradient's block covers a whole row (its PX counts input columns).
+        (
+            "ROWOW",
+            if px >= g.w && s.stride[1] == 1 {
+                g.ow
+            } else {
+                0
+            },
+        ),
         act_const(act),
     ]);
     c.extend(names.into_iter().zip(reads));
