@@ -261,13 +261,37 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 // workgroup (ceil(total / 64) workgroups per block, blocks in order), so every index derived
 // from it (the weights' above all) is the same across the workgroup and the compiler can load
 // it once instead of per lane (on SIMD adapters such as llvmpipe a per-lane load is a gather);
-// and `s`, the spatial block, below `total` (n * rows * xblocks) for invocations that work.
+// and `s`, the spatial block, below `total` (n * rows * xblocks) for invocations that work:
+// s = (row * n + image) * xblocks + column block. Neighbouring invocations then share the row
+// and skip the same kernel rows where it meets the padding: on SIMD adapters such as llvmpipe a
+// branch some lanes of a group take costs the whole group. Seed LeNet's conv2 input gradient
+// (a row of grad_y reaches 5 of the 14 rows of 14 it sums over, each row block 8 lanes wide)
+// ran every kernel row for nearly every lane group when images varied slowest.
 struct BlockId { cb: u32, s: u32 }
 
 fn block_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> BlockId {
     let g = wid.y * nwg.x + wid.x;
     let per = (p.total + 63u) / 64u;
     return BlockId(g / per, (g % per) * 64u + li);
+}
+
+// The kernel rows [x, y) the forward's output row oy reads inside the input: iy = oy*SH + ky*DH
+// - PH in [0, h). Loops run over these bounds rather than skipping the others inside: on SIMD
+// adapters such as llvmpipe a skipped iteration costs the group as much as a run one, unless
+// every lane leaves the loop (see block_id: the lanes of a group share the row).
+fn forward_kernel_rows(oy: u32) -> vec2<u32> {
+    let lo = i32(PH) - i32(oy * SH);
+    let hi = i32(p.h + PH) - i32(oy * SH);
+    return vec2<u32>(select(0u, (u32(lo) + DH - 1u) / DH, lo > 0),
+                     select(0u, min(KH, (u32(hi) + DH - 1u) / DH), hi > 0));
+}
+
+// The kernel rows [x, y) that can carry grad_y's rows to the input gradient's row iy: oy =
+// (iy + PH - ky*DH) / SH in [0, oh) (the division's remainder is still checked per row).
+fn input_grad_kernel_rows(iy: u32) -> vec2<u32> {
+    let lo = i32(iy + PH) - i32((p.oh - 1u) * SH);
+    return vec2<u32>(select(0u, (u32(lo) + DH - 1u) / DH, lo > 0),
+                     min(KH, (iy + PH) / DH + 1u));
 }
 
 // The multiply-adds of one kernel row (weights from `wb`) for the forward's output channel j of
@@ -300,8 +324,10 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let cb = id.cb;
     let xb = id.s % p.xblocks;
     let r = id.s / p.xblocks;
-    let oy = r % p.oh;
-    let n = r / p.oh;
+    // Images vary fastest, then rows: the invocations of a SIMD group share a row, so the kernel
+    // rows it skips (outside the input) are skipped by all of them (see block_id).
+    let n = r % p.n;
+    let oy = r / p.n;
     let bpg = (p.cog + COB - 1u) / COB;
     let grp = cb / bpg;
     let cl0 = (cb % bpg) * COB;
@@ -311,9 +337,10 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     //#unroll j COB
     co[$j] = grp * p.cog + min(cl0 + $j, p.cog - 1u);
     //#end
+    let rows = forward_kernel_rows(oy);
     for (var cl = 0u; cl < p.cig; cl++) {
         let ci = grp * p.cig + cl;
-        for (var ky = 0u; ky < KH; ky++) {
+        for (var ky = rows.x; ky < rows.y; ky++) {
             let iy = i32(oy * SH + ky * DH) - i32(PH);
             if (iy < 0 || iy >= i32(p.h)) { continue; }
             let row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
@@ -363,8 +390,8 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let cb = id.cb;
     let xb = id.s % p.xblocks;
     let r = id.s / p.xblocks;
-    let iy = r % p.h;
-    let n = r / p.h;
+    let n = r % p.n;
+    let iy = r / p.n;
     let bpg = (p.cig + COB - 1u) / COB;
     let grp = cb / bpg;
     let cl0 = (cb % bpg) * COB;
@@ -374,9 +401,10 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     //#unroll j COB
     cl[$j] = min(cl0 + $j, p.cig - 1u);
     //#end
+    let rows = input_grad_kernel_rows(iy);
     for (var k = 0u; k < p.cog; k++) {
         let co = grp * p.cog + k;
-        for (var ky = 0u; ky < KH; ky++) {
+        for (var ky = rows.x; ky < rows.y; ky++) {
             let ny = i32(iy + PH) - i32(ky * DH);
             if (ny < 0) { break; }
             if (u32(ny) % SH != 0u) { continue; }
