@@ -341,9 +341,9 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     for (var cl = 0u; cl < p.cig; cl++) {
         let ci = grp * p.cig + cl;
         for (var ky = rows.x; ky < rows.y; ky++) {
-            let iy = i32(oy * SH + ky * DH) - i32(PH);
-            if (iy < 0 || iy >= i32(p.h)) { continue; }
-            let row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+            // Inside the input: the loop's bounds.
+            let iy = oy * SH + ky * DH - PH;
+            let row = ((n * p.c_in + ci) * p.h + iy) * p.w;
             let seg = input_segment(row, true, ox0);
             //#unroll j COB
             fwd_kernel_row$j(&acc, seg, ((co[$j] * p.cig + cl) * KH + ky) * KW);
@@ -405,11 +405,10 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     for (var k = 0u; k < p.cog; k++) {
         let co = grp * p.cog + k;
         for (var ky = rows.x; ky < rows.y; ky++) {
-            let ny = i32(iy + PH) - i32(ky * DH);
-            if (ny < 0) { break; }
-            if (u32(ny) % SH != 0u) { continue; }
-            let oy = u32(ny) / SH;
-            if (oy >= p.oh) { continue; }
+            // 0 <= ny and ny / SH < oh: the loop's bounds.
+            let ny = iy + PH - ky * DH;
+            if (ny % SH != 0u) { continue; }
+            let oy = ny / SH;
             let row = ((n * p.c_out + co) * p.oh + oy) * p.ow;
             if (SW == 1u) {
                 // grad_y row segment covering every (q, kx): ox = ix0 + q + PW - kx*DW.

@@ -83,35 +83,23 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each kernel's growth between two per-kernel tallies (sorted by name, as the device gives
-/// them), divided by `steps`; kernels that did not grow are left out.
-fn per_step<T: Copy + Default>(
-    before: &[(&'static str, T)],
-    after: &[(&'static str, T)],
-    steps: usize,
-    grown: impl Fn(T, T) -> f64,
-) -> Vec<(&'static str, f64)> {
-    after
-        .iter()
-        .map(|(k, now)| {
-            let old = before
-                .iter()
-                .find(|(b, _)| b == k)
-                .map_or(T::default(), |(_, v)| *v);
-            (*k, grown(*now, old) / steps as f64)
-        })
-        .filter(|(_, v)| *v > 0.0)
-        .collect()
-}
-
 /// `# kernels per step: conv_fwd 2, matmul 9, ...`: where a step's dispatches go (GPU only).
 fn print_dispatches_by_kernel(
     before: &[(&'static str, u64)],
     after: &[(&'static str, u64)],
     steps: usize,
 ) {
-    let counts = per_step(before, after, steps, |now, old| (now - old) as f64);
-    let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    // Each kernel's growth (the tallies are sorted by name, as the device gives them); kernels
+    // that did not grow are left out.
+    let list: Vec<String> = after
+        .iter()
+        .map(|(k, now)| {
+            let old = before.iter().find(|(b, _)| b == k).map_or(0, |(_, v)| *v);
+            (k, (now - old) as f64 / steps as f64)
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     if !list.is_empty() {
         println!("# kernels per step: {}", list.join(", "));
     }

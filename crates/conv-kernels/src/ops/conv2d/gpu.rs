@@ -254,15 +254,6 @@ fn spec(
         ("SEGUV", covering_vec4s(seg)),
         ("PXUV", covering_vec4s(px)),
         ("KWUV", covering_vec4s(g.kw)),
-        // The input gradient's block covers a whole row (its PX counts input columns).
-        (
-            "ROWOW",
-            if px >= g.w && s.stride[1] == 1 {
-                g.ow
-            } else {
-                0
-            },
-        ),
         act_const(act),
     ]);
     c.extend(names.into_iter().zip(reads));
@@ -375,6 +366,12 @@ fn backward_input(
     let xblocks = g.w.div_ceil(px);
     let cblocks = g.spec.groups * g.c_in_per_group().div_ceil(cob);
     let total = g.n * g.h * xblocks;
+    // One block per row at stride 1: which products read padding is known (`ROWOW`).
+    let whole_row_width = if xblocks == 1 && g.spec.stride[1] == 1 {
+        g.ow
+    } else {
+        0
+    };
     // Only the stride-1 path reads grad_y's rows as runs.
     let covering = g.spec.stride[1] == 1 && grad_y.binds_whole_vec4s();
     let reads = if covering {
@@ -395,7 +392,10 @@ fn backward_input(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_bwd_input",
-        consts: spec(g, cob, px, None, weight_reads, 1, reads),
+        consts: spec(g, cob, px, None, weight_reads, 1, reads)
+            .into_iter()
+            .chain([("ROWOW", whole_row_width)])
+            .collect(),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
         bindings: &if covering {
             &covering_reads[..]
