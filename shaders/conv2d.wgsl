@@ -37,10 +37,10 @@
 //   WTEX    1 when the weight does not fit a uniform binding and the context reads operands
 //           through textures: the forward and the input gradient read it from wt, a kernel
 //           row's KW taps as the KWUV texels covering them (see weight_row)
-//   TEX, STO, TEXW: the vec4 reads above come from textures (TEX = 1, STO = 0: in0t and in1t,
-//           vec4 i at texel (i % TEXW, i / TEXW)) or from in0v and in1v (TEX = 0, STO = 1), as
-//           the context chose (gpu/texture_operands.rs: on llvmpipe a texel fetch can cost a
-//           fraction of a storage load).
+//   TEX, STO, TEXW: the vec4 reads above come from read-only storage textures (TEX = 1,
+//           STO = 0: in0t and in1t, vec4 i at texel (i % TEXW, i / TEXW)) or from in0v and in1v
+//           (TEX = 0, STO = 1), as the context chose (gpu/texture_operands.rs: on llvmpipe a
+//           texel load can cost a fraction of a storage-buffer load).
 // and expands the `//#unroll VAR COUNT` ... `//#end` blocks ($VAR = 0u, 1u, ...), so every
 // private array below is indexed by constants and lives in registers.
 //
@@ -70,11 +70,11 @@ struct Params {
 @group(0) @binding(5) var<uniform> wu: array<vec4<f32>, WVEC>;
 // in0v and in1v through textures instead (TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i
 // is texel (i % TEXW, i / TEXW), a fetch far cheaper than a storage load on llvmpipe.
-@group(0) @binding(9) var in0t: texture_2d<f32>;
-@group(0) @binding(10) var in1t: texture_2d<f32>;
+@group(0) @binding(9) var in0t: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(10) var in1t: texture_storage_2d<rgba32float, read>;
 // The weight through a texture instead (WTEX = 1: it does not fit a uniform binding and the
 // context reads operands through textures), vec4 i at texel (i % TEXW, i / TEXW).
-@group(0) @binding(11) var wt: texture_2d<f32>;
+@group(0) @binding(11) var wt: texture_storage_2d<rgba32float, read>;
 
 // The texel holding vec4 i of a texture-bound operand.
 fn texel(i: u32) -> vec2<u32> {
@@ -84,7 +84,7 @@ fn texel(i: u32) -> vec2<u32> {
 // Vec4 i of in0 (x, or the input gradient's grad_y), from in0v or in0t.
 fn in0_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(in0t, texel(i), 0); }
+    { return textureLoad(in0t, texel(i)); }
     //#end
     //#unroll t STO
     { return in0v[i]; }
@@ -105,7 +105,7 @@ fn in0_vec4_count() -> u32 {
 // Vec4 i of in1 (the weight gradient's grad_y), from in1v or in1t.
 fn in1_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(in1t, texel(i), 0); }
+    { return textureLoad(in1t, texel(i)); }
     //#end
     //#unroll t STO
     { return in1v[i]; }
@@ -129,7 +129,7 @@ fn weight_texel(i: u32) -> vec4<f32> {
     {
         let d = textureDimensions(wt);
         let k = min(i, d.x * d.y - 1u);
-        return textureLoad(wt, texel(k), 0);
+        return textureLoad(wt, texel(k));
     }
     //#end
     return vec4<f32>();

@@ -21,8 +21,9 @@
 //   loads a quarter as often; the multiply-adds are the same, in the same order.
 //
 // The vec4 loads come from storage buffers (STO = 1) or, when the context reads operands through
-// textures (TEX = 1, gpu/texture_operands.rs), from rgba32float copies of them, vec4 i at texel
-// (i % TEXW, i / TEXW): on llvmpipe a texel fetch can cost a fraction of a storage load.
+// textures (TEX = 1, gpu/texture_operands.rs), from read-only rgba32float storage-texture copies
+// of them, vec4 i at texel (i % TEXW, i / TEXW): on llvmpipe a texel load can cost a fraction
+// of a storage-buffer load.
 //
 // The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS, TEX, STO,
 // TEXW and PRODUCTS (1 or 2), and expands the `//#unroll` blocks, so the accumulators stay in
@@ -50,10 +51,10 @@ struct Params {
 @group(0) @binding(11) var<storage, read> b1uv: array<vec4<f32>>;
 // Or through textures (V4 = 1 and TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i is texel
 // (i % TEXW, i / TEXW), a fetch far cheaper than a storage load on llvmpipe.
-@group(0) @binding(12) var a0ut: texture_2d<f32>;
-@group(0) @binding(13) var b0ut: texture_2d<f32>;
-@group(0) @binding(14) var a1ut: texture_2d<f32>;
-@group(0) @binding(15) var b1ut: texture_2d<f32>;
+@group(0) @binding(12) var a0ut: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(13) var b0ut: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(14) var a1ut: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(15) var b1ut: texture_storage_2d<rgba32float, read>;
 
 // Each product is its own function (inlined by every compiler), and a single-product launch
 // (PRODUCTS = 1) has only the first: the WGSL front end's time grows with the square of a
@@ -62,7 +63,7 @@ struct Params {
 // Vec4 i of A and of B, from storage or from their textures.
 fn a_vec4$q(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(a$qt, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    { return textureLoad(a$qt, vec2<u32>(i % TEXW, i / TEXW)); }
     //#end
     //#unroll t STO
     { return a$qv[i]; }
@@ -71,7 +72,7 @@ fn a_vec4$q(i: u32) -> vec4<f32> {
 
 fn b_vec4$q(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(b$qt, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    { return textureLoad(b$qt, vec2<u32>(i % TEXW, i / TEXW)); }
     //#end
     //#unroll t STO
     { return b$qv[i]; }

@@ -48,9 +48,9 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 // Or through textures (TEX = 1, STO = 0; gpu/texture_operands.rs): vec4 i of x, act_y and
 // grad_y is texel (i % TEXW, i / TEXW) of x4t, act_yt and gyt, a fetch far cheaper than a
 // storage load on llvmpipe.
-@group(0) @binding(13) var x4t: texture_2d<f32>;
-@group(0) @binding(14) var act_yt: texture_2d<f32>;
-@group(0) @binding(15) var gyt: texture_2d<f32>;
+@group(0) @binding(13) var x4t: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(14) var act_yt: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(15) var gyt: texture_storage_2d<rgba32float, read>;
 
 fn texel(i: u32) -> vec2<u32> {
     return vec2<u32>(i % TEXW, i / TEXW);
@@ -59,7 +59,7 @@ fn texel(i: u32) -> vec2<u32> {
 // Vec4 i of the forward's x.
 fn x_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(x4t, texel(i), 0); }
+    { return textureLoad(x4t, texel(i)); }
     //#end
     //#unroll t STO
     { return x4[i]; }
@@ -70,7 +70,7 @@ fn x_vec4(i: u32) -> vec4<f32> {
 fn x_vec2(i: u32) -> vec2<f32> {
     //#unroll t TEX
     {
-        let v = textureLoad(x4t, texel(i / 2u), 0);
+        let v = textureLoad(x4t, texel(i / 2u));
         return select(v.xy, v.zw, (i & 1u) == 1u);
     }
     //#end
@@ -92,7 +92,7 @@ fn x_row_vector(i: u32) -> vec4<f32> {
 // Vec4 i of the activation's output.
 fn act_y_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(act_yt, texel(i), 0); }
+    { return textureLoad(act_yt, texel(i)); }
     //#end
     //#unroll t STO
     { return act_y4[i]; }
@@ -103,7 +103,7 @@ fn act_y_vec4(i: u32) -> vec4<f32> {
 fn act_y_vec2(i: u32) -> vec2<f32> {
     //#unroll t TEX
     {
-        let v = textureLoad(act_yt, texel(i / 2u), 0);
+        let v = textureLoad(act_yt, texel(i / 2u));
         return select(v.xy, v.zw, (i & 1u) == 1u);
     }
     //#end
@@ -115,7 +115,7 @@ fn act_y_vec2(i: u32) -> vec2<f32> {
 // Element o of grad_y.
 fn grad_out(o: u32) -> f32 {
     //#unroll t TEX
-    { return textureLoad(gyt, texel(o / 4u), 0)[o % 4u]; }
+    { return textureLoad(gyt, texel(o / 4u))[o % 4u]; }
     //#end
     //#unroll t STO
     { return gy[o]; }

@@ -13,7 +13,7 @@ struct Params { rows: u32, len: u32, total: u32, offset: u32, scale: f32, pad0: 
 // kernels. On llvmpipe a storage load costs per component and lane, a texel fetch an eighth of
 // that per component: the sum of a weight gradient's chunk partials 2.2 -> 0.2 ms.
 @group(0) @binding(4) var<storage, read> xv: array<vec4<f32>>;
-@group(0) @binding(5) var xt: texture_2d<f32>;
+@group(0) @binding(5) var xt: texture_storage_2d<rgba32float, read>;
 
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + li;
@@ -61,7 +61,7 @@ fn sum_outer_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 // Vec4 i of x.
 fn x_vec4(i: u32) -> vec4<f32> {
     //#unroll t TEX
-    { return textureLoad(xt, vec2<u32>(i % TEXW, i / TEXW), 0); }
+    { return textureLoad(xt, vec2<u32>(i % TEXW, i / TEXW)); }
     //#end
     //#unroll t STO
     { return xv[i]; }

@@ -33,6 +33,10 @@ enum Source {
     Uniform,
     /// A sampled `r32float` or `rgba32float` texture of 256 × 256 texels.
     Texture(wgpu::TextureFormat),
+    /// A read-only storage texture of 256 × 256 texels (no mip level to look up).
+    StorageTexture(wgpu::TextureFormat),
+    /// A write-only storage texture of 256 × 256 texels.
+    WriteTexture(wgpu::TextureFormat),
 }
 
 /// One kind of access: its source binding and declarations, the WGSL statement run per
@@ -217,6 +221,22 @@ fn probes() -> Vec<Probe> {
             4,
         ),
         Probe::load(
+            "storage texture rgba32float, texel per invocation",
+            Source::StorageTexture(rgba),
+            "@group(0) @binding(0) var src: texture_storage_2d<rgba32float, read>;",
+            "acc = acc + dot(textureLoad(src, vec2<u32>(j & 255u, j >> 8u)), vec4<f32>(1.0));",
+            DIVERGENT,
+            4,
+        ),
+        Probe::load(
+            "storage texture rgba32float store, texel per invocation",
+            Source::WriteTexture(rgba),
+            "@group(0) @binding(0) var dst: texture_storage_2d<rgba32float, write>;",
+            "acc = acc + 1.0; textureStore(dst, vec2<u32>(j & 255u, j >> 8u), vec4<f32>(acc));",
+            DIVERGENT,
+            4,
+        ),
+        Probe::load(
             "storage f32 store, address per invocation",
             Source::Storage,
             STORAGE_F32,
@@ -355,7 +375,8 @@ fn source_binding(gpu: &Gpu, source: Source) -> (wgpu::BindingType, wgpu::Bindin
                 wgpu::BindingResource::Buffer(leak(buffer).as_entire_buffer_binding()),
             )
         }
-        Source::Texture(format) => {
+        Source::Texture(format) | Source::StorageTexture(format) | Source::WriteTexture(format) => {
+            let storage = !matches!(source, Source::Texture(_));
             let texel = format.block_copy_size(None).unwrap_or(4) as usize;
             let texture = gpu.device.create_texture_with_data(
                 &gpu.queue,
@@ -370,17 +391,33 @@ fn source_binding(gpu: &Gpu, source: Source) -> (wgpu::BindingType, wgpu::Bindin
                     sample_count: 1,
                     dimension: wgpu::TextureDimension::D2,
                     format,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                    usage: if storage {
+                        wgpu::TextureUsages::STORAGE_BINDING
+                    } else {
+                        wgpu::TextureUsages::TEXTURE_BINDING
+                    },
                     view_formats: &[],
                 },
                 wgpu::util::TextureDataOrder::LayerMajor,
                 &bytes[..ELEMENTS as usize * texel],
             );
             let view = leak(texture.create_view(&wgpu::TextureViewDescriptor::default()));
-            let binding = wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
+            let binding = if storage {
+                wgpu::BindingType::StorageTexture {
+                    access: if matches!(source, Source::WriteTexture(_)) {
+                        wgpu::StorageTextureAccess::WriteOnly
+                    } else {
+                        wgpu::StorageTextureAccess::ReadOnly
+                    },
+                    format,
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                }
+            } else {
+                wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                }
             };
             (binding, wgpu::BindingResource::TextureView(view))
         }

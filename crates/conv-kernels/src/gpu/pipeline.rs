@@ -14,8 +14,9 @@ pub(crate) struct Shader {
     /// Bindings declared `var<uniform>` (besides the parameter block, binding 0): bound as
     /// uniform buffers, the rest as storage buffers.
     pub(crate) uniform_bindings: &'static [u32],
-    /// Bindings declared `texture_2d<f32>`: the buffer given for one is copied into an
-    /// `rgba32float` texture and the texture bound ([`super::texture_operands`]).
+    /// Bindings declared `texture_storage_2d<rgba32float, read>`: the buffer given for one is
+    /// copied into an `rgba32float` texture and the texture bound
+    /// ([`super::texture_operands`]).
     pub(crate) texture_bindings: &'static [u32],
 }
 

@@ -1,13 +1,15 @@
-//! Read-only kernel operands through sampled textures, for adapters whose storage-buffer loads
-//! are far dearer than their texel fetches.
+//! Read-only kernel operands through read-only storage textures, for adapters whose
+//! storage-buffer loads are far dearer than their texel loads.
 //!
 //! Mesa 22.3's llvmpipe loads a storage buffer in a loop over the SIMD lanes, one component at
-//! a time; on some CPUs (AMD Zen 3) that costs about 20 cycles per component and lane, while a
-//! texel fetch of a whole `rgba32float` texel costs a quarter of one `f32` storage load there
-//! (`cargo run --release -p fovea-benches --example gpu_load_rate -- --software`). A kernel that
-//! reads an operand through a texture gets it copied by the encoder (a memcpy on a software
-//! adapter) into an `rgba32float` texture [`TEXELS_PER_ROW`] texels wide: `vec4` `i` of the
-//! buffer is texel `(i % TEXELS_PER_ROW, i / TEXELS_PER_ROW)`.
+//! a time; on some CPUs (AMD Zen 3) that costs about 20 cycles per component and lane. A texel
+//! of a read-only `rgba32float` storage texture (`texture_storage_2d<rgba32float, read>`)
+//! costs a fifth of one `f32` storage load there, and less than half of the same texel fetched
+//! from a sampled `texture_2d` (which looks its mip level up per lane): `cargo run --release
+//! -p fovea-benches --example gpu_load_rate -- --software`. A kernel that reads an operand this
+//! way gets it copied by the encoder (a memcpy on a software adapter) into an `rgba32float`
+//! texture [`TEXELS_PER_ROW`] texels wide: `vec4` `i` of the buffer is texel
+//! `(i % TEXELS_PER_ROW, i / TEXELS_PER_ROW)`.
 //!
 //! A context chooses once whether its kernels read this way ([`GpuOperands`]); a kernel asks
 //! [`TextureOperands::fit`] for its operands and binds them at its shader's texture bindings.
@@ -32,7 +34,7 @@ pub enum GpuOperands {
     Auto,
     /// Storage-buffer loads (`vec4`s where the shapes allow).
     Storage,
-    /// Texel fetches from `rgba32float` copies of the operands.
+    /// Texel loads from read-only `rgba32float` storage-texture copies of the operands.
     Textures,
 }
 
@@ -154,7 +156,7 @@ impl TextureOperands {
                         sample_count: 1,
                         dimension: wgpu::TextureDimension::D2,
                         format: wgpu::TextureFormat::Rgba32Float,
-                        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST,
                         view_formats: &[],
                     });
                     let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -220,11 +222,11 @@ fn fits_adapter(limits: &wgpu::Limits) -> bool {
 }
 
 /// The probe's kernels: `storage_loads` loads whole `vec4`s from a storage buffer,
-/// `texture_loads` the same texels from a texture, each invocation at its own addresses; both
-/// sum into `out`.
+/// `texture_loads` the same texels from a read-only storage texture, each invocation at its own
+/// addresses; both sum into `out`.
 const PROBE_SHADER: &str = "
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(1) var srct: texture_2d<f32>;
+@group(0) @binding(1) var srct: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
@@ -241,7 +243,7 @@ fn texture_loads(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc = vec4<f32>();
     for (var i = 0u; i < 64u; i++) {
         let j = (gid.x * 97u + i * 61u) & 4095u;
-        acc += textureLoad(srct, vec2<u32>(j & 63u, j >> 6u), 0);
+        acc += textureLoad(srct, vec2<u32>(j & 63u, j >> 6u));
     }
     out[gid.x] = acc;
 }
@@ -285,14 +287,7 @@ fn probe(device: &wgpu::Device, queue: &wgpu::Queue) -> Option<(Duration, Durati
         label: None,
         entries: &[
             layout_entry(0, storage_binding(true)),
-            layout_entry(
-                1,
-                wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-            ),
+            layout_entry(1, texture_binding()),
             layout_entry(2, storage_binding(false)),
         ],
     });
@@ -333,7 +328,7 @@ fn probe(device: &wgpu::Device, queue: &wgpu::Queue) -> Option<(Duration, Durati
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING,
+        usage: wgpu::TextureUsages::STORAGE_BINDING,
         view_formats: &[],
     });
     let view = srct.create_view(&wgpu::TextureViewDescriptor::default());
@@ -391,6 +386,15 @@ fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEnt
         visibility: wgpu::ShaderStages::COMPUTE,
         ty,
         count: None,
+    }
+}
+
+/// How the kernels declare an operand texture: `texture_storage_2d<rgba32float, read>`.
+fn texture_binding() -> wgpu::BindingType {
+    wgpu::BindingType::StorageTexture {
+        access: wgpu::StorageTextureAccess::ReadOnly,
+        format: wgpu::TextureFormat::Rgba32Float,
+        view_dimension: wgpu::TextureViewDimension::D2,
     }
 }
 
