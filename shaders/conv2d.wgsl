@@ -37,6 +37,11 @@
 //   WTEX    1 when the weight does not fit a uniform binding and the context reads operands
 //           through textures: the forward and the input gradient read it from wt, a kernel
 //           row's KW taps as the KWUV texels covering them (see weight_row)
+//   SGW     the lanes of a subgroup when the forward and the input gradient share their weight
+//           loads across one (SGON = 1, SGOFF = 0; gpu/context.rs's subgroup_size): each lane
+//           loads SGR of the COBKW = COB * KW taps of a kernel row for the block's channels,
+//           and takes the others from the lanes that loaded them (see block_taps). Otherwise
+//           SGW = SGR = SGON = 0, SGOFF = 1, and every lane loads every tap.
 //   TEX, STO, TEXW: the vec4 reads above come from read-only storage textures (TEX = 1,
 //           STO = 0: in0t and in1t, vec4 i at texel (i % TEXW, i / TEXW)) or from in0v and in1v
 //           (TEX = 0, STO = 1), as the context chose (gpu/texture_operands.rs: on llvmpipe a
@@ -173,6 +178,56 @@ fn weight_row(start: u32) -> array<f32, KW> {
     return taps;
 }
 
+// The KW taps of one kernel row for each of a block's COB channels, channel j's at [j * KW]:
+// weight element base + min(first + j, last) * stride + kx. Every lane of a subgroup calls it
+// with the same arguments, all of them active (the kernels below keep every lane to the end).
+// With SGON each lane loads SGR taps, tap r * SGW + lane in round r, and takes each tap from
+// the lane that loaded it: on llvmpipe a uniform load is made lane by lane, a broadcast is one
+// shuffle (seed LeNet's conv2 forward and input gradient each spent about 3 ms per step on
+// their weight loads). Otherwise each lane loads every tap itself (weight_row).
+fn block_taps(base: u32, stride: u32, first: u32, last: u32, lane: u32) -> array<f32, COBKW> {
+    var taps: array<f32, COBKW>;
+    //#unroll s SGOFF
+    {
+        //#unroll j COB
+        {
+            let wv = weight_row(base + min(first + $j, last) * stride);
+            //#unroll kx KW
+            taps[$j * KW + $kx] = wv[$kx];
+            //#end
+        }
+        //#end
+    }
+    //#end
+    //#unroll s SGON
+    {
+        var vals: array<f32, SGR>;
+        //#unroll r SGR
+        {
+            // Lanes past the last tap load it again.
+            let i = min($r * SGW + lane, COBKW - 1u);
+            vals[$r] = weight(base + min(first + i / KW, last) * stride + i % KW);
+        }
+        //#end
+        //#unroll i COBKW
+        taps[$i] = subgroupBroadcast(vals[$i / SGW], $i % SGW);
+        //#end
+    }
+    //#end
+    return taps;
+}
+
+// The kernel rows [x, y) a subgroup loops over: the union of its lanes' `own` rows with SGON
+// (every lane then stays in the loop and skips the rows outside its own inside it, so that all
+// of them share the weight loads), else the lane's own.
+fn subgroup_rows(own: vec2<u32>) -> vec2<u32> {
+    var rows = own;
+    //#unroll s SGON
+    rows = vec2<u32>(subgroupMin(own.x), subgroupMax(own.y));
+    //#end
+    return rows;
+}
+
 // Value `sh` (0..3) of four consecutive ones: the run's value after shifting by sh.
 fn shifted(v0: f32, v1: f32, v2: f32, v3: f32, sh: u32) -> f32 {
     return select(select(v0, v1, sh == 1u), select(v2, v3, sh == 3u), sh >= 2u);
@@ -294,18 +349,18 @@ fn input_grad_kernel_rows(iy: u32) -> vec2<u32> {
                      min(KH, (iy + PH) / DH + 1u));
 }
 
-// The multiply-adds of one kernel row (weights from `wb`) for the forward's output channel j of
-// the block. One function per channel, inlined by every compiler: the WGSL front end's time
-// grows with the square of a function's expression count (gpu/shader_source.rs), and the
-// COB × KW × PX unrolled lines in one function were most of a conv pipeline's parse.
+// The multiply-adds of one kernel row (the block's taps, block_taps) for the forward's output
+// channel j of the block. One function per channel, inlined by every compiler: the WGSL front
+// end's time grows with the square of a function's expression count (gpu/shader_source.rs),
+// and the COB × KW × PX unrolled lines in one function were most of a conv pipeline's parse.
 //#unroll j COB
-fn fwd_kernel_row$j(acc: ptr<function, array<f32, COB * PX>>, seg: array<f32, SEGN>, wb: u32) {
-    let wv = weight_row(wb);
+fn fwd_kernel_row$j(acc: ptr<function, array<f32, COB * PX>>, seg: array<f32, SEGN>,
+                    taps: array<f32, COBKW>) {
     //#unroll q PX
     {
         var t = (*acc)[$j * PX + $q];
         //#unroll kx KW
-        t += wv[$kx] * seg[$q * SW + $kx * DW + SEGOFF];
+        t += taps[$j * KW + $kx] * seg[$q * SW + $kx * DW + SEGOFF];
         //#end
         (*acc)[$j * PX + $q] = t;
     }
@@ -318,12 +373,23 @@ fn fwd_kernel_row$j(acc: ptr<function, array<f32, COB * PX>>, seg: array<f32, SE
 // in0 = x, in1 = w, in2 = bias (bound to w when absent), dst = y.
 @compute @workgroup_size(64)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            //#unroll s SGON
+            @builtin(subgroup_invocation_id) sg_lane: u32,
+            //#end
             @builtin(local_invocation_index) li: u32) {
     let id = block_id(wid, nwg, li);
-    if (id.s >= p.total || id.cb >= p.cblocks) { return; }
+    // cb is the same across the workgroup. Invocations past the last block work on it again
+    // (their lanes stay for the weight loads of block_taps) and store nothing.
+    if (id.cb >= p.cblocks || p.total == 0u) { return; }
+    let live = id.s < p.total;
+    let s = min(id.s, p.total - 1u);
+    var lane = 0u;
+    //#unroll s SGON
+    lane = sg_lane;
+    //#end
     let cb = id.cb;
-    let xb = id.s % p.xblocks;
-    let r = id.s / p.xblocks;
+    let xb = s % p.xblocks;
+    let r = s / p.xblocks;
     // Images vary fastest, then rows: the invocations of a SIMD group share a row, so the kernel
     // rows it skips (outside the input) are skipped by all of them (see block_id).
     let n = r % p.n;
@@ -337,21 +403,25 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     //#unroll j COB
     co[$j] = grp * p.cog + min(cl0 + $j, p.cog - 1u);
     //#end
-    let rows = forward_kernel_rows(oy);
+    let own = forward_kernel_rows(oy);
+    let rows = subgroup_rows(own);
     for (var cl = 0u; cl < p.cig; cl++) {
         let ci = grp * p.cig + cl;
         for (var ky = rows.x; ky < rows.y; ky++) {
-            // Inside the input: the loop's bounds.
+            let taps = block_taps((cl * KH + ky) * KW, p.cig * KH * KW, grp * p.cog + cl0,
+                                  grp * p.cog + p.cog - 1u, lane);
+            // Inside the input: this lane's own rows.
+            if (ky < own.x || ky >= own.y) { continue; }
             let iy = oy * SH + ky * DH - PH;
             let row = ((n * p.c_in + ci) * p.h + iy) * p.w;
             let seg = input_segment(row, true, ox0);
             //#unroll j COB
-            fwd_kernel_row$j(&acc, seg, ((co[$j] * p.cig + cl) * KH + ky) * KW);
+            fwd_kernel_row$j(&acc, seg, taps);
             //#end
         }
     }
     //#unroll j COB
-    if (cl0 + $j < p.cog) {
+    if (live && cl0 + $j < p.cog) {
         var b = 0.0;
         if (p.has_bias != 0u) { b = in2[co[$j]]; }
         let base = ((n * p.c_out + co[$j]) * p.oh + oy) * p.ow;
@@ -384,12 +454,22 @@ fn tap_inside_row(q: u32, kx: u32) -> bool {
 // in0 = grad_y, in1 = w, dst = grad_x. COB counts input channels here, PX input columns.
 @compute @workgroup_size(64)
 fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  //#unroll s SGON
+                  @builtin(subgroup_invocation_id) sg_lane: u32,
+                  //#end
                   @builtin(local_invocation_index) li: u32) {
     let id = block_id(wid, nwg, li);
-    if (id.s >= p.total || id.cb >= p.cblocks) { return; }
+    // As in conv_fwd: lanes past the last block stay for the weight loads and store nothing.
+    if (id.cb >= p.cblocks || p.total == 0u) { return; }
+    let live = id.s < p.total;
+    let s = min(id.s, p.total - 1u);
+    var lane = 0u;
+    //#unroll s SGON
+    lane = sg_lane;
+    //#end
     let cb = id.cb;
-    let xb = id.s % p.xblocks;
-    let r = id.s / p.xblocks;
+    let xb = s % p.xblocks;
+    let r = s / p.xblocks;
     let n = r % p.n;
     let iy = r / p.n;
     let bpg = (p.cig + COB - 1u) / COB;
@@ -401,11 +481,17 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     //#unroll j COB
     cl[$j] = min(cl0 + $j, p.cig - 1u);
     //#end
-    let rows = input_grad_kernel_rows(iy);
+    let own = input_grad_kernel_rows(iy);
+    let rows = subgroup_rows(own);
     for (var k = 0u; k < p.cog; k++) {
         let co = grp * p.cog + k;
         for (var ky = rows.x; ky < rows.y; ky++) {
-            // 0 <= ny and ny / SH < oh: the loop's bounds.
+            var taps: array<f32, COBKW>;
+            if (SW == 1u) {
+                taps = block_taps((co * p.cig * KH + ky) * KW, KH * KW, cl0, p.cig - 1u, lane);
+            }
+            // 0 <= ny and ny / SH < oh: this lane's own rows.
+            if (ky < own.x || ky >= own.y) { continue; }
             let ny = iy + PH - ky * DH;
             if (ny % SH != 0u) { continue; }
             let oy = ny / SH;
@@ -436,13 +522,12 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                 //#end
                 //#unroll j COB
                 {
-                    let wv = weight_row(((co * p.cig + cl[$j]) * KH + ky) * KW);
                     //#unroll q PX
                     {
                         var t = acc[$j * PX + $q];
                         //#unroll kx KW
                         if (tap_inside_row($q, $kx)) {
-                            t += wv[$kx] * seg[$q + (KW - 1u - $kx) * DW];
+                            t += taps[$j * KW + $kx] * seg[$q + (KW - 1u - $kx) * DW];
                         }
                         //#end
                         acc[$j * PX + $q] = t;
@@ -474,7 +559,7 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         }
     }
     //#unroll j COB
-    if (cl0 + $j < p.cig) {
+    if (live && cl0 + $j < p.cig) {
         let base = ((n * p.c_in + grp * p.cig + cl0 + $j) * p.h + iy) * p.w;
         //#unroll q PX
         if (ix0 + $q < p.w) { dst[base + ix0 + $q] = acc[$j * PX + $q]; }

@@ -2,7 +2,9 @@
 //! through textures (`GpuOperands`), each on a private context that forces the choice whatever
 //! the shared context's probe picked: both against the reference over the random cases of
 //! `fovea_test_support::cases`, both bit for bit alike on operands spanning several texture rows,
-//! and how a context resolves and reports the choice.
+//! and how a context resolves and reports the choice. The storage context also keeps its conv2d
+//! kernels from sharing weight loads across subgroups (`GpuOptions::subgroups`), the texture
+//! context lets them where the adapter can: both ways are checked the same.
 //!
 //! Without an adapter the GPU tests print why and pass; with `FOVEA_REQUIRE_GPU=1` they fail.
 //! `PROPTEST_CASES` sets the case count (12 by default: every case compiles new pipelines).
@@ -24,12 +26,13 @@ use proptest::prelude::*;
 use std::sync::OnceLock;
 
 /// The options of a private context running the flat kernels with `operands`, software
-/// adapters allowed.
+/// adapters allowed, sharing loads across subgroups only when reading through textures.
 fn options(operands: GpuOperands) -> GpuOptions {
     GpuOptions {
         allow_software: true,
         kernels: GpuKernels::Flat,
         operands,
+        subgroups: operands == GpuOperands::Textures,
         ..Default::default()
     }
 }
@@ -64,6 +67,15 @@ fn a_forced_choice_is_kept_and_shown() {
             name.contains(&format!("operands: {}", choice.name())),
             "{name}"
         );
+        // Subgroups as asked: never on the storage context; on the texture context exactly
+        // where the adapter has them at one fixed size, and then shown.
+        let lanes = ctx.subgroup_size();
+        assert_eq!(name.contains("subgroups of"), lanes.is_some(), "{name}");
+        if choice == GpuOperands::Storage {
+            assert_eq!(lanes, None, "{name}");
+        } else if ctx.info().name.starts_with("llvmpipe") {
+            assert!(lanes.is_some_and(|l| l >= 4), "{name}");
+        }
     }
 }
 
@@ -209,7 +221,7 @@ fn same_bits(what: &str, a: &[(&str, &[f32])], b: &[(&str, &[f32])]) -> TestResu
     for ((name, x), (_, y)) in a.iter().zip(b) {
         let same = x.len() == y.len() && x.iter().zip(*y).all(|(p, q)| p.to_bits() == q.to_bits());
         if !same {
-            return Err(format!("{what}: {name} differs between storage and texture reads").into());
+            return Err(format!("{what}: {name} differs between the two contexts").into());
         }
     }
     Ok(())

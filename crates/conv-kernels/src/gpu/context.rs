@@ -111,6 +111,11 @@ pub struct GpuOptions {
     /// latency (about 0.1 ms on llvmpipe). Off by default; `FOVEA_GPU_PROFILE=1` turns it on for
     /// the process-wide context.
     pub profile: bool,
+    /// Let the flat conv2d kernels share loads across a subgroup (one lane loads a weight, the
+    /// others take it by `subgroupBroadcast`) where the adapter has subgroup operations of one
+    /// fixed size (default on; the results are the same either way). On llvmpipe each lane
+    /// otherwise loads every weight itself, lane by lane.
+    pub subgroups: bool,
 }
 
 impl Default for GpuOptions {
@@ -121,6 +126,7 @@ impl Default for GpuOptions {
             kernels: GpuKernels::Auto,
             operands: GpuOperands::Auto,
             profile: false,
+            subgroups: true,
         }
     }
 }
@@ -142,6 +148,9 @@ pub struct GpuInfo {
     pub kernels: GpuKernels,
     /// How the kernels read their large operands on it (resolved: never `Auto`).
     pub operands: GpuOperands,
+    /// The lanes of a subgroup when the kernels share loads across one
+    /// ([`GpuOptions::subgroups`], and the adapter's subgroups have one fixed size), else `None`.
+    pub subgroup_size: Option<u32>,
 }
 
 impl std::fmt::Display for GpuInfo {
@@ -154,7 +163,11 @@ impl std::fmt::Display for GpuInfo {
             self.backend,
             self.kernels.describe()
         )?;
-        write!(f, ", operands: {})", self.operands)
+        write!(f, ", operands: {}", self.operands)?;
+        match self.subgroup_size {
+            Some(lanes) => write!(f, ", subgroups of {lanes})"),
+            None => write!(f, ")"),
+        }
     }
 }
 
@@ -364,7 +377,8 @@ fn open(opts: &GpuOptions) -> Result<Opened> {
     };
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("fovea"),
-        required_features: wgpu::Features::empty(),
+        // Subgroup operations where the adapter has them ([`GpuOptions::subgroups`]).
+        required_features: adapter.features() & wgpu::Features::SUBGROUP,
         required_limits: adapter.limits(),
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
         memory_hints: wgpu::MemoryHints::Performance,
@@ -382,6 +396,20 @@ fn open(opts: &GpuOptions) -> Result<Opened> {
         device,
         queue,
     })
+}
+
+/// The size of the adapter's subgroups when the kernels may share loads across them: asked for
+/// ([`GpuOptions::subgroups`]), the device has subgroup operations, and every subgroup has the
+/// same number of lanes (a kernel is specialised for that number).
+fn fixed_subgroup_size(
+    opts: &GpuOptions,
+    adapter: &wgpu::AdapterInfo,
+    device: &wgpu::Device,
+) -> Option<u32> {
+    let fixed = adapter.subgroup_min_size == adapter.subgroup_max_size;
+    (opts.subgroups && fixed && device.features().contains(wgpu::Features::SUBGROUP))
+        .then_some(adapter.subgroup_min_size)
+        .filter(|&lanes| lanes > 0)
 }
 
 impl GpuContext {
@@ -427,6 +455,7 @@ impl GpuContext {
             software,
             kernels: opts.kernels.resolve(software),
             operands: texture_operands::resolve(opts.operands, software, &o.device, &o.queue),
+            subgroup_size: fixed_subgroup_size(opts, &a, &o.device),
         };
         let limits = o.device.limits();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -506,6 +535,12 @@ impl GpuContext {
     /// How the kernels read their large operands here (resolved: never `Auto`).
     pub fn operands(&self) -> GpuOperands {
         self.info.operands
+    }
+
+    /// The lanes of a subgroup when the kernels share loads across one
+    /// ([`GpuInfo::subgroup_size`]).
+    pub fn subgroup_size(&self) -> Option<u32> {
+        self.info.subgroup_size
     }
 
     /// Storage buffers one kernel may bind (`max_storage_buffers_per_shader_stage`).
@@ -905,7 +940,8 @@ impl GpuContext {
     /// Its kernels are those of `FOVEA_GPU_KERNELS` (`auto`, `flat` or `tiled`; unset is
     /// `auto`), read when it opens; a value not understood is a [`KernelError::InvalidSpec`]
     /// naming the variable, and no adapter is probed. `FOVEA_GPU_PROFILE=1` makes it time
-    /// every kernel ([`GpuOptions::profile`]).
+    /// every kernel ([`GpuOptions::profile`]); `FOVEA_GPU_SUBGROUPS=0` keeps its kernels from
+    /// sharing loads across subgroups ([`GpuOptions::subgroups`]).
     pub fn shared(allow_software: bool) -> Result<Arc<GpuContext>> {
         let mut st = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = &st.ctx {
@@ -930,6 +966,7 @@ impl GpuContext {
             kernels: GpuKernels::from_env()?,
             operands: GpuOperands::from_env()?,
             profile: std::env::var_os("FOVEA_GPU_PROFILE").is_some_and(|v| v == "1"),
+            subgroups: std::env::var_os("FOVEA_GPU_SUBGROUPS").is_none_or(|v| v != "0"),
             ..GpuOptions::default()
         };
         match GpuContext::new(&opts) {

@@ -194,6 +194,21 @@ impl Reads {
     }
 }
 
+/// The constants of the forward's and the input gradient's weight loads (`block_taps` in
+/// conv2d.wgsl): `COBKW` taps per kernel row of a block of `cob` channels, shared across
+/// subgroups of `lanes` (`SGW`, `SGR` loads per lane, `SGON`) or loaded by every lane (`SGOFF`).
+fn tap_consts(lanes: Option<u32>, cob: usize, kw: usize) -> [(&'static str, usize); 5] {
+    let taps = cob * kw;
+    let lanes = lanes.map_or(0, |l| l as usize);
+    [
+        ("COBKW", taps),
+        ("SGW", lanes),
+        ("SGR", if lanes > 0 { taps.div_ceil(lanes) } else { 0 }),
+        ("SGON", usize::from(lanes > 0)),
+        ("SGOFF", usize::from(lanes == 0)),
+    ]
+}
+
 /// Whole vec4s covering a run of `len` values starting anywhere in a vec4.
 fn covering_vec4s(len: usize) -> usize {
     (len + 3).div_ceil(4)
@@ -338,7 +353,10 @@ fn forward(
     ctx.dispatch(Dispatch {
         shader: &SHADER,
         entry: "conv_fwd",
-        consts: spec(g, cob, px, act, weight_reads, 1, reads),
+        consts: spec(g, cob, px, act, weight_reads, 1, reads)
+            .into_iter()
+            .chain(tap_consts(ctx.subgroup_size(), cob, g.kw))
+            .collect(),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
         bindings: &[(x_at, x), (2, weight), (3, b), (y_at, &y), (5, weight)]
             .into_iter()
@@ -395,6 +413,7 @@ fn backward_input(
         consts: spec(g, cob, px, None, weight_reads, 1, reads)
             .into_iter()
             .chain([("ROWOW", whole_row_width)])
+            .chain(tap_consts(ctx.subgroup_size(), cob, g.kw))
             .collect(),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
         bindings: &if covering {
