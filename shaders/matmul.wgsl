@@ -25,15 +25,23 @@
 // of them, vec4 i at texel (i % TEXW, i / TEXW): on llvmpipe a texel load can cost a fraction
 // of a storage-buffer load.
 //
+// Invocation t of a product owns row block t % mblk and column block t / mblk: neighbouring
+// invocations share the columns. mblk is the row blocks rounded up to whole subgroups when the
+// vec4 path shares B's loads across one (SGON = 1, SGW lanes, SGOFF = 0): each lane then loads
+// SGR of the RN texels of B a k step needs and takes the others from the lanes that loaded them
+// by subgroupBroadcast (on llvmpipe a texel load is made lane by lane, a broadcast is one
+// shuffle). Lanes of the rounding compute clamped rows and store nothing. Otherwise SGW = SGR =
+// SGON = 0 and SGOFF = 1.
+//
 // The host prepends RM, RN (block sizes), RM4 = RM / 4, RN4 = RN / 4, V4, S1, TRANS, TEX, STO,
-// TEXW and PRODUCTS (1 or 2), and expands the `//#unroll` blocks, so the accumulators stay in
-// registers.
+// TEXW, PRODUCTS (1 or 2) and the subgroup constants above, and expands the `//#unroll` blocks,
+// so the accumulators stay in registers.
 
 struct Params {
     m0u: u32, n0u: u32, k0u: u32, nblk0u: u32,
-    total0u: u32, has_bias: u32, trans: u32, pad0: u32,
+    total0u: u32, has_bias: u32, trans: u32, mblk0u: u32,
     m1u: u32, n1u: u32, k1u: u32, nblk1u: u32,
-    total1u: u32, pad1: u32, pad2: u32, pad3: u32,
+    total1u: u32, mblk1u: u32, pad2: u32, pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -79,12 +87,24 @@ fn b_vec4$q(i: u32) -> vec4<f32> {
     //#end
 }
 
-fn product$q(t: u32) {
+// Texel u (0..RN) of the B texels step k4 reads for the columns from col0: column u's four k
+// steps (B transposed), else the four columns 4j.. of k step 4 k4 + r (u = r RN4 + j).
+fn b_texel$q(u: u32, k4: u32, col0: u32) -> vec4<f32> {
+    let n = p.n$q;
+    if (((TRANS >> (2u * $q + 1u)) & 1u) == 1u) {
+        return b_vec4$q(min(col0 + u, n - 1u) * p.k$q / 4u + k4);
+    }
+    let r = u / RN4;
+    let j = u % RN4;
+    return b_vec4$q((4u * k4 + r) * (n / 4u) + min(col0 + 4u * j, n - 4u) / 4u);
+}
+
+fn product$q(t: u32, lane: u32) {
     let m = p.m$q;
     let n = p.n$q;
     let k = p.k$q;
-    let col0 = (t % p.nblk$q) * RN;
-    let row0 = (t / p.nblk$q) * RM;
+    let row0 = (t % p.mblk$q) * RM;
+    let col0 = (t / p.mblk$q) * RN;
     var acc: array<f32, RM * RN>;
     //#unroll s S1
     {
@@ -128,14 +148,9 @@ fn product$q(t: u32) {
         let ta = (TRANS >> (2u * $q)) & 1u;
         let tb = (TRANS >> (2u * $q + 1u)) & 1u;
         var ia: array<u32, RM>;
-        var ib: array<u32, RN>;
         //#unroll i RM
         ia[$i] = select(min(row0 + $i, m - 1u) * k / 4u, min(row0 + 4u * $i, m - 4u) / 4u,
                         ta == 1u);
-        //#end
-        //#unroll j RN
-        ib[$j] = select(min(col0 + 4u * $j, n - 4u) / 4u, min(col0 + $j, n - 1u) * k / 4u,
-                        tb == 1u);
         //#end
         for (var k4 = 0u; k4 < k / 4u; k4++) {
             var av: array<f32, RM * 4u>;
@@ -155,16 +170,34 @@ fn product$q(t: u32) {
                 //#end
                 //#end
             }
+            var bt: array<vec4<f32>, RN>;
+            //#unroll s SGOFF
+            //#unroll u RN
+            bt[$u] = b_texel$q($u, k4, col0);
+            //#end
+            //#end
+            //#unroll s SGON
+            {
+                // Lanes past the last texel load it again.
+                var own: array<vec4<f32>, SGR>;
+                //#unroll r SGR
+                own[$r] = b_texel$q(min($r * SGW + lane, RN - 1u), k4, col0);
+                //#end
+                //#unroll u RN
+                bt[$u] = subgroupBroadcast(own[$u / SGW], $u % SGW);
+                //#end
+            }
+            //#end
             if (tb == 1u) {
                 //#unroll j RN
-                let vb$j = b_vec4$q(ib[$j] + k4);
+                let vb$j = bt[$j];
                 bv[4u * $j] = vb$j.x; bv[4u * $j + 1u] = vb$j.y;
                 bv[4u * $j + 2u] = vb$j.z; bv[4u * $j + 3u] = vb$j.w;
                 //#end
             } else {
                 //#unroll r 4
                 //#unroll j RN4
-                let vb$r$j = b_vec4$q((4u * k4 + $r) * (n / 4u) + ib[$j]);
+                let vb$r$j = bt[$r * RN4 + $j];
                 bv[16u * $j + $r] = vb$r$j.x; bv[16u * $j + 4u + $r] = vb$r$j.y;
                 bv[16u * $j + 8u + $r] = vb$r$j.z; bv[16u * $j + 12u + $r] = vb$r$j.w;
                 //#end
@@ -204,13 +237,21 @@ fn product$q(t: u32) {
 }
 //#end
 
+// A subgroup's lanes are whole: the host makes each product's invocations a multiple of SGW.
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          //#unroll s SGON
+          @builtin(subgroup_invocation_id) sg_lane: u32,
+          //#end
           @builtin(local_invocation_index) li: u32) {
     var t = (wid.y * nwg.x + wid.x) * 64u + li;
+    var lane = 0u;
+    //#unroll s SGON
+    lane = sg_lane;
+    //#end
     //#unroll q PRODUCTS
     if (t < p.total$q) {
-        product$q(t);
+        product$q(t, lane);
         return;
     }
     t -= p.total$q;

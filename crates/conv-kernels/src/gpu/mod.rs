@@ -39,6 +39,19 @@ pub(crate) fn consts(pairs: &[(&'static str, usize)]) -> Consts {
     pairs.to_vec()
 }
 
+/// The constants of a flat kernel that shares `loads` loads across subgroups of `lanes`
+/// (`None`: each invocation makes them all): `SGW` (the lanes, or 0), `SGR` (loads per lane),
+/// `SGON` and `SGOFF` (the 0/1 unroll flags of the two ways, exactly one of them 1).
+pub(crate) fn subgroup_consts(lanes: Option<usize>, loads: usize) -> [(&'static str, usize); 4] {
+    let lanes = lanes.unwrap_or(0);
+    [
+        ("SGW", lanes),
+        ("SGR", if lanes > 0 { loads.div_ceil(lanes) } else { 0 }),
+        ("SGON", usize::from(lanes > 0)),
+        ("SGOFF", usize::from(lanes == 0)),
+    ]
+}
+
 /// Tiled kernels: rows of the output tile per workgroup.
 pub(crate) const BM: usize = 64;
 /// Tiled kernels: columns of the output tile per workgroup.

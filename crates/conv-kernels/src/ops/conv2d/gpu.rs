@@ -13,7 +13,7 @@ use crate::gpu::context::Dispatch;
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::texture_operands::read_consts;
-use crate::gpu::{consts, w};
+use crate::gpu::{consts, subgroup_consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::ops::reduce::gpu::{sum_outer, sum_outer_split};
 use crate::{Activation, Conv2dGeometry, GpuContext, GpuKernels};
@@ -195,18 +195,15 @@ impl Reads {
 }
 
 /// The constants of the forward's and the input gradient's weight loads (`block_taps` in
-/// conv2d.wgsl): `COBKW` taps per kernel row of a block of `cob` channels, shared across
-/// subgroups of `lanes` (`SGW`, `SGR` loads per lane, `SGON`) or loaded by every lane (`SGOFF`).
-fn tap_consts(lanes: Option<u32>, cob: usize, kw: usize) -> [(&'static str, usize); 5] {
-    let taps = cob * kw;
-    let lanes = lanes.map_or(0, |l| l as usize);
-    [
-        ("COBKW", taps),
-        ("SGW", lanes),
-        ("SGR", if lanes > 0 { taps.div_ceil(lanes) } else { 0 }),
-        ("SGON", usize::from(lanes > 0)),
-        ("SGOFF", usize::from(lanes == 0)),
-    ]
+/// conv2d.wgsl): `COBKW` taps per kernel row of a block of `cob` channels, shared across the
+/// context's subgroups where it has them ([`subgroup_consts`]).
+fn tap_consts(
+    ctx: &GpuContext,
+    cob: usize,
+    kw: usize,
+) -> impl Iterator<Item = (&'static str, usize)> {
+    let lanes = ctx.subgroup_size().map(|l| l as usize);
+    std::iter::once(("COBKW", cob * kw)).chain(subgroup_consts(lanes, cob * kw))
 }
 
 /// Whole vec4s covering a run of `len` values starting anywhere in a vec4.
@@ -355,7 +352,7 @@ fn forward(
         entry: "conv_fwd",
         consts: spec(g, cob, px, act, weight_reads, 1, reads)
             .into_iter()
-            .chain(tap_consts(ctx.subgroup_size(), cob, g.kw))
+            .chain(tap_consts(ctx, cob, g.kw))
             .collect(),
         params: &params(g, xblocks, cblocks, total, bias.is_some(), 0, 0),
         bindings: &[(x_at, x), (2, weight), (3, b), (y_at, &y), (5, weight)]
@@ -413,7 +410,7 @@ fn backward_input(
         consts: spec(g, cob, px, None, weight_reads, 1, reads)
             .into_iter()
             .chain([("ROWOW", whole_row_width)])
-            .chain(tap_consts(ctx.subgroup_size(), cob, g.kw))
+            .chain(tap_consts(ctx, cob, g.kw))
             .collect(),
         params: &params(g, xblocks, cblocks, total, false, 0, 0),
         bindings: &if covering {

@@ -9,7 +9,7 @@ use crate::gpu::context::{Dispatch, GpuContext};
 use crate::gpu::pipeline::Shader;
 use crate::gpu::pool::GpuBuffer;
 use crate::gpu::texture_operands::read_consts;
-use crate::gpu::w;
+use crate::gpu::{subgroup_consts, w};
 use crate::ops::activation::gpu::{act_const, with_activation_fns};
 use crate::{Activation, GpuKernels, MatmulGeometry};
 use std::sync::Arc;
@@ -50,11 +50,26 @@ struct Product<'a> {
     c: &'a GpuBuffer,
 }
 
-/// The words of one product's slot in the `Params` block: `m, n, k, nblk` and its invocations.
-fn slot_words(g: &MatmulGeometry, (rm, rn): (usize, usize)) -> ([u32; 4], usize) {
+/// The words of one product's slot in the `Params` block: `m, n, k, nblk`, then `mblk` (its row
+/// blocks, rounded up to whole subgroups of `lanes`, 1 when they share nothing) and its
+/// invocations (`mblk · nblk`: whole subgroups).
+fn slot_words(
+    g: &MatmulGeometry,
+    (rm, rn): (usize, usize),
+    lanes: usize,
+) -> ([u32; 4], usize, usize) {
     let nblk = g.n.div_ceil(rn);
-    let total = g.m.div_ceil(rm) * nblk;
-    ([w(g.m), w(g.n), w(g.k), w(nblk)], total)
+    let mblk = g.m.div_ceil(rm).next_multiple_of(lanes);
+    ([w(g.m), w(g.n), w(g.k), w(nblk)], mblk, mblk * nblk)
+}
+
+/// The lanes across which the vec4 path shares B's loads (`SGW` in matmul.wgsl), or `None`. It
+/// needs a subgroup to be consecutive invocations (each shares one column block), which holds
+/// on llvmpipe, the software adapter the flat kernels are made for; a workgroup of 64 holds
+/// whole subgroups.
+fn shared_lanes(ctx: &GpuContext, vec4: bool) -> Option<usize> {
+    let lanes = ctx.subgroup_size()? as usize;
+    (vec4 && ctx.is_software() && 64 % lanes == 0).then_some(lanes)
 }
 
 /// One launch computing `first.c = act(op(a) · op(b) (+ bias))` and, when given,
@@ -68,8 +83,12 @@ fn launch(
 ) -> Result<()> {
     let work = |g: &MatmulGeometry| g.m * g.n * g.k;
     let block = pick_block(work(first.g).max(second.map_or(0, |s| work(s.g))));
-    let (words0, total0) = slot_words(first.g, block);
-    let (words1, total1) = second.map_or(([0; 4], 0), |s| slot_words(s.g, block));
+    let vec4 = whole_vec4s(first.g) && second.is_none_or(|s| whole_vec4s(s.g));
+    let lanes = shared_lanes(ctx, vec4);
+    let (words0, mblk0, total0) = slot_words(first.g, block, lanes.unwrap_or(1));
+    let (words1, mblk1, total1) = second.map_or(([0; 4], 0, 0), |s| {
+        slot_words(s.g, block, lanes.unwrap_or(1))
+    });
     let flags = |g: &MatmulGeometry| u32::from(g.spec.trans_a) | (u32::from(g.spec.trans_b) << 1);
     let trans = flags(first.g) | second.map_or(0, |s| flags(s.g) << 2);
     let params = [
@@ -80,14 +99,14 @@ fn launch(
         w(total0),
         u32::from(bias.is_some()),
         trans,
-        0,
+        w(mblk0),
         words1[0],
         words1[1],
         words1[2],
         words1[3],
         w(total1),
+        w(mblk1),
     ];
-    let vec4 = whole_vec4s(first.g) && second.is_none_or(|s| whole_vec4s(s.g));
     // The vec4 loads take the transposes as a constant; the scalar ones as a parameter.
     let trans_const = if vec4 { trans as usize } else { 0 };
     let s = second.unwrap_or(first);
@@ -121,6 +140,8 @@ fn launch(
             act_const(act),
         ]
         .into_iter()
+        // B's texels of one k step: RN.
+        .chain(subgroup_consts(lanes, block.1))
         .chain(read_consts(textures))
         .collect(),
         params: &params,
