@@ -1,6 +1,7 @@
 //! What one load costs a compute shader on this adapter, by kind of load: storage buffers (`f32`
 //! and `vec4`, per-invocation and uniform addresses), a uniform buffer, sampled textures
-//! (`r32float`, `rgba32float`), and plain arithmetic for scale.
+//! (`r32float`, `rgba32float`), read-only storage textures (and a store to a write-only one),
+//! and plain arithmetic for scale.
 //!
 //! Each probe runs `invocations × iterations` loads in one dispatch (an address that differs per
 //! invocation unless the probe says otherwise), summed so nothing is optimised away, and prints

@@ -111,10 +111,11 @@ pub struct GpuOptions {
     /// latency (about 0.1 ms on llvmpipe). Off by default; `FOVEA_GPU_PROFILE=1` turns it on for
     /// the process-wide context.
     pub profile: bool,
-    /// Let the flat conv2d kernels share loads across a subgroup (one lane loads a weight, the
-    /// others take it by `subgroupBroadcast`) where the adapter has subgroup operations of one
-    /// fixed size (default on; the results are the same either way). On llvmpipe each lane
-    /// otherwise loads every weight itself, lane by lane.
+    /// Let the flat kernels share loads across a subgroup where the adapter has subgroup
+    /// operations of one fixed size (default on; the results are the same either way): one
+    /// lane loads a conv weight tap (and, on software adapters, a texel of a matmul's B), the
+    /// others take it by `subgroupBroadcast`. On llvmpipe each lane otherwise loads every value
+    /// itself, lane by lane.
     pub subgroups: bool,
 }
 
