@@ -316,18 +316,21 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 // workgroup (ceil(total / 64) workgroups per block, blocks in order), so every index derived
 // from it (the weights' above all) is the same across the workgroup and the compiler can load
 // it once instead of per lane (on SIMD adapters such as llvmpipe a per-lane load is a gather);
-// and `s`, the spatial block, below `total` (n * rows * xblocks) for invocations that work:
-// s = (row * n + image) * xblocks + column block. Neighbouring invocations then share the row
+// and `s`, the spatial block, below `total` (n * rows * xblocks): s = (row * n + image) *
+// xblocks + column block. Invocations past the last block (`live` false) work on it again and
+// store nothing: their lanes stay for the weight loads block_taps shares across a subgroup. Neighbouring invocations then share the row
 // and skip the same kernel rows where it meets the padding: on SIMD adapters such as llvmpipe a
 // branch some lanes of a group take costs the whole group. Seed LeNet's conv2 input gradient
 // (a row of grad_y reaches 5 of the 14 rows of 14 it sums over, each row block 8 lanes wide)
 // ran every kernel row for nearly every lane group when images varied slowest.
-struct BlockId { cb: u32, s: u32 }
+struct BlockId { cb: u32, s: u32, live: bool }
 
+// (The kernels return first when p.total is 0: then nothing here means anything.)
 fn block_id(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> BlockId {
     let g = wid.y * nwg.x + wid.x;
     let per = (p.total + 63u) / 64u;
-    return BlockId(g / per, (g % per) * 64u + li);
+    let s = (g % per) * 64u + li;
+    return BlockId(g / per, min(s, p.total - 1u), s < p.total);
 }
 
 // The kernel rows [x, y) the forward's output row oy reads inside the input: iy = oy*SH + ky*DH
@@ -377,12 +380,12 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(subgroup_invocation_id) sg_lane: u32,
             //#end
             @builtin(local_invocation_index) li: u32) {
+    // cb is the same across the workgroup: whole workgroups return or none of their lanes.
+    if (p.total == 0u) { return; }
     let id = block_id(wid, nwg, li);
-    // cb is the same across the workgroup. Invocations past the last block work on it again
-    // (their lanes stay for the weight loads of block_taps) and store nothing.
-    if (id.cb >= p.cblocks || p.total == 0u) { return; }
-    let live = id.s < p.total;
-    let s = min(id.s, p.total - 1u);
+    if (id.cb >= p.cblocks) { return; }
+    let live = id.live;
+    let s = id.s;
     var lane = 0u;
     //#unroll s SGON
     lane = sg_lane;
@@ -458,11 +461,12 @@ fn conv_bwd_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                   @builtin(subgroup_invocation_id) sg_lane: u32,
                   //#end
                   @builtin(local_invocation_index) li: u32) {
+    // As in conv_fwd.
+    if (p.total == 0u) { return; }
     let id = block_id(wid, nwg, li);
-    // As in conv_fwd: lanes past the last block stay for the weight loads and store nothing.
-    if (id.cb >= p.cblocks || p.total == 0u) { return; }
-    let live = id.s < p.total;
-    let s = min(id.s, p.total - 1u);
+    if (id.cb >= p.cblocks) { return; }
+    let live = id.live;
+    let s = id.s;
     var lane = 0u;
     //#unroll s SGON
     lane = sg_lane;

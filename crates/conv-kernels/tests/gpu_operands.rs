@@ -3,8 +3,8 @@
 //! the shared context's probe picked: both against the reference over the random cases of
 //! `fovea_test_support::cases`, both bit for bit alike on operands spanning several texture rows,
 //! and how a context resolves and reports the choice. The storage context also keeps its conv2d
-//! kernels from sharing weight loads across subgroups (`GpuOptions::subgroups`), the texture
-//! context lets them where the adapter can: both ways are checked the same.
+//! and matmul kernels from sharing loads across subgroups (`GpuOptions::subgroups`), the
+//! texture context lets them where the adapter can: both ways are checked the same.
 //!
 //! Without an adapter the GPU tests print why and pass; with `FOVEA_REQUIRE_GPU=1` they fail.
 //! `PROPTEST_CASES` sets the case count (12 by default: every case compiles new pipelines).

@@ -399,18 +399,24 @@ fn open(opts: &GpuOptions) -> Result<Opened> {
     })
 }
 
+/// Invocations per workgroup of the flat kernels that share loads across subgroups (conv2d's
+/// forward and input gradient, matmul).
+const FLAT_WORKGROUP: u32 = 64;
+
 /// The size of the adapter's subgroups when the kernels may share loads across them: asked for
-/// ([`GpuOptions::subgroups`]), the device has subgroup operations, and every subgroup has the
-/// same number of lanes (a kernel is specialised for that number).
+/// ([`GpuOptions::subgroups`]), the device has subgroup operations, every subgroup has the
+/// same number of lanes (a kernel is specialised for that number), and a flat kernel's
+/// workgroup holds whole subgroups (every lane a broadcast reads from exists).
 fn fixed_subgroup_size(
     opts: &GpuOptions,
     adapter: &wgpu::AdapterInfo,
     device: &wgpu::Device,
 ) -> Option<u32> {
-    let fixed = adapter.subgroup_min_size == adapter.subgroup_max_size;
-    (opts.subgroups && fixed && device.features().contains(wgpu::Features::SUBGROUP))
-        .then_some(adapter.subgroup_min_size)
-        .filter(|&lanes| lanes > 0)
+    let lanes = adapter.subgroup_min_size;
+    let fixed = lanes == adapter.subgroup_max_size;
+    let whole = lanes > 0 && FLAT_WORKGROUP.is_multiple_of(lanes);
+    (opts.subgroups && fixed && whole && device.features().contains(wgpu::Features::SUBGROUP))
+        .then_some(lanes)
 }
 
 impl GpuContext {

@@ -65,11 +65,10 @@ fn slot_words(
 
 /// The lanes across which the vec4 path shares B's loads (`SGW` in matmul.wgsl), or `None`. It
 /// needs a subgroup to be consecutive invocations (each shares one column block), which holds
-/// on llvmpipe, the software adapter the flat kernels are made for; a workgroup of 64 holds
-/// whole subgroups.
+/// on llvmpipe, the software adapter the flat kernels are made for.
 fn shared_lanes(ctx: &GpuContext, vec4: bool) -> Option<usize> {
     let lanes = ctx.subgroup_size()? as usize;
-    (vec4 && ctx.is_software() && 64 % lanes == 0).then_some(lanes)
+    (vec4 && ctx.is_software()).then_some(lanes)
 }
 
 /// One launch computing `first.c = act(op(a) · op(b) (+ bias))` and, when given,
